@@ -1,0 +1,4 @@
+import { InitialSchema1795392000000 } from './1795392000000-InitialSchema.js';
+
+/** Every migration, oldest first. Listed explicitly so src (tests) and dist run the same set. */
+export const MIGRATIONS = [InitialSchema1795392000000];

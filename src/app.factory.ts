@@ -1,0 +1,133 @@
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
+import helmet from '@fastify/helmet';
+import { RequestMethod } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
+import { DocumentBuilder, type OpenAPIObject, SwaggerModule } from '@nestjs/swagger';
+import type { FastifyInstance } from 'fastify';
+import { Logger } from 'nestjs-pino';
+import { AppModule, type AppModuleOptions } from './app.module.js';
+import { ProblemDetailsFilter } from './common/exceptions.filter.js';
+import { PROBLEM_CONTENT_TYPE, problem } from './common/problem.js';
+import { AppValidationPipe } from './common/validation.js';
+
+export const API_PREFIX = 'api/v1';
+
+/** Routes served outside /api/v1: probes, metrics, docs and the HTML landing pages behind mailed links. */
+const UNPREFIXED = ['health/live', 'health/ready', 'metrics', 'verify-email', 'reset-password'];
+
+/** Letters, digits and . _ - : up to 128 characters; anything else could forge log lines. */
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
+/**
+ * Builds the fully configured application (not yet listening). main.ts, the CLI and every e2e test
+ * go through here, so what is tested is what runs.
+ */
+export async function createApp(options: AppModuleOptions): Promise<NestFastifyApplication> {
+  const { app: appConfig } = options.config;
+  const adapter = new FastifyAdapter({
+    bodyLimit: appConfig.bodyLimit,
+    trustProxy: appConfig.trustProxy,
+    requestIdHeader: false,
+    genReqId: (req: IncomingMessage) => {
+      const given = req.headers['x-request-id'];
+      return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
+    },
+    // Prototype-poisoning keys (__proto__, constructor.prototype) are refused, not silently dropped.
+    onProtoPoisoning: 'error',
+    onConstructorPoisoning: 'error',
+    routerOptions: { ignoreTrailingSlash: true },
+  });
+  const app = await NestFactory.create<NestFastifyApplication>(AppModule.forRoot(options), adapter, {
+    bufferLogs: true,
+    // Fastify's own JSON parser only: Nest's would add urlencoded bodies, which no route accepts.
+    bodyParser: false,
+  });
+  app.useLogger(app.get(Logger));
+  app.enableShutdownHooks();
+  app.setGlobalPrefix(API_PREFIX, {
+    exclude: UNPREFIXED.map((path) => ({ path, method: RequestMethod.ALL })),
+  });
+  app.useGlobalFilters(new ProblemDetailsFilter());
+  app.useGlobalPipes(new AppValidationPipe());
+  if (appConfig.corsOrigins.length > 0) {
+    app.enableCors({ origin: appConfig.corsOrigins, credentials: false, maxAge: 600 });
+  }
+
+  const fastify: FastifyInstance = app.getHttpAdapter().getInstance();
+  await registerSecurityHeaders(app);
+  hardenFastify(fastify);
+  setUpOpenApi(app);
+  return app;
+}
+
+async function registerSecurityHeaders(app: NestFastifyApplication): Promise<void> {
+  await app.register(helmet, {
+    contentSecurityPolicy: {
+      directives: {
+        defaultSrc: ["'self'"],
+        baseUri: ["'self'"],
+        formAction: ["'self'"],
+        frameAncestors: ["'none'"],
+        imgSrc: ["'self'", 'data:'],
+        objectSrc: ["'none'"],
+        scriptSrc: ["'self'"],
+        styleSrc: ["'self'", "'unsafe-inline'"],
+        upgradeInsecureRequests: null,
+      },
+    },
+    strictTransportSecurity: { maxAge: 31536000, includeSubDomains: true },
+    referrerPolicy: { policy: 'no-referrer' },
+    crossOriginEmbedderPolicy: false,
+  });
+}
+
+function hardenFastify(fastify: FastifyInstance): void {
+  // Only JSON is accepted; Fastify would otherwise parse text/plain into a string body.
+  fastify.removeContentTypeParser(['text/plain']);
+
+  fastify.addHook('onRequest', async (request, reply) => {
+    const given = request.headers['x-request-id'];
+    if (given !== undefined && (typeof given !== 'string' || !REQUEST_ID.test(given))) {
+      const body = problem(
+        400,
+        'INVALID_REQUEST_ID',
+        'X-Request-Id must be 1-128 characters of A-Z a-z 0-9 . _ : -.',
+        String(request.id),
+      );
+      await reply.code(400).header('x-request-id', String(request.id)).type(PROBLEM_CONTENT_TYPE).send(body);
+    }
+  });
+
+  fastify.addHook('onSend', async (request, reply, payload) => {
+    reply.header('x-request-id', String(request.id));
+    // Auth and user data must never sit in a shared cache.
+    if (request.url.startsWith(`/${API_PREFIX}/`) && !reply.hasHeader('cache-control')) {
+      reply.header('cache-control', 'no-store');
+    }
+    return payload;
+  });
+}
+
+export function buildOpenApiDocument(app: NestFastifyApplication): OpenAPIObject {
+  const config = new DocumentBuilder()
+    .setTitle('Gatehouse')
+    .setDescription(
+      'Authentication and user management with a user-scoped Todo API. Errors are RFC 9457 problem+json ' +
+        'with a stable `code` and the `requestId` to quote to an operator.',
+    )
+    .setVersion('1')
+    .addBearerAuth({ type: 'http', scheme: 'bearer', bearerFormat: 'JWT' })
+    .build();
+  return SwaggerModule.createDocument(app, config);
+}
+
+function setUpOpenApi(app: NestFastifyApplication): void {
+  SwaggerModule.setup('docs', app, () => buildOpenApiDocument(app), {
+    jsonDocumentUrl: 'docs/openapi.json',
+    yamlDocumentUrl: 'docs/openapi.yaml',
+    swaggerOptions: { persistAuthorization: true, displayRequestDuration: true, tagsSorter: 'alpha' },
+    customSiteTitle: 'Gatehouse API',
+  });
+}

@@ -1,0 +1,47 @@
+import { type DynamicModule, Module, type Type } from '@nestjs/common';
+import { ConfigModule } from '@nestjs/config';
+import { TypeOrmModule } from '@nestjs/typeorm';
+import { LoggerModule } from 'nestjs-pino';
+import { AuditModule } from './audit/audit.module.js';
+import { AuthModule } from './auth/auth.module.js';
+import { CommonModule } from './common/common.module.js';
+import { loggerParams } from './common/logging.js';
+import type { Config } from './config/config.js';
+import { dataSourceOptions, openDataSource } from './database/data-source.js';
+import { HealthModule } from './health/health.module.js';
+
+export interface AppModuleOptions {
+  config: Config;
+  /** Where logs go; stdout when unset. Tests pass a stream to read what was logged. */
+  logDestination?: NodeJS.WritableStream;
+  /** Extra modules mounted beside the features: e2e tests add probe routes this way. */
+  extraModules?: Type[];
+}
+
+@Module({})
+export class AppModule {
+  static forRoot({ config, logDestination, extraModules = [] }: AppModuleOptions): DynamicModule {
+    return {
+      module: AppModule,
+      imports: [
+        ConfigModule.forRoot({ isGlobal: true, ignoreEnvFile: true, load: [() => ({ ...config })] }),
+        LoggerModule.forRoot(loggerParams(config.app, logDestination)),
+        TypeOrmModule.forRootAsync({
+          useFactory: () => dataSourceOptions(config.database),
+          dataSourceFactory: async () => {
+            const dataSource = await openDataSource(config.database);
+            if (config.database.migrateOnStart) {
+              await dataSource.runMigrations({ transaction: 'each' });
+            }
+            return dataSource;
+          },
+        }),
+        CommonModule,
+        AuditModule,
+        AuthModule,
+        HealthModule,
+        ...extraModules,
+      ],
+    };
+  }
+}

@@ -1,0 +1,28 @@
+import { type ExecutionContext, Injectable } from '@nestjs/common';
+import { Reflector } from '@nestjs/core';
+import { AuthGuard } from '@nestjs/passport';
+import { IS_PUBLIC } from './decorators.js';
+import { unauthenticated } from './jwt.strategy.js';
+
+/** The global guard (APP_GUARD): every route needs a live access token unless marked @Public(). */
+@Injectable()
+export class JwtAuthGuard extends AuthGuard('jwt') {
+  constructor(private readonly reflector: Reflector) {
+    super();
+  }
+
+  override canActivate(context: ExecutionContext) {
+    const isPublic = this.reflector.getAllAndOverride<boolean>(IS_PUBLIC, [
+      context.getHandler(),
+      context.getClass(),
+    ]);
+    return isPublic ? true : super.canActivate(context);
+  }
+
+  override handleRequest<T>(err: unknown, user: T | false): T {
+    if (err || !user) {
+      throw err instanceof Error && 'code' in err && err.code === 'UNAUTHENTICATED' ? err : unauthenticated();
+    }
+    return user;
+  }
+}

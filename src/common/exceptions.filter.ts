@@ -1,0 +1,103 @@
+import { type ArgumentsHost, Catch, type ExceptionFilter, HttpException, Logger } from '@nestjs/common';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { AppException, defaultCode, PROBLEM_CONTENT_TYPE, problem, type ProblemDetails } from './problem.js';
+
+/** Fastify's own request errors (body parsing, size, media type) carry a code and a status. */
+interface FastifyLikeError {
+  code?: string;
+  statusCode?: number;
+}
+
+/**
+ * Maps everything thrown while handling a request to RFC 9457 problem+json. Unknown errors become a
+ * 500 whose body names nothing internal (no stack, SQL, driver code or path); they are logged once,
+ * with the request id, for the operator.
+ */
+@Catch()
+export class ProblemDetailsFilter implements ExceptionFilter {
+  private readonly logger = new Logger('Exceptions');
+
+  catch(exception: unknown, host: ArgumentsHost): void {
+    const http = host.switchToHttp();
+    const request = http.getRequest<FastifyRequest>();
+    const reply = http.getResponse<FastifyReply>();
+    const body = toProblem(exception, String(request.id));
+    if (body.status >= 500) {
+      this.logger.error({ err: exception, requestId: request.id }, 'Unhandled error');
+    }
+    const headers = exception instanceof AppException ? exception.headers : {};
+    void reply.status(body.status).headers(headers).type(PROBLEM_CONTENT_TYPE).send(body);
+  }
+}
+
+export function toProblem(exception: unknown, requestId: string): ProblemDetails {
+  if (exception instanceof AppException) {
+    return problem(exception.getStatus(), exception.code, exception.detail, requestId, exception.errors);
+  }
+  // Nest wraps Fastify's request errors (body too large, bad JSON, media type) with the original as cause.
+  const fastifyError = fromFastify(exception instanceof HttpException ? exception.cause : exception);
+  if (fastifyError) {
+    return problem(fastifyError.status, fastifyError.code, fastifyError.detail, requestId);
+  }
+  if (exception instanceof HttpException) {
+    const status = exception.getStatus();
+    const response = exception.getResponse();
+    const detail =
+      typeof response === 'object' &&
+      response !== null &&
+      'message' in response &&
+      typeof response.message === 'string'
+        ? response.message
+        : exception.message;
+    return problem(
+      status,
+      defaultCode(status),
+      status >= 500 ? 'An unexpected error occurred.' : detail,
+      requestId,
+    );
+  }
+  return problem(500, 'INTERNAL_ERROR', 'An unexpected error occurred.', requestId);
+}
+
+function fromFastify(exception: unknown): { status: number; code: string; detail: string } | null {
+  if (typeof exception !== 'object' || exception === null) {
+    return null;
+  }
+  const { code, statusCode } = exception as FastifyLikeError;
+  if (typeof statusCode !== 'number' || statusCode < 400 || statusCode >= 500) {
+    return null;
+  }
+  switch (code) {
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return {
+        status: 413,
+        code: 'PAYLOAD_TOO_LARGE',
+        detail: 'The request body is larger than the server accepts.',
+      };
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+    case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
+      return statusCode === 415
+        ? {
+            status: 415,
+            code: 'UNSUPPORTED_MEDIA_TYPE',
+            detail: 'Send the request body as application/json.',
+          }
+        : { status: 400, code: 'BAD_REQUEST', detail: 'The request body could not be read.' };
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+      return {
+        status: 400,
+        code: 'MALFORMED_JSON',
+        detail: 'The request declares JSON but has an empty body.',
+      };
+    case undefined:
+    default:
+      if (statusCode === 400) {
+        return { status: 400, code: 'MALFORMED_JSON', detail: 'The request body is not valid JSON.' };
+      }
+      return {
+        status: statusCode,
+        code: defaultCode(statusCode),
+        detail: 'The request could not be processed.',
+      };
+  }
+}

@@ -1,0 +1,119 @@
+import { randomBytes } from 'node:crypto';
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { type Env, parseEnv } from './env.js';
+
+/** One typed namespace per concern, built from the validated environment. */
+export function appConfig(env: Env) {
+  return {
+    nodeEnv: env.NODE_ENV,
+    isProduction: env.NODE_ENV === 'production',
+    host: env.HOST,
+    port: env.PORT,
+    publicUrl: env.APP_PUBLIC_URL,
+    trustProxy: env.TRUST_PROXY,
+    corsOrigins: env.CORS_ORIGINS,
+    bodyLimit: env.BODY_LIMIT,
+    logLevel: env.LOG_LEVEL,
+    metricsToken: env.METRICS_TOKEN,
+  };
+}
+
+export function databaseConfig(env: Env) {
+  return { url: env.DATABASE_URL, poolSize: env.DB_POOL_SIZE, migrateOnStart: env.DB_MIGRATE_ON_START };
+}
+
+export function authConfig(env: Env) {
+  return {
+    jwtSecret: resolveJwtSecret(env),
+    jwtIssuer: env.JWT_ISSUER,
+    jwtAudience: env.JWT_AUDIENCE,
+    accessTtlMs: env.JWT_ACCESS_TTL,
+    refreshTtlMs: env.REFRESH_TTL,
+    bcryptCost: env.BCRYPT_COST,
+    passwordMinLength: env.PASSWORD_MIN_LENGTH,
+    requireVerifiedEmail: env.AUTH_REQUIRE_VERIFIED_EMAIL,
+    lockoutThreshold: env.AUTH_LOCKOUT_THRESHOLD,
+    lockoutDurationMs: env.AUTH_LOCKOUT_DURATION,
+    hashQueueLimit: env.HASH_QUEUE_LIMIT,
+    redisUrl: env.REDIS_URL,
+  };
+}
+
+export function tokensConfig(env: Env) {
+  return {
+    verifyTtlMs: env.VERIFY_TOKEN_TTL,
+    resetTtlMs: env.RESET_TOKEN_TTL,
+    purgeIntervalMs: env.TOKEN_PURGE_INTERVAL,
+  };
+}
+
+export function mailConfig(env: Env) {
+  return {
+    url: env.MAIL_URL,
+    from: env.MAIL_FROM,
+    maxAttempts: env.MAIL_MAX_ATTEMPTS,
+    pollIntervalMs: env.MAIL_POLL_INTERVAL,
+    dir: env.MAIL_DIR,
+    publicUrl: env.APP_PUBLIC_URL,
+  };
+}
+
+export function auditConfig(env: Env) {
+  return { retentionDays: env.AUDIT_RETENTION_DAYS };
+}
+
+export interface Config {
+  app: ReturnType<typeof appConfig>;
+  database: ReturnType<typeof databaseConfig>;
+  auth: ReturnType<typeof authConfig>;
+  tokens: ReturnType<typeof tokensConfig>;
+  mail: ReturnType<typeof mailConfig>;
+  audit: ReturnType<typeof auditConfig>;
+}
+
+export type AppConfig = Config['app'];
+export type DatabaseConfig = Config['database'];
+export type AuthConfig = Config['auth'];
+export type TokensConfig = Config['tokens'];
+export type MailConfig = Config['mail'];
+export type AuditConfig = Config['audit'];
+
+export function loadConfig(raw: Record<string, string | undefined> = process.env): Config {
+  const env = parseEnv(raw);
+  return {
+    app: appConfig(env),
+    database: databaseConfig(env),
+    auth: authConfig(env),
+    tokens: tokensConfig(env),
+    mail: mailConfig(env),
+    audit: auditConfig(env),
+  };
+}
+
+const DEV_SECRET_FILE = 'var/jwt-secret';
+let testSecret: string | undefined;
+
+/**
+ * Production must be given a secret (parseEnv refuses to boot otherwise). Development generates one
+ * on first start and keeps it under var/ so tokens survive restarts; tests use one per process.
+ */
+function resolveJwtSecret(env: Env): string {
+  if (env.JWT_SECRET !== undefined) {
+    return env.JWT_SECRET;
+  }
+  if (env.NODE_ENV === 'test') {
+    return (testSecret ??= randomBytes(48).toString('base64url'));
+  }
+  if (existsSync(DEV_SECRET_FILE)) {
+    const stored = readFileSync(DEV_SECRET_FILE, 'utf8').trim();
+    if (Buffer.byteLength(stored) >= 32) {
+      return stored;
+    }
+  }
+  const secret = randomBytes(48).toString('base64url');
+  mkdirSync(dirname(DEV_SECRET_FILE), { recursive: true });
+  writeFileSync(DEV_SECRET_FILE, `${secret}\n`, { mode: 0o600 });
+  chmodSync(DEV_SECRET_FILE, 0o600);
+  return secret;
+}

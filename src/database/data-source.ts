@@ -1,0 +1,113 @@
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import type { RowDataPacket } from 'mysql2';
+import { DataSource, type DataSourceOptions } from 'typeorm';
+import { MIGRATIONS } from '../../migrations/index.js';
+import type { DatabaseConfig } from '../config/config.js';
+import { ENTITIES } from './entities.js';
+import { GatehouseNamingStrategy } from './naming-strategy.js';
+
+export type DatabaseKind = 'mysql' | 'sqlite';
+
+export function databaseKind(url: string): DatabaseKind {
+  return url.startsWith('sqlite:') ? 'sqlite' : 'mysql';
+}
+
+/** The one set of TypeORM options, shared by the app, the CLI and the tests. */
+export function dataSourceOptions(config: DatabaseConfig): DataSourceOptions {
+  const common = {
+    entities: ENTITIES,
+    migrations: MIGRATIONS,
+    migrationsTableName: 'migrations',
+    synchronize: false,
+    migrationsRun: false,
+    logging: false,
+    namingStrategy: new GatehouseNamingStrategy(),
+  } as const;
+
+  if (databaseKind(config.url) === 'sqlite') {
+    const database = config.url.slice('sqlite:'.length);
+    if (database !== ':memory:') {
+      mkdirSync(dirname(database), { recursive: true });
+    }
+    return {
+      ...common,
+      type: 'better-sqlite3',
+      database,
+      // WAL lets readers proceed during a write; busy_timeout makes concurrent writers wait instead of failing.
+      prepareDatabase: (db: { pragma(s: string): unknown }) => {
+        db.pragma('journal_mode = WAL');
+        db.pragma('busy_timeout = 5000');
+        db.pragma('foreign_keys = ON');
+      },
+    };
+  }
+
+  return {
+    ...common,
+    type: 'mysql',
+    url: config.url.replace(/^mariadb:/, 'mysql:'),
+    charset: 'utf8mb4_unicode_ci',
+    timezone: 'Z',
+    poolSize: config.poolSize,
+    // DATETIME(3) values come back as Date objects in UTC; BIGINT ids as strings (never lossy numbers).
+    supportBigNumbers: true,
+    bigNumberStrings: true,
+    extra: { connectTimeout: 5000 },
+  };
+}
+
+/**
+ * TypeORM reads MariaDB's catalogue differently from MySQL's (column defaults, for one), so a
+ * `mysql://` URL is asked which server it is before the options are built.
+ */
+export async function resolveDataSourceOptions(config: DatabaseConfig): Promise<DataSourceOptions> {
+  const options = dataSourceOptions(config);
+  if (options.type !== 'mysql') {
+    return options;
+  }
+  const mysql = await import('mysql2/promise');
+  const connection = await mysql.createConnection({ uri: options.url, connectTimeout: 5000 });
+  try {
+    const [rows] = await connection.query<RowDataPacket[]>('SELECT VERSION() AS version');
+    const version = String(rows[0]?.version ?? '');
+    return version.toLowerCase().includes('mariadb') ? { ...options, type: 'mariadb' } : options;
+  } finally {
+    await connection.end();
+  }
+}
+
+export async function createDataSource(config: DatabaseConfig): Promise<DataSource> {
+  const dataSource = new DataSource(await resolveDataSourceOptions(config));
+  // created_at / updated_at are DATETIME(3) like every other timestamp (TypeORM's own default is
+  // DATETIME(6) on MySQL and whole seconds on SQLite). Set before initialize() builds the metadata.
+  Object.assign(dataSource.driver.mappedDataTypes, timestampDefaults(isMysqlFamily(dataSource)));
+  return dataSource;
+}
+
+/** Creates and connects the DataSource; the one way the app, the CLI and the tests open the database. */
+export async function openDataSource(config: DatabaseConfig): Promise<DataSource> {
+  const dataSource = await createDataSource(config);
+  await dataSource.initialize();
+  if (!isMysqlFamily(dataSource)) {
+    // SQLite has no UNSIGNED, and its auto-increment key is always a 64-bit INTEGER: without this the
+    // schema diff would see every unsigned or BIGINT key column as changed.
+    for (const column of dataSource.entityMetadatas.flatMap((m) => m.columns)) {
+      column.unsigned = false;
+      if (column.isGenerated && column.type === 'bigint') {
+        column.type = 'integer';
+      }
+    }
+  }
+  return dataSource;
+}
+
+/** The default of created_at / updated_at, shared with the migrations so both agree. */
+export function timestampDefaults(mysql: boolean) {
+  const now = mysql ? 'CURRENT_TIMESTAMP(3)' : "STRFTIME('%Y-%m-%d %H:%M:%f', 'NOW')";
+  return { createDateDefault: now, createDatePrecision: 3, updateDateDefault: now, updateDatePrecision: 3 };
+}
+
+export function isMysqlFamily(dataSource: DataSource): boolean {
+  return dataSource.options.type === 'mysql' || dataSource.options.type === 'mariadb';
+}

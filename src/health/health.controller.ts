@@ -1,0 +1,41 @@
+import { Controller, Get, HttpStatus } from '@nestjs/common';
+import { ApiOkResponse, ApiServiceUnavailableResponse, ApiTags } from '@nestjs/swagger';
+import { InjectDataSource } from '@nestjs/typeorm';
+import { HealthCheck, HealthCheckService, TypeOrmHealthIndicator } from '@nestjs/terminus';
+import type { DataSource } from 'typeorm';
+import { Public } from '../auth/decorators.js';
+import { AppException } from '../common/problem.js';
+
+@ApiTags('health')
+@Public()
+@Controller('health')
+export class HealthController {
+  constructor(
+    private readonly health: HealthCheckService,
+    private readonly db: TypeOrmHealthIndicator,
+    @InjectDataSource() private readonly dataSource: DataSource,
+  ) {}
+
+  @Get('live')
+  @ApiOkResponse({ description: 'The process is up.' })
+  live() {
+    return { status: 'ok' };
+  }
+
+  /** 503 while the database cannot answer a ping; 200 again as soon as it can, without a restart. */
+  @Get('ready')
+  @HealthCheck()
+  @ApiOkResponse({ description: 'The database answers.' })
+  @ApiServiceUnavailableResponse({
+    description: `The database does not answer (status ${HttpStatus.SERVICE_UNAVAILABLE}).`,
+  })
+  async ready() {
+    try {
+      return await this.health.check([
+        () => this.db.pingCheck('database', { connection: this.dataSource, timeout: 2000 }),
+      ]);
+    } catch {
+      throw new AppException(HttpStatus.SERVICE_UNAVAILABLE, 'NOT_READY', 'The database does not answer.');
+    }
+  }
+}

@@ -1,0 +1,36 @@
+import { Column, Entity, Index, JoinColumn, ManyToOne, PrimaryGeneratedColumn } from 'typeorm';
+import { CreatedAtColumn, TimestampColumn, UserIdColumn } from '../database/columns.js';
+import { User } from '../users/user.entity.js';
+
+/** Shared shape of the two single-use token tables: only the SHA-256 of a token is ever stored. */
+abstract class OneTimeToken {
+  @PrimaryGeneratedColumn({ name: 'token_id', type: 'int', unsigned: true })
+  tokenId!: number;
+
+  @UserIdColumn()
+  userId!: number;
+
+  @ManyToOne(() => User, { onDelete: 'CASCADE' })
+  @JoinColumn({ name: 'user_id' })
+  user?: User;
+
+  @Column({ name: 'token_hash', type: 'varchar', length: 64 })
+  tokenHash!: string;
+
+  @TimestampColumn({ name: 'expiration_date' })
+  expirationDate!: Date;
+
+  @CreatedAtColumn()
+  createdAt!: Date;
+
+  @TimestampColumn({ name: 'used_at', nullable: true })
+  usedAt!: Date | null;
+}
+
+@Entity({ name: 'email_verification_tokens' })
+@Index('UQ_email_verification_tokens_token_hash', ['tokenHash'], { unique: true })
+export class EmailVerificationToken extends OneTimeToken {}
+
+@Entity({ name: 'password_reset_tokens' })
+@Index('UQ_password_reset_tokens_token_hash', ['tokenHash'], { unique: true })
+export class PasswordResetToken extends OneTimeToken {}

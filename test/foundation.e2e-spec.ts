@@ -1,0 +1,209 @@
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { ProbeModule } from './support/probe.module.js';
+import { TestApp } from './support/test-app.js';
+
+describe('the request pipeline', () => {
+  let t: TestApp;
+
+  beforeAll(async () => {
+    t = await TestApp.start({ BODY_LIMIT: '16kb' }, [ProbeModule]);
+  });
+
+  afterAll(async () => {
+    await t.close();
+  });
+
+  const expectProblem = (
+    res: { status: number; headers: Headers; body: any },
+    status: number,
+    code: string,
+  ) => {
+    expect(res.status).toBe(status);
+    expect(res.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+    expect(res.body).toMatchObject({ status, code, type: expect.any(String), title: expect.any(String) });
+    expect(typeof res.body.detail).toBe('string');
+    expect(res.body.requestId).toBe(res.headers.get('x-request-id'));
+  };
+
+  it('boots on an empty database with every migration applied', async () => {
+    const applied = await t.dataSource.query('SELECT name FROM migrations');
+    expect(applied.map((row: { name: string }) => row.name)).toEqual(['InitialSchema1795392000000']);
+    const pending = await t.dataSource.driver.createSchemaBuilder().log();
+    expect(pending.upQueries).toEqual([]);
+  });
+
+  it('accepts a valid body', async () => {
+    const res = await t.request('/api/v1/probe/echo', { method: 'POST', body: { name: 'ok', count: 3 } });
+    expect(res.status).toBe(201);
+    expect(res.body).toEqual({ name: 'ok', count: 3 });
+  });
+
+  it('answers a validation error with every bad field', async () => {
+    const res = await t.request('/api/v1/probe/echo', {
+      method: 'POST',
+      body: { name: 'x'.repeat(21), count: 'many' },
+    });
+    expectProblem(res, 400, 'VALIDATION_FAILED');
+    const fields = res.body.errors.map((e: { field: string }) => e.field);
+    expect(fields).toEqual(expect.arrayContaining(['name', 'count']));
+  });
+
+  it('rejects unknown fields', async () => {
+    const res = await t.request('/api/v1/probe/echo', {
+      method: 'POST',
+      body: { name: 'ok', isAdmin: true },
+    });
+    expectProblem(res, 400, 'VALIDATION_FAILED');
+    expect(res.body.errors).toEqual([expect.objectContaining({ field: 'isAdmin' })]);
+  });
+
+  it.each([
+    ['an array', '[1,2]'],
+    ['a string', '"name"'],
+    ['null', 'null'],
+    ['a number', '42'],
+  ])('refuses %s as a body', async (_label, rawBody) => {
+    const res = await t.request('/api/v1/probe/echo', {
+      method: 'POST',
+      rawBody,
+      headers: { 'content-type': 'application/json' },
+    });
+    expectProblem(res, 400, 'BODY_NOT_OBJECT');
+  });
+
+  it('answers malformed JSON with 400', async () => {
+    const res = await t.request('/api/v1/probe/echo', {
+      method: 'POST',
+      rawBody: '{"name": ',
+      headers: { 'content-type': 'application/json' },
+    });
+    expectProblem(res, 400, 'MALFORMED_JSON');
+  });
+
+  it('refuses __proto__ and constructor.prototype keys', async () => {
+    for (const rawBody of [
+      '{"name":"a","__proto__":{"isAdmin":true}}',
+      '{"name":"a","constructor":{"prototype":{"x":1}}}',
+    ]) {
+      const res = await t.request('/api/v1/probe/echo', {
+        method: 'POST',
+        rawBody,
+        headers: { 'content-type': 'application/json' },
+      });
+      expectProblem(res, 400, 'MALFORMED_JSON');
+    }
+    expect(({} as Record<string, unknown>).isAdmin).toBeUndefined();
+  });
+
+  it('answers an oversized body with 413', async () => {
+    const res = await t.request('/api/v1/probe/echo', { method: 'POST', body: { name: 'x'.repeat(20_000) } });
+    expectProblem(res, 413, 'PAYLOAD_TOO_LARGE');
+  });
+
+  it('answers a 10 MB body with 413 and keeps serving', async () => {
+    const res = await t.request('/api/v1/probe/echo', {
+      method: 'POST',
+      rawBody: Buffer.alloc(10 * 1024 * 1024, 'a'),
+      headers: { 'content-type': 'application/json' },
+    });
+    expectProblem(res, 413, 'PAYLOAD_TOO_LARGE');
+    expect((await t.request('/health/live')).status).toBe(200);
+  });
+
+  it.each(['text/plain', 'application/x-www-form-urlencoded', 'application/xml'])(
+    'answers a %s body with 415',
+    async (contentType) => {
+      const res = await t.request('/api/v1/probe/echo', {
+        method: 'POST',
+        rawBody: 'name=ok',
+        headers: { 'content-type': contentType },
+      });
+      expectProblem(res, 415, 'UNSUPPORTED_MEDIA_TYPE');
+    },
+  );
+
+  it('answers an unknown route with a 404 problem', async () => {
+    expectProblem(await t.request('/api/v1/no-such-route'), 404, 'NOT_FOUND');
+    expectProblem(await t.request('/nowhere'), 404, 'NOT_FOUND');
+  });
+
+  it('turns a thrown Error into a 500 that leaks nothing', async () => {
+    const res = await t.request('/api/v1/probe/crash');
+    expectProblem(res, 500, 'INTERNAL_ERROR');
+    expect(res.text).not.toMatch(/secret internal detail|crash\.ts|\/srv\/|at \w+ \(/);
+    // The operator still gets the details, tied to the request id.
+    expect(t.logs.join('')).toContain(res.body.requestId);
+  });
+
+  it('turns a database error into a 500 without SQL, driver codes or paths', async () => {
+    const res = await t.request('/api/v1/probe/sql-crash');
+    expectProblem(res, 500, 'INTERNAL_ERROR');
+    expect(res.text).not.toMatch(/no_such_table|SELECT|ER_|SQLITE|QueryFailed|node_modules/i);
+  });
+
+  it('protects every route without @Public()', async () => {
+    expectProblem(await t.request('/api/v1/probe/protected'), 401, 'UNAUTHENTICATED');
+    expectProblem(await t.request('/api/v1/probe/protected', { token: 'not-a-jwt' }), 401, 'UNAUTHENTICATED');
+  });
+
+  it('echoes a valid X-Request-Id and generates one otherwise', async () => {
+    const given = await t.request('/api/v1/no-such-route', { headers: { 'x-request-id': 'trace-123.abc' } });
+    expect(given.headers.get('x-request-id')).toBe('trace-123.abc');
+    const generated = await t.request('/health/live');
+    expect(generated.headers.get('x-request-id')).toMatch(/^[0-9a-f-]{36}$/);
+    expect(t.logs.join('')).toContain('trace-123.abc');
+  });
+
+  it('refuses an invalid X-Request-Id', async () => {
+    for (const bad of ['has space', 'x'.repeat(129), 'semi;colon', '{"json":1}']) {
+      const res = await t.request('/health/live', { headers: { 'x-request-id': bad } });
+      expectProblem(res, 400, 'INVALID_REQUEST_ID');
+      expect(res.headers.get('x-request-id')).not.toBe(bad);
+    }
+  });
+
+  it('sends the security headers', async () => {
+    const res = await t.request('/api/v1/no-such-route');
+    expect(res.headers.get('strict-transport-security')).toMatch(/max-age=\d+/);
+    expect(res.headers.get('x-content-type-options')).toBe('nosniff');
+    expect(res.headers.get('content-security-policy')).toContain("frame-ancestors 'none'");
+    expect(res.headers.get('referrer-policy')).toBe('no-referrer');
+    expect(res.headers.get('x-powered-by')).toBeNull();
+    expect(res.headers.get('cache-control')).toBe('no-store');
+  });
+
+  it('sends no CORS headers when no origin is configured', async () => {
+    const res = await t.request('/health/live', { headers: { origin: 'https://evil.example' } });
+    expect(res.headers.get('access-control-allow-origin')).toBeNull();
+  });
+
+  it('writes nothing for rejected requests', async () => {
+    const before = await t.dataSource.query('SELECT COUNT(*) AS n FROM audit_events');
+    await t.request('/api/v1/probe/echo', {
+      method: 'POST',
+      rawBody: '{bad',
+      headers: { 'content-type': 'application/json' },
+    });
+    const after = await t.dataSource.query('SELECT COUNT(*) AS n FROM audit_events');
+    expect(Number(after[0].n)).toBe(Number(before[0].n));
+  });
+});
+
+describe('CORS', () => {
+  let t: TestApp;
+
+  beforeAll(async () => {
+    t = await TestApp.start({ CORS_ORIGINS: 'https://app.example' });
+  });
+
+  afterAll(async () => {
+    await t.close();
+  });
+
+  it('allows only the configured origins', async () => {
+    const allowed = await t.request('/health/live', { headers: { origin: 'https://app.example' } });
+    expect(allowed.headers.get('access-control-allow-origin')).toBe('https://app.example');
+    const other = await t.request('/health/live', { headers: { origin: 'https://evil.example' } });
+    expect(other.headers.get('access-control-allow-origin')).toBeNull();
+  });
+});

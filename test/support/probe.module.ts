@@ -1,0 +1,50 @@
+import { Body, Controller, Get, Module, Post } from '@nestjs/common';
+import { InjectDataSource } from '@nestjs/typeorm';
+import { IsInt, IsOptional, IsString, Max, MaxLength, Min } from 'class-validator';
+import type { DataSource } from 'typeorm';
+import type { AuthUser } from '../../src/auth/auth-user.js';
+import { CurrentUser, Public } from '../../src/auth/decorators.js';
+
+export class ProbeDto {
+  @IsString()
+  @MaxLength(20)
+  name!: string;
+
+  @IsOptional()
+  @IsInt()
+  @Min(0)
+  @Max(10)
+  count?: number;
+}
+
+/** Routes that exist only in the e2e suite, to drive the request pipeline from the outside. */
+@Controller('probe')
+export class ProbeController {
+  constructor(@InjectDataSource() private readonly dataSource: DataSource) {}
+
+  @Public()
+  @Post('echo')
+  echo(@Body() body: ProbeDto) {
+    return body;
+  }
+
+  @Public()
+  @Get('crash')
+  crash(): never {
+    throw new Error('secret internal detail at /srv/app/src/crash.ts:42');
+  }
+
+  @Public()
+  @Get('sql-crash')
+  async sqlCrash() {
+    return this.dataSource.query('SELECT * FROM no_such_table_for_probe');
+  }
+
+  @Get('protected')
+  protectedRoute(@CurrentUser() user: AuthUser) {
+    return { id: user.id };
+  }
+}
+
+@Module({ controllers: [ProbeController] })
+export class ProbeModule {}

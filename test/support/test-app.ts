@@ -1,0 +1,98 @@
+import 'reflect-metadata';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import type { Type } from '@nestjs/common';
+import type { NestFastifyApplication } from '@nestjs/platform-fastify';
+import { getDataSourceToken } from '@nestjs/typeorm';
+import type { DataSource } from 'typeorm';
+import { createApp } from '../../src/app.factory.js';
+import { type Config, loadConfig } from '../../src/config/config.js';
+import { createThrowawayDatabase, type ThrowawayDatabase } from './database.js';
+
+export interface ApiResponse<T = any> {
+  status: number;
+  headers: Headers;
+  body: T;
+  text: string;
+}
+
+export interface RequestOptions {
+  method?: string;
+  body?: unknown;
+  /** Sent as is, without JSON encoding (for malformed-body tests). */
+  rawBody?: string | Buffer;
+  token?: string;
+  headers?: Record<string, string>;
+}
+
+/** The real application on a real port with a database of its own; what the e2e tests talk to. */
+export class TestApp {
+  private constructor(
+    readonly app: NestFastifyApplication,
+    readonly url: string,
+    readonly config: Config,
+    readonly logs: string[],
+    private readonly database: ThrowawayDatabase,
+    private readonly scratch: string,
+  ) {}
+
+  static async start(env: Record<string, string> = {}, extraModules: Type[] = []): Promise<TestApp> {
+    const database = await createThrowawayDatabase();
+    const scratch = mkdtempSync(join(tmpdir(), 'gatehouse-e2e-'));
+    const config = loadConfig({
+      NODE_ENV: 'test',
+      DATABASE_URL: database.url,
+      APP_PUBLIC_URL: 'http://gatehouse.test',
+      BCRYPT_COST: '4',
+      LOG_LEVEL: 'info',
+      MAIL_DIR: join(scratch, 'mail'),
+      DB_POOL_SIZE: '5',
+      ...env,
+    });
+    const logs: string[] = [];
+    const logDestination = new Writable({
+      write(chunk: Buffer, _encoding, callback) {
+        logs.push(chunk.toString('utf8'));
+        callback();
+      },
+    });
+    const app = await createApp({ config, logDestination, extraModules });
+    await app.listen(0, '127.0.0.1');
+    const address = app.getHttpServer().address();
+    const port = typeof address === 'object' && address ? address.port : 0;
+    return new TestApp(app, `http://127.0.0.1:${port}`, config, logs, database, scratch);
+  }
+
+  get dataSource(): DataSource {
+    return this.app.get<DataSource>(getDataSourceToken());
+  }
+
+  async request<T = any>(path: string, options: RequestOptions = {}): Promise<ApiResponse<T>> {
+    const headers: Record<string, string> = { ...options.headers };
+    let body: string | Buffer | undefined;
+    if (options.rawBody !== undefined) {
+      body = options.rawBody;
+    } else if (options.body !== undefined) {
+      body = JSON.stringify(options.body);
+      headers['content-type'] ??= 'application/json';
+    }
+    if (options.token) {
+      headers.authorization = `Bearer ${options.token}`;
+    }
+    const response = await fetch(`${this.url}${path}`, { method: options.method ?? 'GET', headers, body });
+    const text = await response.text();
+    let parsed: unknown = text;
+    if ((response.headers.get('content-type') ?? '').includes('json') && text.length > 0) {
+      parsed = JSON.parse(text);
+    }
+    return { status: response.status, headers: response.headers, body: parsed as T, text };
+  }
+
+  async close(): Promise<void> {
+    await this.app.close();
+    await this.database.drop();
+    rmSync(this.scratch, { recursive: true, force: true });
+  }
+}
