@@ -1,5 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { ProbeModule } from './support/probe.module.js';
+import { Session } from '../src/auth/session.entity.js';
+import { newUser } from './support/factories.js';
 import { TestApp } from './support/test-app.js';
 
 describe('the request pipeline', () => {
@@ -205,5 +207,31 @@ describe('CORS', () => {
     expect(allowed.headers.get('access-control-allow-origin')).toBe('https://app.example');
     const other = await t.request('/health/live', { headers: { origin: 'https://evil.example' } });
     expect(other.headers.get('access-control-allow-origin')).toBeNull();
+  });
+});
+
+describe('the access-token guard', () => {
+  let t: TestApp;
+
+  beforeAll(async () => {
+    t = await TestApp.start({}, [ProbeModule]);
+  });
+
+  afterAll(async () => {
+    await t.close();
+  });
+
+  it('lets a live session through and stops it once the session is revoked', async () => {
+    const user = await newUser(t);
+    const ok = await t.request('/api/v1/probe/protected', { token: user.accessToken });
+    expect(ok.status).toBe(200);
+    expect(ok.body).toEqual({ id: user.id });
+
+    await t.dataSource
+      .getRepository(Session)
+      .update({ id: user.sessionId }, { revokedAt: new Date(), revokedReason: 'logout' });
+    const revoked = await t.request('/api/v1/probe/protected', { token: user.accessToken });
+    expect(revoked.status).toBe(401);
+    expect(revoked.body.code).toBe('UNAUTHENTICATED');
   });
 });

@@ -1,0 +1,50 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { AccessTokensService } from '../../src/auth/access-tokens.service.js';
+import { Session } from '../../src/auth/session.entity.js';
+import { User, type UserRole } from '../../src/users/user.entity.js';
+import type { TestApp } from './test-app.js';
+
+export interface SeededUser {
+  id: number;
+  email: string;
+  sessionId: number;
+  accessToken: string;
+}
+
+let counter = 0;
+
+export function uniqueEmail(prefix = 'user'): string {
+  counter += 1;
+  return `${prefix}-${Date.now().toString(36)}-${counter}-${randomBytes(3).toString('hex')}@example.test`;
+}
+
+/**
+ * Seeds a user with a live session and a signed access token, straight into the database: for tests
+ * about something other than sign-up and login. The password hash is a placeholder no password matches.
+ */
+export async function newUser(
+  t: TestApp,
+  options: { email?: string; verified?: boolean; role?: UserRole } = {},
+): Promise<SeededUser> {
+  const users = t.dataSource.getRepository(User);
+  const { identifiers } = await users.insert({
+    email: options.email ?? uniqueEmail(),
+    passwordHash: '!seeded-without-password',
+    isVerified: options.verified ?? true,
+    role: options.role ?? 'user',
+  });
+  const id = Number(identifiers[0].id);
+  const user = await users.findOneByOrFail({ id });
+  const sessionId = await newSession(t, id);
+  const accessToken = await t.app.get(AccessTokensService).sign(id, sessionId);
+  return { id, email: user.email, sessionId, accessToken };
+}
+
+export async function newSession(t: TestApp, userId: number): Promise<number> {
+  const { identifiers } = await t.dataSource.getRepository(Session).insert({
+    userId,
+    refreshTokenHash: createHash('sha256').update(randomBytes(32)).digest('hex'),
+    expiresAt: new Date(Date.now() + 24 * 3600 * 1000),
+  });
+  return Number(identifiers[0].id);
+}
