@@ -27,6 +27,11 @@ export interface RequestOptions {
   headers?: Record<string, string>;
 }
 
+export interface StartOptions {
+  /** Rewrites the throwaway database's URL the app connects with (e.g. through a TcpProxy). */
+  mapDatabaseUrl?: (url: string) => string;
+}
+
 /** The real application on a real port with a database of its own; what the e2e tests talk to. */
 export class TestApp {
   private constructor(
@@ -38,12 +43,16 @@ export class TestApp {
     private readonly scratch: string,
   ) {}
 
-  static async start(env: Record<string, string> = {}, extraModules: Type[] = []): Promise<TestApp> {
+  static async start(
+    env: Record<string, string> = {},
+    extraModules: Type[] = [],
+    options: StartOptions = {},
+  ): Promise<TestApp> {
     const database = await createThrowawayDatabase();
     const scratch = mkdtempSync(join(tmpdir(), 'gatehouse-e2e-'));
     const config = loadConfig({
       NODE_ENV: 'test',
-      DATABASE_URL: database.url,
+      DATABASE_URL: options.mapDatabaseUrl ? options.mapDatabaseUrl(database.url) : database.url,
       APP_PUBLIC_URL: 'http://gatehouse.test',
       BCRYPT_COST: '4',
       LOG_LEVEL: 'info',

@@ -1,0 +1,90 @@
+import { readFileSync } from 'node:fs';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { parse } from 'yaml';
+import { ENV_SPEC, parseEnv } from '../src/config/env.js';
+import { TestApp } from './support/test-app.js';
+
+interface ComposeService {
+  environment?: Record<string, string>;
+  healthcheck?: { test: string[] };
+  build?: { dockerfile: string };
+}
+
+/**
+ * The Docker engine does not run on CI's machine, so the Docker files are checked statically: every
+ * variable compose sets is one the config knows and accepts, and the health checks hit real routes.
+ */
+describe('docker/', () => {
+  const compose = parse(readFileSync('docker/compose.yaml', 'utf8')) as {
+    services: Record<string, ComposeService>;
+  };
+  const dockerfile = readFileSync('docker/Dockerfile', 'utf8');
+  const app = compose.services.app;
+  let t: TestApp;
+
+  beforeAll(async () => {
+    t = await TestApp.start();
+  });
+
+  afterAll(async () => {
+    await t.close();
+  });
+
+  it('sets only variables the config schema knows', () => {
+    const unknown = Object.keys(app.environment ?? {}).filter((name) => !(name in ENV_SPEC));
+    expect(unknown).toEqual([]);
+  });
+
+  it('sets values the config accepts in production', () => {
+    const env = Object.fromEntries(
+      Object.entries(app.environment ?? {}).map(([k, v]) => [
+        k,
+        k === 'JWT_SECRET' ? 'x'.repeat(8) + 'y'.repeat(40) : String(v),
+      ]),
+    );
+    expect(() => parseEnv(env)).not.toThrow();
+    expect(env.NODE_ENV).toBe('production');
+  });
+
+  it('health-checks routes that exist and answer 200', async () => {
+    const paths = [
+      ...`${app.healthcheck?.test.join(' ')}\n${dockerfile}`.matchAll(/127\.0\.0\.1:[^/]*?(\/[a-z/]+)/g),
+    ].map((m) => m[1]);
+    expect(paths.length).toBeGreaterThanOrEqual(2);
+    for (const path of new Set(paths)) {
+      expect((await t.request(path)).status).toBe(200);
+    }
+  });
+
+  it('builds a non-root, production-only image', () => {
+    expect(app.build?.dockerfile).toBe('docker/Dockerfile');
+    expect(dockerfile).toMatch(/^USER node$/m);
+    expect(dockerfile).toMatch(/npm prune --omit=dev/);
+    expect(dockerfile).toMatch(/^HEALTHCHECK /m);
+    expect(dockerfile.match(/^FROM /gm)?.length).toBeGreaterThanOrEqual(2);
+  });
+
+  it('runs MySQL 8.4 and Mailpit beside the app', () => {
+    const services = compose.services as Record<string, { image?: string }>;
+    expect(services.mysql.image).toBe('mysql:8.4');
+    expect(services.mailpit.image).toMatch(/^axllent\/mailpit/);
+    expect(app.environment?.MAIL_URL).toBe('smtp://mailpit:1025');
+  });
+});
+
+describe('configuration docs', () => {
+  it('list every variable in .env.example and the README', () => {
+    const example = readFileSync('.env.example', 'utf8');
+    const readme = readFileSync('README.md', 'utf8');
+    for (const name of Object.keys(ENV_SPEC)) {
+      expect(example).toMatch(new RegExp(`^#? ?${name}=`, 'm'));
+      expect(readme).toMatch(new RegExp(`\\| \`${name}\`\\s*\\|`));
+    }
+  });
+
+  it('show the two commands on the README first screen', () => {
+    const firstScreen = readFileSync('README.md', 'utf8').split('\n').slice(0, 15).join('\n');
+    expect(firstScreen).toContain('npm ci && npm start');
+    expect(firstScreen).toContain('npm ci && npm test');
+  });
+});

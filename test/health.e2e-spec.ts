@@ -1,0 +1,77 @@
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { usingMysql } from './support/database.js';
+import { TcpProxy } from './support/tcp-proxy.js';
+import { TestApp } from './support/test-app.js';
+
+async function waitForStatus(t: TestApp, path: string, status: number, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let last = 0;
+  while (Date.now() < deadline) {
+    last = (await t.request(path)).status;
+    if (last === status) {
+      return;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new Error(`${path} answered ${last}, expected ${status}`);
+}
+
+describe('health', () => {
+  let t: TestApp;
+  let proxy: TcpProxy | undefined;
+
+  beforeAll(async () => {
+    if (usingMysql()) {
+      // The app reaches MySQL through a proxy the test can cut, so the database really goes away.
+      proxy = await TcpProxy.start('127.0.0.1', 3306);
+      const port = proxy.port;
+      t = await TestApp.start({}, [], {
+        mapDatabaseUrl: (url) => {
+          const u = new URL(url);
+          u.hostname = '127.0.0.1';
+          u.port = String(port);
+          return u.toString();
+        },
+      });
+    } else {
+      t = await TestApp.start();
+    }
+  });
+
+  afterAll(async () => {
+    await proxy?.stop();
+    await t.close();
+  });
+
+  it('answers liveness without touching the database', async () => {
+    const res = await t.request('/health/live');
+    expect(res.status).toBe(200);
+    expect(res.body).toEqual({ status: 'ok' });
+  });
+
+  it('is ready while the database answers', async () => {
+    const res = await t.request('/health/ready');
+    expect(res.status).toBe(200);
+    expect(res.body.info.database.status).toBe('up');
+  });
+
+  it('turns 503 when the database goes away and 200 again when it is back, without a restart', async () => {
+    if (proxy) {
+      await proxy.cut();
+    } else {
+      await t.dataSource.destroy();
+    }
+    await waitForStatus(t, '/health/ready', 503);
+    const down = await t.request('/health/ready');
+    expect(down.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+    expect(down.body.code).toBe('NOT_READY');
+    expect((await t.request('/health/live')).status).toBe(200);
+
+    if (proxy) {
+      await proxy.restore();
+    } else {
+      await t.dataSource.initialize();
+    }
+    await waitForStatus(t, '/health/ready', 200);
+  });
+});
