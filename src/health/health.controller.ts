@@ -1,10 +1,9 @@
 import { Controller, Get, HttpStatus } from '@nestjs/common';
 import { ApiOkResponse, ApiServiceUnavailableResponse, ApiTags } from '@nestjs/swagger';
-import { InjectDataSource } from '@nestjs/typeorm';
-import { HealthCheckService, TypeOrmHealthIndicator } from '@nestjs/terminus';
-import type { DataSource } from 'typeorm';
+import { HealthCheckService } from '@nestjs/terminus';
 import { Public } from '../auth/decorators.js';
 import { AppException } from '../common/problem.js';
+import { DatabaseHealthIndicator } from './database.health.js';
 
 @ApiTags('health')
 @Public()
@@ -12,8 +11,7 @@ import { AppException } from '../common/problem.js';
 export class HealthController {
   constructor(
     private readonly health: HealthCheckService,
-    private readonly db: TypeOrmHealthIndicator,
-    @InjectDataSource() private readonly dataSource: DataSource,
+    private readonly database: DatabaseHealthIndicator,
   ) {}
 
   @Get('live')
@@ -30,9 +28,7 @@ export class HealthController {
   })
   async ready() {
     try {
-      return await this.health.check([
-        () => this.db.pingCheck('database', { connection: this.dataSource, timeout: 2000 }),
-      ]);
+      return await this.health.check([() => this.database.ping()]);
     } catch {
       throw new AppException(HttpStatus.SERVICE_UNAVAILABLE, 'NOT_READY', 'The database does not answer.');
     }
