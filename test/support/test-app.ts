@@ -27,6 +27,14 @@ export interface RequestOptions {
   headers?: Record<string, string>;
 }
 
+export interface StartOptions {
+  /**
+   * Run on this database instead of a new one, and leave it in place on close(): for tests with two
+   * app instances on one database, or a restart. The caller creates it and drops it.
+   */
+  database?: ThrowawayDatabase;
+}
+
 /** The real application on a real port with a database of its own; what the e2e tests talk to. */
 export class TestApp {
   private constructor(
@@ -34,12 +42,16 @@ export class TestApp {
     readonly url: string,
     readonly config: Config,
     readonly logs: string[],
-    private readonly database: ThrowawayDatabase,
+    private readonly database: ThrowawayDatabase | undefined,
     private readonly scratch: string,
   ) {}
 
-  static async start(env: Record<string, string> = {}, extraModules: Type[] = []): Promise<TestApp> {
-    const database = await createThrowawayDatabase();
+  static async start(
+    env: Record<string, string> = {},
+    extraModules: Type[] = [],
+    options: StartOptions = {},
+  ): Promise<TestApp> {
+    const database = options.database ?? (await createThrowawayDatabase());
     const scratch = mkdtempSync(join(tmpdir(), 'gatehouse-e2e-'));
     const config = loadConfig({
       NODE_ENV: 'test',
@@ -62,7 +74,8 @@ export class TestApp {
     await app.listen(0, '127.0.0.1');
     const address = app.getHttpServer().address();
     const port = typeof address === 'object' && address ? address.port : 0;
-    return new TestApp(app, `http://127.0.0.1:${port}`, config, logs, database, scratch);
+    const owned = options.database ? undefined : database;
+    return new TestApp(app, `http://127.0.0.1:${port}`, config, logs, owned, scratch);
   }
 
   get dataSource(): DataSource {
@@ -92,7 +105,7 @@ export class TestApp {
 
   async close(): Promise<void> {
     await this.app.close();
-    await this.database.drop();
+    await this.database?.drop();
     rmSync(this.scratch, { recursive: true, force: true });
   }
 }
