@@ -80,9 +80,15 @@ export class MailRenderer {
     }
     const expiresIn = spec.ttl ? ms(this.lifetimes[spec.ttl], { long: true }) : undefined;
     const context = { ...data, link, expiresIn, email: to, appUrl: this.publicUrl, subject: spec.subject };
-    const html = this.template('layout.html')({
+    // Handlebars' own escaping also encodes "=" (&#x3D;), which leaves a link in an href valid but
+    // unreadable in the source; the link is ours, so only the characters HTML needs are escaped.
+    const htmlContext = {
       ...context,
-      body: new Handlebars.SafeString(this.template(`${template}.html`)(context)),
+      link: link === undefined ? undefined : new Handlebars.SafeString(escapeHtml(link)),
+    };
+    const html = this.template('layout.html')({
+      ...htmlContext,
+      body: new Handlebars.SafeString(this.template(`${template}.html`)(htmlContext)),
     });
     const text = this.template('layout.text')({
       ...context,
@@ -102,4 +108,8 @@ export class MailRenderer {
     }
     return compiled;
   }
+}
+
+function escapeHtml(value: string): string {
+  return value.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 }

@@ -154,7 +154,7 @@ export class OutboxWorker implements OnApplicationBootstrap, OnModuleDestroy {
         const link = this.config.nodeEnv === 'development' && mail.link ? `; link: ${mail.link}` : '';
         this.logger.log(`Mail #${row.id} (${row.template}) written to ${info.path}${link}`);
       } else {
-        this.logger.log(`Mail #${row.id} (${row.template}) sent`);
+        this.logger.log(`Mail #${row.id} (${row.template}) sent by ${this.workerId}`);
       }
     } catch (error) {
       await this.fail(row, error);

@@ -7,7 +7,12 @@ import type { Type } from '@nestjs/common';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { getDataSourceToken } from '@nestjs/typeorm';
 import type { DataSource } from 'typeorm';
+// nestjs-pino keeps one root logger per process, made by the first app that logs: without a reset,
+// every later TestApp in a test file would log out-of-request lines (workers, timers) into the
+// first app's `logs`. Not in the package's exports map, hence the file path (same module instance).
+import { ensureRootLogger, resetRootLogger } from '../../node_modules/nestjs-pino/dist/esm/rootLogger.js';
 import { createApp } from '../../src/app.factory.js';
+import { loggerParams } from '../../src/common/logging.js';
 import { type Config, loadConfig } from '../../src/config/config.js';
 import { createThrowawayDatabase, type ThrowawayDatabase } from './database.js';
 
@@ -70,6 +75,9 @@ export class TestApp {
         callback();
       },
     });
+    // The newest app owns the process-wide root logger (older apps still open log there too).
+    resetRootLogger();
+    ensureRootLogger(loggerParams(config.app, logDestination).pinoHttp);
     const app = await createApp({ config, logDestination, extraModules });
     await app.listen(0, '127.0.0.1');
     const address = app.getHttpServer().address();
