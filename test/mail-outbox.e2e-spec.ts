@@ -139,8 +139,10 @@ describe('the mail outbox over real SMTP', () => {
     });
     const requestMs = performance.now() - started;
     expect(res.status).toBe(201);
+    // SMTP is down, yet the request succeeds and its enqueue call costs under 50 ms. The whole round
+    // trip (transaction commit included) is held to 250 ms only, for loaded CI databases.
     expect(res.body.enqueueMs).toBeLessThan(50);
-    expect(requestMs).toBeLessThan(50);
+    expect(requestMs).toBeLessThan(250);
 
     await worker.drainOnce();
     const failed = await outbox(t).findOneByOrFail({ recipient: to });
@@ -265,6 +267,13 @@ describe('the mail outbox over real SMTP', () => {
     await capture.setMode('down');
     await mail.enqueue('password-changed', address(), {});
     await expect(mail.outboxStats()).resolves.toEqual({ pending: before.pending + 1, dead: before.dead });
+    const ready = await t.request('/health/ready');
+    expect(ready.status).toBe(200);
+    expect(ready.body.details.mail_outbox).toEqual({
+      status: 'up',
+      pending: before.pending + 1,
+      dead: before.dead,
+    });
   });
 });
 

@@ -1,10 +1,16 @@
 import { Controller, Get, HttpStatus } from '@nestjs/common';
 import { ApiOkResponse, ApiServiceUnavailableResponse, ApiTags } from '@nestjs/swagger';
 import { InjectDataSource } from '@nestjs/typeorm';
-import { HealthCheck, HealthCheckService, TypeOrmHealthIndicator } from '@nestjs/terminus';
+import {
+  HealthCheck,
+  HealthCheckService,
+  type HealthIndicatorResult,
+  TypeOrmHealthIndicator,
+} from '@nestjs/terminus';
 import type { DataSource } from 'typeorm';
 import { Public } from '../auth/decorators.js';
 import { AppException } from '../common/problem.js';
+import { MailService } from '../mail/mail.service.js';
 
 @ApiTags('health')
 @Public()
@@ -14,6 +20,7 @@ export class HealthController {
     private readonly health: HealthCheckService,
     private readonly db: TypeOrmHealthIndicator,
     @InjectDataSource() private readonly dataSource: DataSource,
+    private readonly mail: MailService,
   ) {}
 
   @Get('live')
@@ -33,9 +40,15 @@ export class HealthController {
     try {
       return await this.health.check([
         () => this.db.pingCheck('database', { connection: this.dataSource, timeout: 2000 }),
+        () => this.outbox(),
       ]);
     } catch {
       throw new AppException(HttpStatus.SERVICE_UNAVAILABLE, 'NOT_READY', 'The database does not answer.');
     }
+  }
+
+  /** Details only: a mail backlog or dead letters never make the instance unready. */
+  private async outbox(): Promise<HealthIndicatorResult> {
+    return { mail_outbox: { status: 'up', ...(await this.mail.outboxStats()) } };
   }
 }
