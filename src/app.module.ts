@@ -9,6 +9,8 @@ import { loggerParams } from './common/logging.js';
 import type { Config } from './config/config.js';
 import { dataSourceOptions, openDataSource } from './database/data-source.js';
 import { HealthModule } from './health/health.module.js';
+import { MailModule } from './mail/mail.module.js';
+import { TokensModule } from './tokens/tokens.module.js';
 
 export interface AppModuleOptions {
   config: Config;
@@ -39,6 +41,8 @@ export class AppModule {
         CommonModule,
         AuditModule,
         AuthModule,
+        TokensModule,
+        MailModule,
         HealthModule,
         ...extraModules,
       ],

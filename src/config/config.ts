@@ -56,6 +56,10 @@ export function mailConfig(env: Env) {
     pollIntervalMs: env.MAIL_POLL_INTERVAL,
     dir: env.MAIL_DIR,
     publicUrl: env.APP_PUBLIC_URL,
+    nodeEnv: env.NODE_ENV,
+    payloadKey: resolveMailPayloadKey(env),
+    retryBaseDelayMs: env.MAIL_RETRY_BASE_DELAY,
+    smtpTimeoutMs: env.MAIL_SMTP_TIMEOUT,
   };
 }
 
@@ -116,4 +120,32 @@ function resolveJwtSecret(env: Env): string {
   writeFileSync(DEV_SECRET_FILE, `${secret}\n`, { mode: 0o600 });
   chmodSync(DEV_SECRET_FILE, 0o600);
   return secret;
+}
+
+const DEV_MAIL_KEY_FILE = 'var/mail-payload-key';
+let testMailKey: Buffer | undefined;
+
+/**
+ * The key that encrypts secrets (token links) in outbox payloads. Production must configure it
+ * (parseEnv refuses to boot otherwise); development keeps a generated one under var/ so queued mail
+ * survives a restart; tests share one per process, so two app instances can read each other's rows.
+ */
+function resolveMailPayloadKey(env: Env): Buffer {
+  if (env.MAIL_PAYLOAD_KEY !== undefined) {
+    return env.MAIL_PAYLOAD_KEY;
+  }
+  if (env.NODE_ENV === 'test') {
+    return (testMailKey ??= randomBytes(32));
+  }
+  if (existsSync(DEV_MAIL_KEY_FILE)) {
+    const stored = Buffer.from(readFileSync(DEV_MAIL_KEY_FILE, 'utf8').trim(), 'base64');
+    if (stored.length === 32) {
+      return stored;
+    }
+  }
+  const key = randomBytes(32);
+  mkdirSync(dirname(DEV_MAIL_KEY_FILE), { recursive: true });
+  writeFileSync(DEV_MAIL_KEY_FILE, `${key.toString('base64')}\n`, { mode: 0o600 });
+  chmodSync(DEV_MAIL_KEY_FILE, 0o600);
+  return key;
 }

@@ -2,6 +2,7 @@ import { describe, expect, it } from '@jest/globals';
 import { ConfigError, ENV_SPEC, parseEnv } from './env.js';
 
 const SECRET = 'k'.repeat(40);
+const PAYLOAD_KEY = Buffer.alloc(32, 1).toString('base64');
 
 describe(parseEnv.name, () => {
   it('should apply the documented defaults to an empty environment', () => {
@@ -61,6 +62,7 @@ describe(parseEnv.name, () => {
         NODE_ENV: 'production',
         JWT_SECRET: SECRET,
         MAIL_URL: 'smtp://m',
+        MAIL_PAYLOAD_KEY: PAYLOAD_KEY,
         APP_PUBLIC_URL: 'https://a.example',
         BCRYPT_COST: '9',
       }),
@@ -70,6 +72,7 @@ describe(parseEnv.name, () => {
         NODE_ENV: 'production',
         JWT_SECRET: SECRET,
         MAIL_URL: 'smtp://mail:25',
+        MAIL_PAYLOAD_KEY: PAYLOAD_KEY,
         APP_PUBLIC_URL: 'https://a.example',
       }).NODE_ENV,
     ).toBe('production');

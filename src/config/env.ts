@@ -36,6 +36,9 @@ export interface Env {
   MAIL_MAX_ATTEMPTS: number;
   MAIL_POLL_INTERVAL: number;
   MAIL_DIR: string;
+  MAIL_PAYLOAD_KEY: Buffer | undefined;
+  MAIL_RETRY_BASE_DELAY: number;
+  MAIL_SMTP_TIMEOUT: number;
   REDIS_URL: string | undefined;
   TRUST_PROXY: TrustProxy;
   CORS_ORIGINS: string[];
@@ -155,6 +158,18 @@ const origins: Parser<string[]> = (raw) => {
     : new ParseError(`must be a comma list of origins (bad: ${bad.join(', ')})`);
 };
 
+/** 32 bytes, given as 64 hex digits or as (url-safe) base64. */
+const aesKey: Parser<Buffer | undefined> = (raw) => {
+  const v = raw.trim();
+  if (v === '') {
+    return undefined;
+  }
+  const key = /^[0-9a-f]{64}$/i.test(v) ? Buffer.from(v, 'hex') : Buffer.from(v, 'base64');
+  return key.length === 32 && (/^[0-9a-f]{64}$/i.test(v) || /^[A-Za-z0-9+/_-]{43}=?$/.test(v))
+    ? key
+    : new ParseError('must be 32 random bytes as 64 hex digits or base64 (openssl rand -base64 32)');
+};
+
 const database: Parser<string> = (raw) => {
   const v = raw.trim();
   if (/^sqlite:.+/.test(v)) {
@@ -251,6 +266,21 @@ export const ENV_SPEC: { [K in keyof Env]: VarSpec<K> } = {
     default: 'var/mail',
     parse: str,
   },
+  MAIL_PAYLOAD_KEY: {
+    description:
+      'AES-256-GCM key (32 bytes, hex or base64) that encrypts outbox payloads at rest; required in production, generated under var/ in development',
+    parse: aesKey,
+  },
+  MAIL_RETRY_BASE_DELAY: {
+    description: 'First retry delay of a failed mail; it doubles per attempt (with jitter, capped at 1h)',
+    default: '30s',
+    parse: duration,
+  },
+  MAIL_SMTP_TIMEOUT: {
+    description: 'SMTP connection, greeting and socket timeout',
+    default: '30s',
+    parse: duration,
+  },
   REDIS_URL: {
     description: 'redis:// URL for shared throttle counters; unset keeps them in memory',
     parse: optional,
@@ -339,6 +369,9 @@ function crossChecks(env: Env, raw: Record<string, string | undefined>): string[
     }
     if (env.MAIL_URL === undefined) {
       problems.push('MAIL_URL is required in production (smtp:// or smtps://)');
+    }
+    if (env.MAIL_PAYLOAD_KEY === undefined) {
+      problems.push('MAIL_PAYLOAD_KEY is required in production (openssl rand -base64 32)');
     }
   }
   if (env.MAIL_URL !== undefined && url(['smtp:', 'smtps:'])(env.MAIL_URL) instanceof ParseError) {

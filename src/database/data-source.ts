@@ -98,8 +98,26 @@ export async function openDataSource(config: DatabaseConfig): Promise<DataSource
         column.type = 'integer';
       }
     }
+    serializeTransactions(dataSource);
   }
   return dataSource;
+}
+
+/**
+ * better-sqlite3 gives TypeORM one connection, so two overlapping transactions fail ("cannot start a
+ * transaction within a transaction"). On SQLite, transactions therefore wait for each other in
+ * arrival order. MySQL has a pool and row locks and needs none of this.
+ */
+function serializeTransactions(dataSource: DataSource): void {
+  const manager = dataSource.manager;
+  const original = manager.transaction.bind(manager) as (...args: unknown[]) => Promise<unknown>;
+  let tail: Promise<unknown> = Promise.resolve();
+  const serialized = (...args: unknown[]): Promise<unknown> => {
+    const run = tail.then(() => original(...args));
+    tail = run.catch(() => undefined);
+    return run;
+  };
+  Object.assign(manager, { transaction: serialized });
 }
 
 /** The default of created_at / updated_at, shared with the migrations so both agree. */

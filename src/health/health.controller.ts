@@ -1,8 +1,9 @@
 import { Controller, Get, HttpStatus } from '@nestjs/common';
 import { ApiOkResponse, ApiServiceUnavailableResponse, ApiTags } from '@nestjs/swagger';
-import { HealthCheckService } from '@nestjs/terminus';
+import { HealthCheckService, type HealthIndicatorResult } from '@nestjs/terminus';
 import { Public } from '../auth/decorators.js';
 import { AppException } from '../common/problem.js';
+import { MailService } from '../mail/mail.service.js';
 import { DatabaseHealthIndicator } from './database.health.js';
 
 @ApiTags('health')
@@ -12,6 +13,7 @@ export class HealthController {
   constructor(
     private readonly health: HealthCheckService,
     private readonly database: DatabaseHealthIndicator,
+    private readonly mail: MailService,
   ) {}
 
   @Get('live')
@@ -22,15 +24,20 @@ export class HealthController {
 
   /** 503 while the database cannot answer a ping; 200 again as soon as it can, without a restart. */
   @Get('ready')
-  @ApiOkResponse({ description: 'The database answers.' })
+  @ApiOkResponse({ description: 'The database answers; details include the mail outbox backlog.' })
   @ApiServiceUnavailableResponse({
     description: `The database does not answer (status ${HttpStatus.SERVICE_UNAVAILABLE}).`,
   })
   async ready() {
     try {
-      return await this.health.check([() => this.database.ping()]);
+      return await this.health.check([() => this.database.ping(), () => this.outbox()]);
     } catch {
       throw new AppException(HttpStatus.SERVICE_UNAVAILABLE, 'NOT_READY', 'The database does not answer.');
     }
+  }
+
+  /** Details only: a mail backlog or dead letters never make the instance unready. */
+  private async outbox(): Promise<HealthIndicatorResult> {
+    return { mail_outbox: { status: 'up', ...(await this.mail.outboxStats()) } };
   }
 }

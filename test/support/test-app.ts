@@ -7,7 +7,12 @@ import type { Type } from '@nestjs/common';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { getDataSourceToken } from '@nestjs/typeorm';
 import type { DataSource } from 'typeorm';
+// nestjs-pino keeps one root logger per process, made by the first app that logs: without a reset,
+// every later TestApp in a test file would log out-of-request lines (workers, timers) into the
+// first app's `logs`. Not in the package's exports map, hence the file path (same module instance).
+import { ensureRootLogger, resetRootLogger } from '../../node_modules/nestjs-pino/dist/esm/rootLogger.js';
 import { createApp } from '../../src/app.factory.js';
+import { loggerParams } from '../../src/common/logging.js';
 import { type Config, loadConfig } from '../../src/config/config.js';
 import { createThrowawayDatabase, type ThrowawayDatabase } from './database.js';
 
@@ -30,6 +35,11 @@ export interface RequestOptions {
 export interface StartOptions {
   /** Rewrites the throwaway database's URL the app connects with (e.g. through a TcpProxy). */
   mapDatabaseUrl?: (url: string) => string;
+  /**
+   * Run on this database instead of a new one, and leave it in place on close(): for tests with two
+   * app instances on one database, or a restart. The caller creates it and drops it.
+   */
+  database?: ThrowawayDatabase;
 }
 
 /** The real application on a real port with a database of its own; what the e2e tests talk to. */
@@ -39,7 +49,7 @@ export class TestApp {
     readonly url: string,
     readonly config: Config,
     readonly logs: string[],
-    private readonly database: ThrowawayDatabase,
+    private readonly database: ThrowawayDatabase | undefined,
     private readonly scratch: string,
   ) {}
 
@@ -48,7 +58,7 @@ export class TestApp {
     extraModules: Type[] = [],
     options: StartOptions = {},
   ): Promise<TestApp> {
-    const database = await createThrowawayDatabase();
+    const database = options.database ?? (await createThrowawayDatabase());
     const scratch = mkdtempSync(join(tmpdir(), 'gatehouse-e2e-'));
     const config = loadConfig({
       NODE_ENV: 'test',
@@ -67,11 +77,15 @@ export class TestApp {
         callback();
       },
     });
+    // The newest app owns the process-wide root logger (older apps still open log there too).
+    resetRootLogger();
+    ensureRootLogger(loggerParams(config.app, logDestination).pinoHttp);
     const app = await createApp({ config, logDestination, extraModules });
     await app.listen(0, '127.0.0.1');
     const address = app.getHttpServer().address();
     const port = typeof address === 'object' && address ? address.port : 0;
-    return new TestApp(app, `http://127.0.0.1:${port}`, config, logs, database, scratch);
+    const owned = options.database ? undefined : database;
+    return new TestApp(app, `http://127.0.0.1:${port}`, config, logs, owned, scratch);
   }
 
   get dataSource(): DataSource {
@@ -101,7 +115,7 @@ export class TestApp {
 
   async close(): Promise<void> {
     await this.app.close();
-    await this.database.drop();
+    await this.database?.drop();
     rmSync(this.scratch, { recursive: true, force: true });
   }
 }

@@ -1,0 +1,461 @@
+import { randomBytes } from 'node:crypto';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it, jest } from '@jest/globals';
+import { simpleParser } from 'mailparser';
+import { Clock } from '../src/common/clock.js';
+import { MAIL_TEMPLATES } from '../src/mail/mail-templates.js';
+import { MailService } from '../src/mail/mail.service.js';
+import { OutboxMessage } from '../src/mail/outbox-message.entity.js';
+import { OutboxWorker } from '../src/mail/outbox.worker.js';
+import { PayloadCipher, sealPayload } from '../src/mail/payload-cipher.js';
+import { createThrowawayDatabase, usingMysql } from './support/database.js';
+import { MailProbeModule } from './support/mail-probe.module.js';
+import { linkFrom, recipientsOf, SmtpCapture, tokenFrom } from './support/smtp-capture.js';
+import { TestApp } from './support/test-app.js';
+
+const rawToken = () => randomBytes(32).toString('base64url');
+let counter = 0;
+const address = (label = 'user') =>
+  `${label}-${(counter += 1)}-${randomBytes(3).toString('hex')}@example.test`;
+
+/** Moves the app's clock forward (the worker compares next_attempt_at with it). */
+function advance(t: TestApp, ms: number): void {
+  const clock = t.app.get(Clock);
+  const now = clock.now().getTime();
+  jest.spyOn(clock, 'now').mockReturnValue(new Date(now + ms));
+}
+
+const outbox = (t: TestApp) => t.dataSource.getRepository(OutboxMessage);
+
+/** The row once it reaches `status` (the SMTP server sees a message just before the worker marks it). */
+async function statusOf(t: TestApp, recipient: string, status: string): Promise<OutboxMessage> {
+  const deadline = Date.now() + 5000;
+  for (;;) {
+    const row = await outbox(t).findOneByOrFail({ recipient });
+    if (row.status === status || Date.now() > deadline) {
+      return row;
+    }
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+describe('the mail outbox over real SMTP', () => {
+  let capture: SmtpCapture;
+  let t: TestApp;
+  let mail: MailService;
+  let worker: OutboxWorker;
+
+  beforeAll(async () => {
+    capture = await SmtpCapture.start();
+    // The timer worker is parked (1 h): each test drives delivery with drainOnce().
+    t = await TestApp.start(
+      { MAIL_URL: capture.url, MAIL_POLL_INTERVAL: '1h', MAIL_MAX_ATTEMPTS: '3', MAIL_SMTP_TIMEOUT: '1s' },
+      [MailProbeModule],
+    );
+    mail = t.app.get(MailService);
+    worker = t.app.get(OutboxWorker);
+  });
+
+  afterEach(async () => {
+    jest.restoreAllMocks();
+    await capture.setMode('normal');
+    capture.clear();
+  });
+
+  afterAll(async () => {
+    await t.close();
+    await capture.stop();
+  });
+
+  it('should deliver a verification mail with the link built from APP_PUBLIC_URL, then erase the secret', async () => {
+    const to = address();
+    const token = rawToken();
+    const res = await t.request('/api/v1/mail-probe/verify', {
+      method: 'POST',
+      body: { to, token },
+      headers: { host: 'evil.example', 'x-forwarded-host': 'evil.example' },
+    });
+    expect(res.status).toBe(201);
+    const row = await outbox(t).findOneByOrFail({ recipient: to });
+    expect(row.status).toBe('pending');
+    expect(row.payload).not.toContain(token);
+
+    await expect(worker.drainOnce()).resolves.toBe(1);
+    const message = await capture.waitFor((m) => recipientsOf(m).includes(to));
+    expect(message.subject).toBe('Confirm your email address');
+    expect(message.from?.text).toContain('no-reply@gatehouse.local');
+    expect(linkFrom(message, 'http://gatehouse.test/verify-email')).toBe(
+      `http://gatehouse.test/verify-email?token=${token}`,
+    );
+    expect(tokenFrom(message)).toBe(token);
+    expect(message.html).toContain(`href="http://gatehouse.test/verify-email?token=${token}"`);
+    expect(`${message.text ?? ''}${message.html || ''}`).not.toContain('evil.example');
+
+    const sent = await outbox(t).findOneByOrFail({ id: row.id });
+    expect(sent).toMatchObject({ status: 'sent', attempts: 1, lastError: null, lockedBy: null });
+    expect(sent.sentAt).toBeInstanceOf(Date);
+    expect(sent.payload).toBe('{"v":1,"erased":true}');
+    expect(t.logs.join('')).not.toContain(token);
+  });
+
+  it('should render every template as HTML and text in the shared layout', async () => {
+    const token = rawToken();
+    const recipients = new Map<string, string>();
+    for (const template of MAIL_TEMPLATES) {
+      const to = address(template);
+      recipients.set(template, to);
+      await mail.enqueue(template, to, { token });
+    }
+    await worker.drainOnce();
+    for (const [template, to] of recipients) {
+      const message = await capture.waitFor((m) => recipientsOf(m).includes(to));
+      expect(message.subject).toEqual(expect.any(String));
+      expect(message.text).toContain('This message was sent to');
+      expect(message.text).toContain(to);
+      expect(message.html).toContain('<title>');
+      expect(message.html).toContain('Gatehouse');
+      const linked = template === 'verify-email' || template === 'reset-password';
+      expect((message.text ?? '').includes(`token=${token}`)).toBe(linked);
+      if (linked) {
+        expect(message.text).toMatch(/expires in (1 day|1 hour)\./);
+      }
+    }
+  });
+
+  it('should answer the request at once while SMTP is down, and deliver exactly once when it is back', async () => {
+    await capture.setMode('down');
+    const to = address();
+    const token = rawToken();
+    // Warm the route once, then time the real request.
+    await t.request('/api/v1/mail-probe/verify', {
+      method: 'POST',
+      body: { to: address('warm'), token: rawToken() },
+    });
+    const started = performance.now();
+    const res = await t.request<{ enqueueMs: number }>('/api/v1/mail-probe/verify', {
+      method: 'POST',
+      body: { to, token },
+    });
+    const requestMs = performance.now() - started;
+    expect(res.status).toBe(201);
+    // SMTP is down, yet the request succeeds and its enqueue call costs under 50 ms. The whole round
+    // trip (transaction commit included) is held to 250 ms only, for loaded CI databases.
+    expect(res.body.enqueueMs).toBeLessThan(50);
+    expect(requestMs).toBeLessThan(250);
+
+    await worker.drainOnce();
+    const failed = await outbox(t).findOneByOrFail({ recipient: to });
+    expect(failed).toMatchObject({ status: 'pending', attempts: 1 });
+    expect(failed.lastError).toMatch(/ECONNREFUSED|ECONNRESET|connect|Connection/i);
+    expect(failed.nextAttemptAt.getTime()).toBeGreaterThan(Date.now());
+
+    // Not due yet: a drain now sends nothing, even with the server back.
+    await capture.setMode('normal');
+    await worker.drainOnce();
+    expect(capture.messages.filter((m) => recipientsOf(m).includes(to))).toHaveLength(0);
+
+    advance(t, 2 * t.config.mail.retryBaseDelayMs);
+    await worker.drainOnce();
+    await capture.waitFor((m) => recipientsOf(m).includes(to));
+    await worker.drainOnce();
+    await new Promise((r) => setTimeout(r, 200));
+    expect(capture.messages.filter((m) => recipientsOf(m).includes(to))).toHaveLength(1);
+    await expect(outbox(t).findOneByOrFail({ recipient: to })).resolves.toMatchObject({
+      status: 'sent',
+      attempts: 2,
+    });
+  });
+
+  it('should back off exponentially and mark a message dead after MAIL_MAX_ATTEMPTS, naming the outbox id', async () => {
+    await capture.setMode('permfail');
+    const to = address();
+    const token = rawToken();
+    await mail.enqueue('reset-password', to, { token });
+    const delays: number[] = [];
+    for (let attempt = 1; attempt <= 3; attempt += 1) {
+      await worker.drainOnce();
+      const row = await outbox(t).findOneByOrFail({ recipient: to });
+      expect(row.attempts).toBe(attempt);
+      if (row.status === 'pending') {
+        delays.push(row.nextAttemptAt.getTime() - t.app.get(Clock).now().getTime());
+        advance(t, 1_000_000);
+      }
+    }
+    const base = t.config.mail.retryBaseDelayMs;
+    expect(delays).toHaveLength(2);
+    expect(delays[0]).toBeGreaterThanOrEqual(base / 2 - 50);
+    expect(delays[0]).toBeLessThanOrEqual(base + 50);
+    expect(delays[1]).toBeGreaterThanOrEqual(base - 50);
+    expect(delays[1]).toBeLessThanOrEqual(2 * base + 50);
+
+    const dead = await outbox(t).findOneByOrFail({ recipient: to });
+    expect(dead).toMatchObject({ status: 'dead', attempts: 3, lockedBy: null });
+    expect(dead.lastError).toContain('550');
+    expect(dead.payload).toBe('{"v":1,"erased":true}');
+    const logs = t.logs.join('');
+    expect(logs).toContain(`Mail outbox #${dead.id} (reset-password) is dead after 3 attempt(s)`);
+    expect(logs).not.toContain(token);
+    await expect(mail.outboxStats()).resolves.toMatchObject({ dead: expect.any(Number) });
+    expect((await mail.outboxStats()).dead).toBeGreaterThanOrEqual(1);
+
+    // A dead row is never retried.
+    await capture.setMode('normal');
+    advance(t, 10_000_000);
+    await worker.drainOnce();
+    expect(capture.messages.filter((m) => recipientsOf(m).includes(to))).toHaveLength(0);
+  });
+
+  it('should mark bad input dead at once with a clear last_error and keep delivering the rest', async () => {
+    const cipher = t.app.get(PayloadCipher);
+    const good = address('good');
+    await mail.enqueue('verify-email', 'not an address', { token: rawToken() });
+    await mail.enqueue('verify-email', 'victim@example.test\r\nBcc: all@example.test', { token: rawToken() });
+    await mail.enqueue('verify-email', address('no-token'), {});
+    // A row another version of the app could have written: a template this build does not know.
+    await outbox(t).insert({
+      template: 'no-such-template',
+      recipient: address('unknown'),
+      payload: sealPayload(cipher, 'no-such-template', 'x@example.test', { token: rawToken() }),
+      nextAttemptAt: new Date(),
+    });
+    await outbox(t).insert({
+      template: 'verify-email',
+      recipient: address('tampered'),
+      payload: '{"v":1,"sealed":"v1.AAAA.BBBB.CCCC"}',
+      nextAttemptAt: new Date(),
+    });
+    await mail.enqueue('verify-email', good, { token: rawToken() });
+    await expect(mail.enqueue('no-such-template' as 'verify-email', good, {})).rejects.toThrow(
+      /Unknown mail template/,
+    );
+
+    await worker.drainOnce();
+    await capture.waitFor((m) => recipientsOf(m).includes(good));
+    const rows = await outbox(t).find({ where: { status: 'dead' } });
+    const errors = rows.map((r) => `${r.recipient} -> ${r.lastError ?? ''}`).join('\n');
+    expect(errors).toMatch(/not an address -> invalid recipient address/);
+    expect(errors).toMatch(/Bcc: all@example.test -> invalid recipient address/);
+    expect(errors).toMatch(/no-token-.* -> template "verify-email" needs a token/);
+    expect(errors).toMatch(/unknown-.* -> payload cannot be decrypted/);
+    expect(errors).toMatch(/tampered-.* -> payload cannot be decrypted/);
+    expect(capture.messages.some((m) => JSON.stringify(m.bcc ?? '').includes('all@example.test'))).toBe(
+      false,
+    );
+  });
+
+  it('should render and name an unknown template when its payload opens', async () => {
+    const cipher = t.app.get(PayloadCipher);
+    const to = address('unknown-template');
+    await outbox(t).insert({
+      template: 'no-such-template',
+      recipient: to,
+      payload: sealPayload(cipher, 'no-such-template', to, {}),
+      nextAttemptAt: new Date(),
+    });
+    await worker.drainOnce();
+    const row = await outbox(t).findOneByOrFail({ recipient: to });
+    expect(row).toMatchObject({
+      status: 'dead',
+      attempts: 1,
+      lastError: 'unknown mail template "no-such-template"',
+    });
+  });
+
+  it('should count pending and dead messages for health and metrics', async () => {
+    const before = await mail.outboxStats();
+    await capture.setMode('down');
+    await mail.enqueue('password-changed', address(), {});
+    await expect(mail.outboxStats()).resolves.toEqual({ pending: before.pending + 1, dead: before.dead });
+    const ready = await t.request('/health/ready');
+    expect(ready.status).toBe(200);
+    expect(ready.body.details.mail_outbox).toEqual({
+      status: 'up',
+      pending: before.pending + 1,
+      dead: before.dead,
+    });
+  });
+});
+
+describe.each([
+  ['answers garbage', 'garbage' as const],
+  ['hangs', 'hang' as const],
+])('a mail server that %s', (_label, mode) => {
+  let capture: SmtpCapture;
+  let t: TestApp;
+
+  beforeAll(async () => {
+    capture = await SmtpCapture.start();
+    await capture.setMode(mode);
+    t = await TestApp.start({ MAIL_URL: capture.url, MAIL_POLL_INTERVAL: '1h', MAIL_SMTP_TIMEOUT: '300ms' });
+  });
+
+  afterAll(async () => {
+    jest.restoreAllMocks();
+    await t.close();
+    await capture.stop();
+  });
+
+  it('should time out or fail clearly, keep the row for a retry, and deliver once the server behaves', async () => {
+    const to = address();
+    await t.app.get(MailService).enqueue('verify-email', to, { token: rawToken() });
+    const started = performance.now();
+    await t.app.get(OutboxWorker).drainOnce();
+    expect(performance.now() - started).toBeLessThan(3000);
+    const row = await outbox(t).findOneByOrFail({ recipient: to });
+    expect(row).toMatchObject({ status: 'pending', attempts: 1 });
+    expect(row.lastError).toMatch(
+      mode === 'hang' ? /greeting|timeout|timed out/i : /greeting|response|unexpected|invalid/i,
+    );
+
+    await capture.setMode('normal');
+    advance(t, 10 * t.config.mail.retryBaseDelayMs);
+    await t.app.get(OutboxWorker).drainOnce();
+    await capture.waitFor((m) => recipientsOf(m).includes(to));
+    await expect(statusOf(t, to, 'sent')).resolves.toMatchObject({ status: 'sent' });
+  });
+});
+
+describe('the outbox across a restart', () => {
+  let capture: SmtpCapture;
+
+  beforeAll(async () => {
+    capture = await SmtpCapture.start();
+  });
+
+  afterAll(async () => {
+    await capture.stop();
+  });
+
+  it('should deliver, after a restart, mail committed before the app went away', async () => {
+    const database = await createThrowawayDatabase();
+    try {
+      const first = await TestApp.start({ MAIL_URL: capture.url, MAIL_POLL_INTERVAL: '1h' }, [], {
+        database,
+      });
+      const to = address();
+      const token = rawToken();
+      await first.dataSource.transaction((manager) =>
+        first.app.get(MailService).enqueue('reset-password', to, { token }, { manager }),
+      );
+      // A row a crashed worker had claimed: its lease runs out and any worker may take it.
+      const orphan = address('orphan');
+      await first.app.get(MailService).enqueue('password-changed', orphan, {});
+      await first.dataSource.getRepository(OutboxMessage).update(
+        { recipient: orphan },
+        {
+          lockedBy: 'crashed-worker',
+          lockedUntil: new Date(Date.now() + 60_000),
+          nextAttemptAt: new Date(Date.now() + 60_000),
+          attempts: 1,
+        },
+      );
+      await first.close();
+      expect(capture.messages).toHaveLength(0);
+
+      const second = await TestApp.start({ MAIL_URL: capture.url, MAIL_POLL_INTERVAL: '100ms' }, [], {
+        database,
+      });
+      try {
+        const message = await capture.waitFor((m) => recipientsOf(m).includes(to));
+        expect(tokenFrom(message)).toBe(token);
+        expect(capture.messages.some((m) => recipientsOf(m).includes(orphan))).toBe(false);
+        advance(second, 61_000);
+
+        await capture.waitFor((m) => recipientsOf(m).includes(orphan));
+        await expect(statusOf(second, orphan, 'sent')).resolves.toMatchObject({
+          status: 'sent',
+          attempts: 2,
+        });
+      } finally {
+        jest.restoreAllMocks();
+        await second.close();
+      }
+    } finally {
+      await database.drop();
+    }
+  });
+});
+
+// Two app instances on one database need a server that locks rows; SQLite has a single writer and
+// the design runs one instance on it (DESIGN §6: "the SQLite path may assume one process").
+const onMysql = usingMysql() ? describe : describe.skip;
+onMysql('two app instances on one MySQL database', () => {
+  it('should deliver each of 200 messages exactly once', async () => {
+    const capture = await SmtpCapture.start();
+    const database = await createThrowawayDatabase();
+    const env = { MAIL_URL: capture.url, MAIL_POLL_INTERVAL: '20ms' };
+    const a = await TestApp.start(env, [], { database });
+    const b = await TestApp.start(env, [], { database });
+    try {
+      const recipients = Array.from({ length: 200 }, (_, i) => `bulk-${i}@example.test`);
+      await a.dataSource.transaction(async (manager) => {
+        for (const to of recipients) {
+          await a.app.get(MailService).enqueue('password-changed', to, {}, { manager });
+        }
+      });
+      await capture.waitForCount(200, 20_000);
+      await new Promise((r) => setTimeout(r, 500));
+      const delivered = capture.messages.flatMap(recipientsOf).sort();
+      expect(delivered).toEqual([...recipients].sort());
+      // nestjs-pino has one root logger per process, so both workers' lines land in one of the arrays.
+      const logs = a.logs.join('') + b.logs.join('');
+      const sentBy = (t: TestApp) =>
+        logs
+          .split('\n')
+          .filter((l) => l.includes('(password-changed) sent by ' + t.app.get(OutboxWorker).workerId)).length;
+      expect(sentBy(a) + sentBy(b)).toBe(200);
+      // Both instances took part (each polls every 20 ms while 200 rows drain in batches of 10).
+      expect(sentBy(a)).toBeGreaterThan(0);
+      expect(sentBy(b)).toBeGreaterThan(0);
+      await expect(a.dataSource.getRepository(OutboxMessage).countBy({ status: 'sent' })).resolves.toBe(200);
+    } finally {
+      await a.close();
+      await b.close();
+      await database.drop();
+      await capture.stop();
+    }
+  }, 60_000);
+});
+
+describe('the development file transport', () => {
+  it('should write a readable .eml and log the link in development', async () => {
+    const dev = await TestApp.start({
+      NODE_ENV: 'development',
+      JWT_SECRET: randomBytes(48).toString('base64url'),
+      MAIL_PAYLOAD_KEY: randomBytes(32).toString('base64'),
+      MAIL_POLL_INTERVAL: '1h',
+    });
+    try {
+      const token = rawToken();
+      const to = address();
+      await dev.app.get(MailService).enqueue('verify-email', to, { token });
+      await dev.app.get(OutboxWorker).drainOnce();
+      const dir = dev.config.mail.dir;
+      const files = readdirSync(dir).filter((f) => f.endsWith('.eml'));
+      expect(files).toHaveLength(1);
+      const parsed = await simpleParser(readFileSync(join(dir, files[0])));
+      expect(parsed.subject).toBe('Confirm your email address');
+      expect(recipientsOf(parsed)).toEqual([to]);
+      expect(tokenFrom(parsed)).toBe(token);
+      expect(parsed.html).toContain('Confirm my email address');
+      expect(dev.logs.join('')).toContain(`link: http://gatehouse.test/verify-email?token=${token}`);
+    } finally {
+      await dev.close();
+    }
+  });
+
+  it('should write the file but never log the link under NODE_ENV=test', async () => {
+    const t = await TestApp.start({ MAIL_POLL_INTERVAL: '1h' });
+    try {
+      const token = rawToken();
+      await t.app.get(MailService).enqueue('verify-email', address(), { token });
+      await t.app.get(OutboxWorker).drainOnce();
+      expect(readdirSync(t.config.mail.dir).filter((f) => f.endsWith('.eml'))).toHaveLength(1);
+      expect(t.logs.join('')).toMatch(/Mail #\d+ \(verify-email\) written to/);
+      expect(t.logs.join('')).not.toContain(token);
+    } finally {
+      await t.close();
+    }
+  });
+});
