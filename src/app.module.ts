@@ -9,6 +9,7 @@ import { loggerParams } from './common/logging.js';
 import type { Config } from './config/config.js';
 import { dataSourceOptions, openDataSource } from './database/data-source.js';
 import { HealthModule } from './health/health.module.js';
+import { TodosModule } from './todos/todos.module.js';
 
 export interface AppModuleOptions {
   config: Config;
@@ -40,6 +41,7 @@ export class AppModule {
         AuditModule,
         AuthModule,
         HealthModule,
+        TodosModule,
         ...extraModules,
       ],
     };
