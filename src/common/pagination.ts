@@ -130,6 +130,21 @@ export async function paginate<T extends ObjectLiteral & { id: number | string }
   return { items, nextCursor: hasMore ? encodeCursor(items[items.length - 1].id) : null };
 }
 
+/**
+ * MySQL's `FORCE INDEX`, which TypeORM cannot express (`useIndex()` emits the weaker `USE INDEX`, and
+ * MariaDB may still pick a plan that reads the whole key prefix). A no-op on SQLite, where TypeORM
+ * leaves index hints out. Only the generated SELECT changes; parameters stay bound.
+ */
+export function forceIndex<T extends ObjectLiteral>(
+  query: SelectQueryBuilder<T>,
+  index: string,
+): SelectQueryBuilder<T> {
+  query.useIndex(index);
+  const getQuery = query.getQuery.bind(query);
+  query.getQuery = () => getQuery().replace(' USE INDEX (', ' FORCE INDEX (');
+  return query;
+}
+
 export function mapPage<T, R>(page: Page<T>, toResponse: (item: T) => R): Page<R> {
   return { items: page.items.map(toResponse), nextCursor: page.nextCursor };
 }
