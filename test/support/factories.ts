@@ -1,6 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { AccessTokensService } from '../../src/auth/access-tokens.service.js';
 import { Session } from '../../src/auth/session.entity.js';
+import { Todo } from '../../src/todos/todo.entity.js';
 import { User, type UserRole } from '../../src/users/user.entity.js';
 import type { TestApp } from './test-app.js';
 
@@ -47,4 +48,34 @@ export async function newSession(t: TestApp, userId: number): Promise<number> {
     expiresAt: new Date(Date.now() + 24 * 3600 * 1000),
   });
   return Number(identifiers[0].id);
+}
+
+export interface SeededTodo {
+  id: number;
+  title: string;
+}
+
+let todoCounter = 0;
+
+/** Seeds a todo owned by `ownerId` straight into the database. */
+export async function newTodo(
+  t: TestApp,
+  options: {
+    ownerId: number;
+    title?: string;
+    description?: string | null;
+    completed?: boolean;
+    dueAt?: Date | null;
+  },
+): Promise<SeededTodo> {
+  todoCounter += 1;
+  const title = options.title ?? `todo ${todoCounter} ${randomBytes(3).toString('hex')}`;
+  const { identifiers } = await t.dataSource.getRepository(Todo).insert({
+    userId: options.ownerId,
+    title,
+    description: options.description ?? null,
+    completed: options.completed ?? false,
+    dueAt: options.dueAt ?? null,
+  });
+  return { id: Number(identifiers[0].id), title };
 }

@@ -1,0 +1,20 @@
+import { describe, expect, it } from '@jest/globals';
+import { parseId } from './id-param.js';
+
+describe(parseId.name, () => {
+  it('should accept a positive integer', () => {
+    expect(parseId('42', 'id')).toBe(42);
+  });
+
+  it.each(['', '0', '-1', '1.5', '1e3', '0x10', ' 1', '9007199254740993', 'abc'])(
+    'should refuse %p with VALIDATION_FAILED naming the field',
+    (value) => {
+      expect(() => parseId(value, 'id')).toThrow(
+        expect.objectContaining({
+          code: 'VALIDATION_FAILED',
+          errors: [expect.objectContaining({ field: 'id' })],
+        }),
+      );
+    },
+  );
+});
