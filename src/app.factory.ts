@@ -15,7 +15,14 @@ import { AppValidationPipe } from './common/validation.js';
 export const API_PREFIX = 'api/v1';
 
 /** Routes served outside /api/v1: probes, metrics, docs and the HTML landing pages behind mailed links. */
-const UNPREFIXED = ['health/live', 'health/ready', 'metrics', 'verify-email', 'reset-password'];
+const UNPREFIXED = [
+  'health/live',
+  'health/ready',
+  'metrics',
+  'verify-email',
+  'reset-password',
+  'pages/assets/:name',
+];
 
 /** Letters, digits and . _ - : up to 128 characters; anything else could forge log lines. */
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;

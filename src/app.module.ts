@@ -10,6 +10,7 @@ import type { Config } from './config/config.js';
 import { dataSourceOptions, openDataSource } from './database/data-source.js';
 import { HealthModule } from './health/health.module.js';
 import { MailModule } from './mail/mail.module.js';
+import { PagesModule } from './pages/pages.module.js';
 import { TodosModule } from './todos/todos.module.js';
 import { TokensModule } from './tokens/tokens.module.js';
 
@@ -45,6 +46,7 @@ export class AppModule {
         TokensModule,
         MailModule,
         HealthModule,
+        PagesModule,
         TodosModule,
         ...extraModules,
       ],

@@ -45,8 +45,30 @@ export class AuditService {
     // simple-json columns take a plain object; TypeORM's insert typing cannot express that.
     await repository.insert(row as QueryDeepPartialEntity<AuditEvent>);
   }
+
+  /** Whether `event` was recorded for the user since `since` (optionally with the given metadata). */
+  async hasRecent(
+    event: string,
+    userId: number,
+    since: Date,
+    metadata: Record<string, unknown> = {},
+  ): Promise<boolean> {
+    const query = this.events
+      .createQueryBuilder('e')
+      .where('e.user_id = :userId AND e.event = :event AND e.occurred_at >= :since', {
+        userId,
+        event,
+        since,
+      });
+    Object.entries(metadata).forEach(([key, value], i) => {
+      query.andWhere(`e.metadata LIKE :m${i}`, {
+        [`m${i}`]: `%${JSON.stringify(key)}:${JSON.stringify(value)}%`,
+      });
+    });
+    return (await query.getCount()) > 0;
+  }
 }
 
-function withoutSecrets(metadata: Record<string, unknown>): Record<string, unknown> {
+export function withoutSecrets(metadata: Record<string, unknown>): Record<string, unknown> {
   return Object.fromEntries(Object.entries(metadata).filter(([key]) => !SECRET_KEY.test(key)));
 }

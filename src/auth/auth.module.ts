@@ -3,20 +3,53 @@ import { APP_GUARD } from '@nestjs/core';
 import { JwtModule } from '@nestjs/jwt';
 import { PassportModule } from '@nestjs/passport';
 import { TypeOrmModule } from '@nestjs/typeorm';
+import { AuditModule } from '../audit/audit.module.js';
+import { MailModule } from '../mail/mail.module.js';
+import { TokensModule } from '../tokens/tokens.module.js';
+import { UsersModule } from '../users/users.module.js';
 import { AccessTokensService } from './access-tokens.service.js';
+import { AccountController } from './account.controller.js';
+import { AccountService } from './account.service.js';
+import { AuthController } from './auth.controller.js';
 import { JwtAuthGuard } from './jwt-auth.guard.js';
 import { JwtStrategy } from './jwt.strategy.js';
+import { LoginService } from './login.service.js';
+import { PasswordHasher } from './password-hasher.service.js';
+import { PasswordResetService } from './password-reset.service.js';
+import { PasswordPolicy } from './password.policy.js';
+import { RegistrationService } from './registration.service.js';
 import { Session } from './session.entity.js';
+import { SessionsController } from './sessions.controller.js';
 import { SessionsRepository } from './sessions.repository.js';
+import { SessionsService } from './sessions.service.js';
+import { AuthRateLimitGuard, RateLimitStoreHolder } from './rate-limit.js';
 
 @Module({
-  imports: [PassportModule, JwtModule.register({}), TypeOrmModule.forFeature([Session])],
+  imports: [
+    PassportModule,
+    JwtModule.register({}),
+    TypeOrmModule.forFeature([Session]),
+    UsersModule,
+    TokensModule,
+    MailModule,
+    AuditModule,
+  ],
+  controllers: [AuthController, SessionsController, AccountController],
   providers: [
     SessionsRepository,
+    SessionsService,
     AccessTokensService,
+    PasswordHasher,
+    PasswordPolicy,
+    LoginService,
+    RegistrationService,
+    PasswordResetService,
+    AccountService,
+    RateLimitStoreHolder,
+    AuthRateLimitGuard,
     JwtStrategy,
     { provide: APP_GUARD, useClass: JwtAuthGuard },
   ],
-  exports: [SessionsRepository, AccessTokensService],
+  exports: [SessionsRepository, AccessTokensService, RegistrationService],
 })
 export class AuthModule {}

@@ -1,13 +1,17 @@
 import { Injectable } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
-import { IsNull, type Repository } from 'typeorm';
+import { type EntityManager, IsNull, MoreThan, type Repository } from 'typeorm';
 import type { AuthUser } from './auth-user.js';
-import { Session } from './session.entity.js';
+import { Session, type SessionRevokedReason } from './session.entity.js';
 
-/** Intent-named access to the sessions table. */
+/** Intent-named access to the sessions table; every query that touches one user's rows names the user. */
 @Injectable()
 export class SessionsRepository {
   constructor(@InjectRepository(Session) private readonly sessions: Repository<Session>) {}
+
+  private repo(manager?: EntityManager): Repository<Session> {
+    return manager ? manager.getRepository(Session) : this.sessions;
+  }
 
   /**
    * The caller behind an access token, or null when the session is revoked, expired or belongs to a
@@ -35,5 +39,82 @@ export class SessionsRepository {
       role: user.role,
       isVerified: user.isVerified,
     };
+  }
+
+  async insert(row: Partial<Session>, manager?: EntityManager): Promise<number> {
+    const { identifiers } = await this.repo(manager).insert(row);
+    return Number(identifiers[0].id);
+  }
+
+  findByRefreshHash(hash: string): Promise<Session | null> {
+    return this.sessions.findOneBy({ refreshTokenHash: hash });
+  }
+
+  findByPreviousRefreshHash(hash: string): Promise<Session | null> {
+    return this.sessions.findOneBy({ previousRefreshTokenHash: hash });
+  }
+
+  /** The rotation: one conditional UPDATE, so of two concurrent refreshes with one token at most one wins. */
+  async rotate(
+    sessionId: number,
+    fromHash: string,
+    toHash: string,
+    now: Date,
+    manager?: EntityManager,
+  ): Promise<boolean> {
+    const result = await this.repo(manager)
+      .createQueryBuilder()
+      .update()
+      .set({ refreshTokenHash: toHash, previousRefreshTokenHash: fromHash, lastUsedAt: now })
+      .where('id = :sessionId', { sessionId })
+      .andWhere('refresh_token_hash = :fromHash', { fromHash })
+      .andWhere('revoked_at IS NULL')
+      .andWhere('expires_at > :now', { now })
+      .execute();
+    return result.affected === 1;
+  }
+
+  /** Revokes one of the user's live sessions; false when it is not theirs or already dead. */
+  async revoke(
+    userId: number,
+    sessionId: number,
+    reason: SessionRevokedReason,
+    now: Date,
+    manager?: EntityManager,
+  ): Promise<boolean> {
+    const result = await this.repo(manager)
+      .createQueryBuilder()
+      .update()
+      .set({ revokedAt: now, revokedReason: reason })
+      .where('id = :sessionId AND user_id = :userId', { sessionId, userId })
+      .andWhere('revoked_at IS NULL')
+      .execute();
+    return result.affected === 1;
+  }
+
+  /** Revokes every live session of the user, optionally sparing one (the caller's own). */
+  async revokeAll(
+    userId: number,
+    reason: SessionRevokedReason,
+    now: Date,
+    options: { except?: number; manager?: EntityManager } = {},
+  ): Promise<number> {
+    const query = this.repo(options.manager)
+      .createQueryBuilder()
+      .update()
+      .set({ revokedAt: now, revokedReason: reason })
+      .where('user_id = :userId', { userId })
+      .andWhere('revoked_at IS NULL');
+    if (options.except !== undefined) {
+      query.andWhere('id <> :except', { except: options.except });
+    }
+    return (await query.execute()).affected ?? 0;
+  }
+
+  listLive(userId: number, now: Date): Promise<Session[]> {
+    return this.sessions.find({
+      where: { userId, revokedAt: IsNull(), expiresAt: MoreThan(now) },
+      order: { id: 'DESC' },
+    });
   }
 }

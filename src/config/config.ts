@@ -36,6 +36,10 @@ export function authConfig(env: Env) {
     lockoutThreshold: env.AUTH_LOCKOUT_THRESHOLD,
     lockoutDurationMs: env.AUTH_LOCKOUT_DURATION,
     hashQueueLimit: env.HASH_QUEUE_LIMIT,
+    throttleWindowMs: env.AUTH_THROTTLE_WINDOW,
+    throttleIpLimit: env.AUTH_THROTTLE_IP_LIMIT,
+    throttleEmailLimit: env.AUTH_THROTTLE_EMAIL_LIMIT,
+    accountExistsMailWindowMs: env.ACCOUNT_EXISTS_MAIL_WINDOW,
     redisUrl: env.REDIS_URL,
   };
 }

@@ -31,6 +31,10 @@ export interface Env {
   AUTH_LOCKOUT_THRESHOLD: number;
   AUTH_LOCKOUT_DURATION: number;
   HASH_QUEUE_LIMIT: number;
+  AUTH_THROTTLE_WINDOW: number;
+  AUTH_THROTTLE_IP_LIMIT: number;
+  AUTH_THROTTLE_EMAIL_LIMIT: number;
+  ACCOUNT_EXISTS_MAIL_WINDOW: number;
   MAIL_URL: string | undefined;
   MAIL_FROM: string;
   MAIL_MAX_ATTEMPTS: number;
@@ -235,6 +239,26 @@ export const ENV_SPEC: { [K in keyof Env]: VarSpec<K> } = {
   AUTH_LOCKOUT_DURATION: {
     description: 'First lockout period; it doubles with each further lockout',
     default: '15m',
+    parse: duration,
+  },
+  AUTH_THROTTLE_WINDOW: {
+    description: 'Window of the login/register/verify/resend/forgot/reset/refresh rate limits',
+    default: '15m',
+    parse: duration,
+  },
+  AUTH_THROTTLE_IP_LIMIT: {
+    description: 'Requests per window to each public auth route from one client IP',
+    default: '100',
+    parse: int(1, 1_000_000),
+  },
+  AUTH_THROTTLE_EMAIL_LIMIT: {
+    description: 'Requests per window to each public auth route naming one email (known or not)',
+    default: '10',
+    parse: int(1, 1_000_000),
+  },
+  ACCOUNT_EXISTS_MAIL_WINDOW: {
+    description: 'At most one "account exists" mail per address within this window',
+    default: '1h',
     parse: duration,
   },
   HASH_QUEUE_LIMIT: {

@@ -95,6 +95,21 @@ export class TokensService implements OnModuleInit, OnModuleDestroy {
     throw invalid();
   }
 
+  /**
+   * The user a still-usable token belongs to, without burning it: lets a caller reject a bad link
+   * before doing expensive work (hashing a new password). `consume` remains the only way to use one.
+   */
+  async peek(purpose: TokenPurpose, rawToken: string): Promise<number | null> {
+    if (typeof rawToken !== 'string' || !TOKEN_SHAPE.test(rawToken)) {
+      return null;
+    }
+    const row = await this.repository(purpose).findOne({
+      where: { tokenHash: hashToken(rawToken) },
+      select: { userId: true, usedAt: true, expirationDate: true },
+    });
+    return row && row.usedAt === null && row.expirationDate > this.clock.now() ? row.userId : null;
+  }
+
   /** Kills every outstanding token of a purpose, e.g. reset links after a password change. */
   async invalidateAll(userId: number, purpose: TokenPurpose, manager?: EntityManager): Promise<void> {
     await this.repository(purpose, manager)

@@ -1,0 +1,157 @@
+import { Body, Controller, HttpCode, HttpStatus, Post, UseGuards } from '@nestjs/common';
+import {
+  ApiAcceptedResponse,
+  ApiBadRequestResponse,
+  ApiForbiddenResponse,
+  ApiNoContentResponse,
+  ApiOkResponse,
+  ApiOperation,
+  ApiServiceUnavailableResponse,
+  ApiTags,
+  ApiTooManyRequestsResponse,
+  ApiUnauthorizedResponse,
+} from '@nestjs/swagger';
+import { type RequestMeta, ReqMeta } from '../common/request-meta.js';
+import { toUserResponse } from '../users/dto/user-response.dto.js';
+import type { AuthUser } from './auth-user.js';
+import { Authenticated, CurrentUser, Public } from './decorators.js';
+import {
+  AcceptedDto,
+  EmailDto,
+  LoginDto,
+  LoginResponseDto,
+  RefreshDto,
+  RegisterDto,
+  ResetPasswordDto,
+  TokenDto,
+  TokenPairDto,
+} from './dto/auth.dto.js';
+import { LoginService } from './login.service.js';
+import { PasswordResetService } from './password-reset.service.js';
+import { RegistrationService } from './registration.service.js';
+import { SessionsService } from './sessions.service.js';
+import { AuthRateLimitGuard } from './rate-limit.js';
+
+const ACCEPTED: AcceptedDto = { message: 'If the address can be used, an email is on its way.' };
+
+@ApiTags('auth')
+@ApiTooManyRequestsResponse({ description: 'RATE_LIMITED (per IP and per email), with Retry-After' })
+@Controller('auth')
+export class AuthController {
+  constructor(
+    private readonly registration: RegistrationService,
+    private readonly login: LoginService,
+    private readonly sessions: SessionsService,
+    private readonly passwordReset: PasswordResetService,
+  ) {}
+
+  @Public()
+  @UseGuards(AuthRateLimitGuard)
+  @Post('register')
+  @HttpCode(HttpStatus.ACCEPTED)
+  @ApiOperation({
+    summary: 'Create an account (or re-send mail to an existing one): the same 202 either way',
+  })
+  @ApiAcceptedResponse({ type: AcceptedDto })
+  @ApiBadRequestResponse({
+    description: 'VALIDATION_FAILED (bad email, weak or common password, bad username)',
+  })
+  async register(@Body() body: RegisterDto, @ReqMeta() meta: RequestMeta): Promise<AcceptedDto> {
+    await this.registration.register(body.email, body.password, body.username, meta);
+    return ACCEPTED;
+  }
+
+  @Public()
+  @UseGuards(AuthRateLimitGuard)
+  @Post('verify-email')
+  @HttpCode(HttpStatus.OK)
+  @ApiOperation({ summary: 'Confirm an email address with the token from the mailed link' })
+  @ApiOkResponse({ type: AcceptedDto })
+  @ApiBadRequestResponse({ description: 'TOKEN_INVALID or TOKEN_EXPIRED' })
+  async verifyEmail(@Body() body: TokenDto, @ReqMeta() meta: RequestMeta): Promise<AcceptedDto> {
+    await this.registration.verifyEmail(body.token, meta);
+    return { message: 'Your email address is confirmed.' };
+  }
+
+  @Public()
+  @UseGuards(AuthRateLimitGuard)
+  @Post('resend-verification')
+  @HttpCode(HttpStatus.ACCEPTED)
+  @ApiOperation({
+    summary: 'Send a new verification mail if the account exists and is unverified: 202 always',
+  })
+  @ApiAcceptedResponse({ type: AcceptedDto })
+  async resendVerification(@Body() body: EmailDto, @ReqMeta() meta: RequestMeta): Promise<AcceptedDto> {
+    await this.registration.resendVerification(body.email, meta);
+    return ACCEPTED;
+  }
+
+  @Public()
+  @UseGuards(AuthRateLimitGuard)
+  @Post('login')
+  @HttpCode(HttpStatus.OK)
+  @ApiOperation({ summary: 'Sign in: an access token and a refresh token' })
+  @ApiOkResponse({ type: LoginResponseDto })
+  @ApiUnauthorizedResponse({ description: 'INVALID_CREDENTIALS (unknown email and wrong password alike)' })
+  @ApiForbiddenResponse({
+    description: 'EMAIL_NOT_VERIFIED or ACCOUNT_DISABLED (only after a correct password)',
+  })
+  @ApiServiceUnavailableResponse({ description: 'AUTH_BUSY: too many password checks queued' })
+  async signIn(@Body() body: LoginDto, @ReqMeta() meta: RequestMeta): Promise<LoginResponseDto> {
+    const { user, ...tokens } = await this.login.login(body.email, body.password, meta);
+    return { ...tokens, user: toUserResponse(user) };
+  }
+
+  @Public()
+  @UseGuards(AuthRateLimitGuard)
+  @Post('refresh')
+  @HttpCode(HttpStatus.OK)
+  @ApiOperation({
+    summary: 'Rotate: a new token pair; the presented refresh token dies (a replay revokes the session)',
+  })
+  @ApiOkResponse({ type: TokenPairDto })
+  @ApiUnauthorizedResponse({ description: 'REFRESH_INVALID' })
+  refresh(@Body() body: RefreshDto, @ReqMeta() meta: RequestMeta): Promise<TokenPairDto> {
+    return this.sessions.refresh(body.refreshToken, meta);
+  }
+
+  @Authenticated()
+  @Post('logout')
+  @HttpCode(HttpStatus.NO_CONTENT)
+  @ApiOperation({ summary: 'Revoke this session: its access token stops working at once' })
+  @ApiNoContentResponse()
+  logout(@CurrentUser() user: AuthUser, @ReqMeta() meta: RequestMeta): Promise<void> {
+    return this.sessions.logout(user, meta);
+  }
+
+  @Authenticated()
+  @Post('logout-all')
+  @HttpCode(HttpStatus.NO_CONTENT)
+  @ApiOperation({ summary: 'Revoke every session of your account' })
+  @ApiNoContentResponse()
+  logoutAll(@CurrentUser() user: AuthUser, @ReqMeta() meta: RequestMeta): Promise<void> {
+    return this.sessions.logoutAll(user, meta);
+  }
+
+  @Public()
+  @UseGuards(AuthRateLimitGuard)
+  @Post('forgot-password')
+  @HttpCode(HttpStatus.ACCEPTED)
+  @ApiOperation({ summary: 'Mail a reset link if the account exists: 202 always' })
+  @ApiAcceptedResponse({ type: AcceptedDto })
+  async forgotPassword(@Body() body: EmailDto, @ReqMeta() meta: RequestMeta): Promise<AcceptedDto> {
+    await this.passwordReset.forgotPassword(body.email, meta);
+    return ACCEPTED;
+  }
+
+  @Public()
+  @UseGuards(AuthRateLimitGuard)
+  @Post('reset-password')
+  @HttpCode(HttpStatus.NO_CONTENT)
+  @ApiOperation({ summary: 'Set a new password with a reset token; signs out everywhere, does not sign in' })
+  @ApiNoContentResponse()
+  @ApiBadRequestResponse({ description: 'TOKEN_INVALID, TOKEN_EXPIRED or VALIDATION_FAILED' })
+  resetPassword(@Body() body: ResetPasswordDto, @ReqMeta() meta: RequestMeta): Promise<void> {
+    return this.passwordReset.resetPassword(body.token, body.password, meta);
+  }
+}

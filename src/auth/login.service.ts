@@ -1,0 +1,154 @@
+import { HttpStatus, Injectable } from '@nestjs/common';
+import { ConfigService } from '@nestjs/config';
+import { InjectDataSource } from '@nestjs/typeorm';
+import type { DataSource } from 'typeorm';
+import { AuditService } from '../audit/audit.service.js';
+import { Clock } from '../common/clock.js';
+import { AppException } from '../common/problem.js';
+import type { RequestMeta } from '../common/request-meta.js';
+import type { Config } from '../config/config.js';
+import type { User } from '../users/user.entity.js';
+import { UsersService } from '../users/users.service.js';
+import { PasswordHasher } from './password-hasher.service.js';
+import { SessionsService, type TokenPair } from './sessions.service.js';
+
+export type LoginResult = TokenPair & { user: User };
+
+function invalidCredentials(): AppException {
+  return new AppException(
+    HttpStatus.UNAUTHORIZED,
+    'INVALID_CREDENTIALS',
+    'The email or password is incorrect.',
+  );
+}
+
+/**
+ * Password login. An unknown email and a wrong password give the same answer and cost the same one
+ * bcrypt comparison; "not verified" and "disabled" are only said after a correct password. After
+ * AUTH_LOCKOUT_THRESHOLD consecutive failures the account locks for a period that doubles each time.
+ */
+@Injectable()
+export class LoginService {
+  private readonly auth: Config['auth'];
+
+  constructor(
+    private readonly users: UsersService,
+    private readonly hasher: PasswordHasher,
+    private readonly sessions: SessionsService,
+    private readonly audit: AuditService,
+    private readonly clock: Clock,
+    @InjectDataSource() private readonly dataSource: DataSource,
+    config: ConfigService<Config, true>,
+  ) {
+    this.auth = config.getOrThrow('auth', { infer: true });
+  }
+
+  async login(email: string, password: string, meta: RequestMeta): Promise<LoginResult> {
+    const user = await this.users.findByEmailWithHash(email);
+    if (!user) {
+      await this.hasher.verifyNothing(password);
+      await this.audit.record('auth.login_failed', {
+        meta,
+        outcome: 'failure',
+        metadata: { reason: 'unknown_email' },
+      });
+      throw invalidCredentials();
+    }
+    const now = this.clock.now();
+    if (user.lockedUntil && user.lockedUntil > now) {
+      await this.hasher.verifyNothing(password);
+      await this.audit.record('auth.login_failed', {
+        userId: user.id,
+        meta,
+        outcome: 'failure',
+        metadata: { reason: 'locked' },
+      });
+      throw locked(user.lockedUntil, now);
+    }
+    if (!(await this.hasher.verify(password, user.passwordHash))) {
+      await this.recordFailure(user, meta);
+      throw invalidCredentials();
+    }
+    if (user.disabledAt) {
+      await this.audit.record('auth.login_failed', {
+        userId: user.id,
+        meta,
+        outcome: 'failure',
+        metadata: { reason: 'disabled' },
+      });
+      throw new AppException(HttpStatus.FORBIDDEN, 'ACCOUNT_DISABLED', 'This account has been disabled.');
+    }
+    if (this.auth.requireVerifiedEmail && !user.isVerified) {
+      await this.audit.record('auth.login_failed', {
+        userId: user.id,
+        meta,
+        outcome: 'failure',
+        metadata: { reason: 'email_not_verified' },
+      });
+      throw new AppException(
+        HttpStatus.FORBIDDEN,
+        'EMAIL_NOT_VERIFIED',
+        'Verify your email address before signing in.',
+      );
+    }
+    // Upgrading an old-cost hash needs the plain password, which only a successful login has.
+    const rehashed = this.hasher.needsRehash(user.passwordHash) ? await this.hasher.hash(password) : null;
+    const { tokens } = await this.dataSource.transaction(async (manager) => {
+      if (rehashed) {
+        await this.users.setPasswordHash(user.id, rehashed, manager);
+      }
+      await this.users.recordLogin(user.id, now, manager);
+      const opened = await this.sessions.open(user.id, meta, manager);
+      await this.audit.record(
+        'auth.login_succeeded',
+        {
+          userId: user.id,
+          meta,
+          metadata: { sessionId: opened.sessionId, ...(rehashed ? { rehashed: true } : {}) },
+        },
+        manager,
+      );
+      return opened;
+    });
+    return { ...tokens, user: { ...user, lastLoginAt: now } };
+  }
+
+  private async recordFailure(user: User, meta: RequestMeta): Promise<void> {
+    const now = this.clock.now();
+    await this.dataSource.transaction(async (manager) => {
+      const failures = await this.users.recordFailedLogin(user.id, manager);
+      await this.audit.record(
+        'auth.login_failed',
+        { userId: user.id, meta, outcome: 'failure', metadata: { reason: 'wrong_password', failures } },
+        manager,
+      );
+      if (failures >= this.auth.lockoutThreshold) {
+        const until = new Date(
+          now.getTime() + this.auth.lockoutDurationMs * 2 ** Math.min(user.lockoutCount, 10),
+        );
+        await this.users.lock(user.id, until, manager);
+        await this.audit.record(
+          'auth.locked',
+          {
+            userId: user.id,
+            meta,
+            outcome: 'failure',
+            metadata: { until: until.toISOString(), lockouts: user.lockoutCount + 1 },
+          },
+          manager,
+        );
+      }
+    });
+  }
+}
+
+function locked(until: Date, now: Date): AppException {
+  const seconds = Math.max(1, Math.ceil((until.getTime() - now.getTime()) / 1000));
+  return new AppException(
+    HttpStatus.TOO_MANY_REQUESTS,
+    'ACCOUNT_LOCKED',
+    'Too many failed sign-ins; try again later or reset your password.',
+    undefined,
+    { 'Retry-After': String(seconds) },
+  );
+}

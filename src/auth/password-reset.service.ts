@@ -1,0 +1,74 @@
+import { HttpStatus, Injectable } from '@nestjs/common';
+import { InjectDataSource } from '@nestjs/typeorm';
+import type { DataSource } from 'typeorm';
+import { AuditService } from '../audit/audit.service.js';
+import { Clock } from '../common/clock.js';
+import { AppException } from '../common/problem.js';
+import type { RequestMeta } from '../common/request-meta.js';
+import { MailService } from '../mail/mail.service.js';
+import { TokensService } from '../tokens/tokens.service.js';
+import { UsersService } from '../users/users.service.js';
+import { PasswordHasher } from './password-hasher.service.js';
+import { PasswordPolicy } from './password.policy.js';
+import { SessionsRepository } from './sessions.repository.js';
+
+/** Forgot / reset password. Forgot answers the same for every address; reset never logs in. */
+@Injectable()
+export class PasswordResetService {
+  constructor(
+    private readonly users: UsersService,
+    private readonly hasher: PasswordHasher,
+    private readonly policy: PasswordPolicy,
+    private readonly tokens: TokensService,
+    private readonly sessions: SessionsRepository,
+    private readonly mail: MailService,
+    private readonly audit: AuditService,
+    private readonly clock: Clock,
+    @InjectDataSource() private readonly dataSource: DataSource,
+  ) {}
+
+  /** Works for locked accounts too: resetting is how a locked-out owner gets back in. */
+  async forgotPassword(rawEmail: string, meta: RequestMeta): Promise<void> {
+    const user = await this.users.findByEmail(rawEmail);
+    if (!user || user.disabledAt) {
+      return;
+    }
+    await this.dataSource.transaction(async (manager) => {
+      const token = await this.tokens.issue('password_reset', user.id, manager);
+      await this.mail.enqueue('reset-password', user.email, { token }, { manager });
+      await this.audit.record('password.reset_requested', { userId: user.id, meta }, manager);
+    });
+  }
+
+  /**
+   * Sets the password, revokes every session and every other reset token, marks the email verified
+   * (the reset link proved the owner reads it), unlocks the account and mails a notice.
+   */
+  async resetPassword(token: string, password: string, meta: RequestMeta): Promise<void> {
+    const userId = await this.tokens.peek('password_reset', token);
+    const owner = userId === null ? null : await this.users.findById(userId);
+    if (!owner) {
+      // consume() tells an expired token from an unknown one; it burns nothing that still works.
+      await this.tokens.consume('password_reset', token);
+      throw new AppException(HttpStatus.BAD_REQUEST, 'TOKEN_INVALID', 'This link is not valid.');
+    }
+    this.policy.assertAcceptable(password, owner);
+    const passwordHash = await this.hasher.hash(password);
+    await this.dataSource.transaction(async (manager) => {
+      // Consumption is the atomic step: of two concurrent resets with one link, one wins.
+      const consumedBy = await this.tokens.consume('password_reset', token, manager);
+      const now = this.clock.now();
+      await this.users.setPasswordHash(consumedBy, passwordHash, manager);
+      await this.users.markVerified(consumedBy, manager);
+      await this.users.unlock(consumedBy, manager);
+      const revoked = await this.sessions.revokeAll(consumedBy, 'password_reset', now, { manager });
+      await this.tokens.invalidateAll(consumedBy, 'password_reset', manager);
+      await this.mail.enqueue('password-changed', owner.email, {}, { manager });
+      await this.audit.record(
+        'password.reset',
+        { userId: consumedBy, meta, metadata: { sessionsRevoked: revoked } },
+        manager,
+      );
+    });
+  }
+}

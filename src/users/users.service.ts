@@ -1,0 +1,137 @@
+import { HttpStatus, Injectable } from '@nestjs/common';
+import { InjectRepository } from '@nestjs/typeorm';
+import { type EntityManager, QueryFailedError, type Repository } from 'typeorm';
+import { AuditService } from '../audit/audit.service.js';
+import type { RequestMeta } from '../common/request-meta.js';
+import { AppException } from '../common/problem.js';
+import { normalizeEmail } from './email.js';
+import { User } from './user.entity.js';
+
+export function isUniqueViolation(error: unknown): boolean {
+  if (!(error instanceof QueryFailedError)) {
+    return false;
+  }
+  const driverError = error.driverError as { code?: string; errno?: number } | undefined;
+  return (
+    driverError?.code === 'ER_DUP_ENTRY' ||
+    driverError?.code === 'SQLITE_CONSTRAINT_UNIQUE' ||
+    driverError?.errno === 1062
+  );
+}
+
+/**
+ * The users table, by intent. Every method takes an optional EntityManager so callers can put the
+ * change in their own transaction.
+ */
+@Injectable()
+export class UsersService {
+  constructor(
+    @InjectRepository(User) private readonly users: Repository<User>,
+    private readonly audit: AuditService,
+  ) {}
+
+  private repo(manager?: EntityManager): Repository<User> {
+    return manager ? manager.getRepository(User) : this.users;
+  }
+
+  findById(id: number, manager?: EntityManager): Promise<User | null> {
+    return this.repo(manager).findOneBy({ id });
+  }
+
+  findByEmail(email: string, manager?: EntityManager): Promise<User | null> {
+    return this.repo(manager).findOneBy({ email: normalizeEmail(email) });
+  }
+
+  /** The password hash is not selected by default (DESIGN §7); only these two load it. */
+  findByEmailWithHash(email: string): Promise<User | null> {
+    return this.repo()
+      .createQueryBuilder('user')
+      .addSelect('user.passwordHash')
+      .where('user.email = :email', { email: normalizeEmail(email) })
+      .getOne();
+  }
+
+  findByIdWithHash(id: number, manager?: EntityManager): Promise<User | null> {
+    return this.repo(manager)
+      .createQueryBuilder('user')
+      .addSelect('user.passwordHash')
+      .where('user.id = :id', { id })
+      .getOne();
+  }
+
+  /** Inserts an unverified user; null when the email is already taken (a concurrent registration). */
+  async createUnverified(
+    email: string,
+    passwordHash: string,
+    username: string | null,
+    manager: EntityManager,
+  ): Promise<User | null> {
+    try {
+      const { identifiers } = await this.repo(manager).insert({
+        email: normalizeEmail(email),
+        passwordHash,
+        username,
+      });
+      return await this.repo(manager).findOneByOrFail({ id: Number(identifiers[0].id) });
+    } catch (error) {
+      if (isUniqueViolation(error)) {
+        return null;
+      }
+      throw error;
+    }
+  }
+
+  async markVerified(id: number, manager?: EntityManager): Promise<void> {
+    await this.repo(manager).update({ id }, { isVerified: true });
+  }
+
+  async setPasswordHash(id: number, passwordHash: string, manager?: EntityManager): Promise<void> {
+    await this.repo(manager).update({ id }, { passwordHash });
+  }
+
+  async recordLogin(id: number, at: Date, manager?: EntityManager): Promise<void> {
+    await this.repo(manager).update(
+      { id },
+      { lastLoginAt: at, failedLoginCount: 0, lockoutCount: 0, lockedUntil: null },
+    );
+  }
+
+  async recordFailedLogin(id: number, manager: EntityManager): Promise<number> {
+    await this.repo(manager).increment({ id }, 'failedLoginCount', 1);
+    const user = await this.repo(manager).findOneByOrFail({ id });
+    return user.failedLoginCount;
+  }
+
+  async lock(id: number, until: Date, manager: EntityManager): Promise<void> {
+    await this.repo(manager).update({ id }, { lockedUntil: until, failedLoginCount: 0 });
+    await this.repo(manager).increment({ id }, 'lockoutCount', 1);
+  }
+
+  async unlock(id: number, manager?: EntityManager): Promise<void> {
+    await this.repo(manager).update({ id }, { lockedUntil: null, failedLoginCount: 0, lockoutCount: 0 });
+  }
+
+  async updateUsername(user: { id: number }, username: string | null, meta: RequestMeta): Promise<User> {
+    const normalized = username === null ? null : username.toLowerCase();
+    try {
+      await this.users.manager.transaction(async (manager) => {
+        await this.repo(manager).update({ id: user.id }, { username: normalized });
+        await this.audit.record(
+          'user.updated',
+          { userId: user.id, meta, metadata: { fields: ['username'] } },
+          manager,
+        );
+      });
+    } catch (error) {
+      if (isUniqueViolation(error)) {
+        throw new AppException(HttpStatus.CONFLICT, 'USERNAME_TAKEN', 'That username is already taken.');
+      }
+      throw error;
+    }
+    return this.users.findOneByOrFail({ id: user.id });
+  }
+
+  async delete(id: number, manager: EntityManager): Promise<void> {
+    await this.repo(manager).delete({ id });
+  }
+}
