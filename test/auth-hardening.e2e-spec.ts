@@ -1,0 +1,118 @@
+import { randomBytes } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { Redis } from 'ioredis';
+import { User } from '../src/users/user.entity.js';
+import { auditEvents, logIn, PASSWORD, signUp } from './support/accounts.js';
+import { createThrowawayDatabase } from './support/database.js';
+import { uniqueEmail } from './support/factories.js';
+import { SmtpCapture } from './support/smtp-capture.js';
+import { TestApp } from './support/test-app.js';
+
+describe('password hashing', () => {
+  let capture: SmtpCapture;
+
+  beforeAll(async () => {
+    capture = await SmtpCapture.start();
+  });
+
+  afterAll(async () => {
+    await capture.stop();
+  });
+
+  it('re-hashes a password made at a lower cost on the next successful login', async () => {
+    const database = await createThrowawayDatabase();
+    const env = { MAIL_URL: capture.url, MAIL_POLL_INTERVAL: '50ms' };
+    const cheap = await TestApp.start({ ...env, BCRYPT_COST: '4' }, [], { database });
+    const account = await signUp(cheap, capture);
+    await cheap.close();
+
+    const stronger = await TestApp.start({ ...env, BCRYPT_COST: '5' }, [], { database });
+    try {
+      const hashOf = async () =>
+        (
+          await stronger.dataSource
+            .getRepository(User)
+            .createQueryBuilder('u')
+            .addSelect('u.passwordHash')
+            .where('u.id = :id', { id: account.id })
+            .getOneOrFail()
+        ).passwordHash;
+      expect(await hashOf()).toMatch(/^\$2[ab]\$04\$/);
+      await logIn(stronger, account);
+      expect(await hashOf()).toMatch(/^\$2[ab]\$05\$/);
+      await logIn(stronger, account);
+      const logins = await auditEvents(stronger, { event: 'auth.login_succeeded', userId: account.id });
+      expect(logins.map((e) => e.metadata?.rehashed ?? false)).toEqual([true, false]);
+    } finally {
+      await stronger.close();
+      await database.drop();
+    }
+  });
+
+  it('answers 503 AUTH_BUSY beyond the hashing queue and keeps serving other routes', async () => {
+    const t = await TestApp.start({ BCRYPT_COST: '11', HASH_QUEUE_LIMIT: '2' });
+    try {
+      const started = Date.now();
+      const logins = Promise.all(
+        Array.from({ length: 12 }, () =>
+          t.request('/api/v1/auth/login', {
+            method: 'POST',
+            body: { email: uniqueEmail('flood'), password: PASSWORD },
+          }),
+        ),
+      );
+      const live = await t.request('/health/live');
+      const liveMs = Date.now() - started;
+      const statuses = (await logins).map((r) => r.status);
+      expect(statuses.filter((s) => s === 503).length).toBeGreaterThan(0);
+      expect(statuses.every((s) => s === 401 || s === 503)).toBe(true);
+      expect(live.status).toBe(200);
+      expect(liveMs).toBeLessThan(1000);
+      const busy = (await logins).find((r) => r.status === 503)!;
+      expect(busy.body.code).toBe('AUTH_BUSY');
+      expect(busy.headers.get('retry-after')).toBe('1');
+    } finally {
+      await t.close();
+    }
+  });
+});
+
+describe('rate limits shared through Redis', () => {
+  const redisUrl = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
+  const apps: TestApp[] = [];
+
+  beforeAll(async () => {
+    const probe = new Redis(redisUrl, { lazyConnect: true, maxRetriesPerRequest: 1 });
+    await probe.connect(); // fails the suite, with the reason, when Redis is not running
+    await probe.quit();
+    // A per-run window key space: counters from earlier runs cannot leak into this one.
+    const window = `${60 + (randomBytes(1)[0] % 30)}s`;
+    for (let i = 0; i < 2; i += 1) {
+      apps.push(
+        await TestApp.start({
+          REDIS_URL: redisUrl,
+          AUTH_THROTTLE_EMAIL_LIMIT: '3',
+          AUTH_THROTTLE_WINDOW: window,
+        }),
+      );
+    }
+  });
+
+  afterAll(async () => {
+    for (const app of apps) {
+      await app.close();
+    }
+  });
+
+  it('counts one address across two app instances', async () => {
+    const email = uniqueEmail('shared');
+    const statuses = [];
+    for (let i = 0; i < 4; i += 1) {
+      const app = apps[i % 2];
+      statuses.push(
+        (await app.request('/api/v1/auth/resend-verification', { method: 'POST', body: { email } })).status,
+      );
+    }
+    expect(statuses).toEqual([202, 202, 202, 429]);
+  });
+});
