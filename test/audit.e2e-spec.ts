@@ -31,7 +31,7 @@ describe('audit trail', () => {
   const events = () => t.dataSource.getRepository(AuditEvent);
 
   /** Inserts a row as it would have been recorded at `occurredAt`. */
-  const seedAt = async (occurredAt: Date, row: Partial<AuditEvent>) => {
+  const seedAt = async (occurredAt: Date, row: Partial<Pick<AuditEvent, 'event' | 'userId'>>) => {
     await events().insert({ outcome: 'success', event: 'test.seeded', ...row, occurredAt });
   };
 
