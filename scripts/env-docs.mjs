@@ -12,12 +12,17 @@ const example = [
   '',
 ];
 for (const [name, spec] of Object.entries(ENV_SPEC)) {
-  example.push(`# ${spec.description}`, spec.default !== undefined ? `${name}=${spec.default}` : `# ${name}=`, '');
+  example.push(
+    `# ${spec.description}`,
+    spec.default !== undefined ? `${name}=${spec.default}` : `# ${name}=`,
+    '',
+  );
 }
 writeFileSync('.env.example', example.join('\n'));
 
 const rows = Object.entries(ENV_SPEC).map(
-  ([name, spec]) => `| \`${name}\` | ${spec.default === undefined ? '—' : `\`${spec.default || '(empty)'}\``} | ${spec.description} |`,
+  ([name, spec]) =>
+    `| \`${name}\` | ${spec.default === undefined ? '—' : `\`${spec.default || '(empty)'}\``} | ${spec.description} |`,
 );
 const table = ['| variable | default | meaning |', '| --- | --- | --- |', ...rows].join('\n');
 const readme = readFileSync('README.md', 'utf8');
