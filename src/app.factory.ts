@@ -11,6 +11,7 @@ import { AppModule, type AppModuleOptions } from './app.module.js';
 import { ProblemDetailsFilter } from './common/exceptions.filter.js';
 import { PROBLEM_CONTENT_TYPE, problem } from './common/problem.js';
 import { AppValidationPipe } from './common/validation.js';
+import { MetricsService } from './metrics/metrics.service.js';
 
 export const API_PREFIX = 'api/v1';
 
@@ -63,6 +64,7 @@ export async function createApp(options: AppModuleOptions): Promise<NestFastifyA
   }
 
   const fastify: FastifyInstance = app.getHttpAdapter().getInstance();
+  app.get(MetricsService).instrument(fastify);
   await registerSecurityHeaders(app);
   hardenFastify(fastify);
   setUpOpenApi(app);

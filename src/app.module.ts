@@ -2,6 +2,7 @@ import { type DynamicModule, Module, type Type } from '@nestjs/common';
 import { ConfigModule } from '@nestjs/config';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { LoggerModule } from 'nestjs-pino';
+import { AdminModule } from './admin/admin.module.js';
 import { AuditModule } from './audit/audit.module.js';
 import { AuthModule } from './auth/auth.module.js';
 import { CommonModule } from './common/common.module.js';
@@ -10,6 +11,7 @@ import type { Config } from './config/config.js';
 import { dataSourceOptions, openDataSource } from './database/data-source.js';
 import { HealthModule } from './health/health.module.js';
 import { MailModule } from './mail/mail.module.js';
+import { MetricsModule } from './metrics/metrics.module.js';
 import { PagesModule } from './pages/pages.module.js';
 import { TodosModule } from './todos/todos.module.js';
 import { TokensModule } from './tokens/tokens.module.js';
@@ -48,6 +50,8 @@ export class AppModule {
         HealthModule,
         PagesModule,
         TodosModule,
+        AdminModule,
+        MetricsModule,
         ...extraModules,
       ],
     };

@@ -7,12 +7,21 @@ import { Clock } from '../common/clock.js';
 import { AppException } from '../common/problem.js';
 import type { RequestMeta } from '../common/request-meta.js';
 import type { Config } from '../config/config.js';
+import { type LoginOutcome, MetricsService } from '../metrics/metrics.service.js';
 import type { User } from '../users/user.entity.js';
 import { UsersService } from '../users/users.service.js';
 import { PasswordHasher } from './password-hasher.service.js';
 import { SessionsService, type TokenPair } from './sessions.service.js';
 
 export type LoginResult = TokenPair & { user: User };
+
+const LOGIN_OUTCOME_BY_CODE: Record<string, LoginOutcome> = {
+  INVALID_CREDENTIALS: 'invalid_credentials',
+  EMAIL_NOT_VERIFIED: 'email_not_verified',
+  ACCOUNT_DISABLED: 'account_disabled',
+  ACCOUNT_LOCKED: 'locked',
+  AUTH_BUSY: 'throttled',
+};
 
 function invalidCredentials(): AppException {
   return new AppException(
@@ -37,6 +46,7 @@ export class LoginService {
     private readonly sessions: SessionsService,
     private readonly audit: AuditService,
     private readonly clock: Clock,
+    private readonly metrics: MetricsService,
     @InjectDataSource() private readonly dataSource: DataSource,
     config: ConfigService<Config, true>,
   ) {
@@ -44,6 +54,18 @@ export class LoginService {
   }
 
   async login(email: string, password: string, meta: RequestMeta): Promise<LoginResult> {
+    try {
+      const result = await this.attempt(email, password, meta);
+      this.metrics.loginAttempt('success');
+      return result;
+    } catch (error) {
+      const code = error instanceof AppException ? error.code : '';
+      this.metrics.loginAttempt(LOGIN_OUTCOME_BY_CODE[code] ?? 'invalid_credentials');
+      throw error;
+    }
+  }
+
+  private async attempt(email: string, password: string, meta: RequestMeta): Promise<LoginResult> {
     const user = await this.users.findByEmailWithHash(email);
     if (!user) {
       await this.hasher.verifyNothing(password);

@@ -12,6 +12,7 @@ import type { FastifyRequest } from 'fastify';
 import { Redis } from 'ioredis';
 import { AppException } from '../common/problem.js';
 import type { Config } from '../config/config.js';
+import { MetricsService } from '../metrics/metrics.service.js';
 import { normalizeEmail } from '../users/email.js';
 
 /** One fixed-window counter: how many hits so far, and when the window ends. */
@@ -116,6 +117,7 @@ export class AuthRateLimitGuard implements CanActivate {
 
   constructor(
     private readonly holder: RateLimitStoreHolder,
+    private readonly metrics: MetricsService,
     config: ConfigService<Config, true>,
   ) {
     this.auth = config.getOrThrow('auth', { infer: true });
@@ -123,7 +125,8 @@ export class AuthRateLimitGuard implements CanActivate {
 
   async canActivate(context: ExecutionContext): Promise<boolean> {
     const request = context.switchToHttp().getRequest<FastifyRequest>();
-    const route = `${request.method}:${request.routeOptions.url ?? request.url}`;
+    const template = request.routeOptions.url ?? '(unmatched)';
+    const route = `${request.method}:${template}`;
     const email = emailIn(request);
     const checks = [
       { key: `ip:${route}:${request.ip}`, limit: this.auth.throttleIpLimit },
@@ -139,6 +142,7 @@ export class AuthRateLimitGuard implements CanActivate {
     for (const check of checks) {
       const { hits, resetInMs } = await this.holder.store.hit(check.key, this.auth.throttleWindowMs);
       if (hits > check.limit) {
+        this.metrics.throttleHit(template);
         throw new AppException(
           HttpStatus.TOO_MANY_REQUESTS,
           'RATE_LIMITED',

@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
 import { InjectDataSource } from '@nestjs/typeorm';
-import type { DataSource } from 'typeorm';
+import type { DataSource, EntityManager } from 'typeorm';
 import { AuditService } from '../audit/audit.service.js';
 import { Clock } from '../common/clock.js';
 import type { RequestMeta } from '../common/request-meta.js';
@@ -57,8 +57,7 @@ export class RegistrationService {
       if (!user) {
         return null;
       }
-      const token = await this.tokens.issue('email_verification', user.id, manager);
-      await this.mail.enqueue('verify-email', email, { token }, { manager });
+      await this.issueVerification(user, manager);
       await this.audit.record('user.registered', { userId: user.id, meta }, manager);
       await this.audit.record('email.verification_sent', { userId: user.id, meta }, manager);
       return user;
@@ -88,13 +87,18 @@ export class RegistrationService {
     await this.sendVerification(user, meta);
   }
 
-  /** A verification mail for an unverified account; used by resend and by the admin tools too. */
-  async sendVerification(user: User, meta: RequestMeta, actorUserId?: number): Promise<void> {
+  /** A verification mail for an unverified account, with its audit row. */
+  async sendVerification(user: User, meta: RequestMeta): Promise<void> {
     await this.dataSource.transaction(async (manager) => {
-      const token = await this.tokens.issue('email_verification', user.id, manager);
-      await this.mail.enqueue('verify-email', user.email, { token }, { manager });
-      await this.audit.record('email.verification_sent', { userId: user.id, actorUserId, meta }, manager);
+      await this.issueVerification(user, manager);
+      await this.audit.record('email.verification_sent', { userId: user.id, meta }, manager);
     });
+  }
+
+  /** Issues a verification token and queues its mail inside the caller's transaction (admin tools too). */
+  async issueVerification(user: User, manager: EntityManager): Promise<void> {
+    const token = await this.tokens.issue('email_verification', user.id, manager);
+    await this.mail.enqueue('verify-email', user.email, { token }, { manager });
   }
 
   /**

@@ -68,7 +68,7 @@ export function mailConfig(env: Env) {
 }
 
 export function auditConfig(env: Env) {
-  return { retentionDays: env.AUDIT_RETENTION_DAYS };
+  return { retentionDays: env.AUDIT_RETENTION_DAYS, purgeIntervalMs: env.AUDIT_PURGE_INTERVAL };
 }
 
 export interface Config {

@@ -50,6 +50,7 @@ export interface Env {
   LOG_LEVEL: LogLevel;
   METRICS_TOKEN: string | undefined;
   AUDIT_RETENTION_DAYS: number;
+  AUDIT_PURGE_INTERVAL: number;
 }
 
 type Parser<T> = (raw: string) => T | ParseError;
@@ -333,6 +334,11 @@ export const ENV_SPEC: { [K in keyof Env]: VarSpec<K> } = {
     description: 'Audit events older than this many days are purged',
     default: '365',
     parse: int(1, 36500),
+  },
+  AUDIT_PURGE_INTERVAL: {
+    description: 'How often audit events past AUDIT_RETENTION_DAYS are purged',
+    default: '1h',
+    parse: duration,
   },
 };
 

@@ -1,8 +1,9 @@
 import { HttpStatus, Injectable } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
-import { type EntityManager, QueryFailedError, type Repository } from 'typeorm';
+import { type EntityManager, IsNull, QueryFailedError, type Repository } from 'typeorm';
 import { AuditService } from '../audit/audit.service.js';
 import type { RequestMeta } from '../common/request-meta.js';
+import { type Page, type PageQueryDto, paginate } from '../common/pagination.js';
 import { AppException } from '../common/problem.js';
 import { normalizeEmail } from './email.js';
 import { User } from './user.entity.js';
@@ -129,6 +130,27 @@ export class UsersService {
       throw error;
     }
     return this.users.findOneByOrFail({ id: user.id });
+  }
+
+  /** Newest accounts first; with a prefix, only emails starting with it (served by UQ_users_email). */
+  search(emailPrefix: string | undefined, page: PageQueryDto): Promise<Page<User>> {
+    const query = this.users.createQueryBuilder('user');
+    if (emailPrefix) {
+      // LIKE's wildcards and its escape character are escaped with '!' (SQLite has no default escape).
+      query.where("user.email LIKE :pattern ESCAPE '!'", {
+        pattern: `${normalizeEmail(emailPrefix).replace(/[!%_]/g, (c) => `!${c}`)}%`,
+      });
+    }
+    return paginate(query, page);
+  }
+
+  /** Sets disabled_at unless already set (the first disable time is the one kept). */
+  async disable(id: number, at: Date, manager?: EntityManager): Promise<void> {
+    await this.repo(manager).update({ id, disabledAt: IsNull() }, { disabledAt: at });
+  }
+
+  async enable(id: number, manager?: EntityManager): Promise<void> {
+    await this.repo(manager).update({ id }, { disabledAt: null });
   }
 
   async delete(id: number, manager: EntityManager): Promise<void> {

@@ -1,0 +1,88 @@
+import { Injectable, Logger, type OnModuleDestroy, type OnModuleInit } from '@nestjs/common';
+import { ConfigService } from '@nestjs/config';
+import { InjectDataSource } from '@nestjs/typeorm';
+import { type DataSource, In } from 'typeorm';
+import { Clock } from '../common/clock.js';
+import type { Config } from '../config/config.js';
+import { AuditEvent } from './audit-event.entity.js';
+import { AuditService } from './audit.service.js';
+
+const DAY_MS = 24 * 3600 * 1000;
+/** Rows deleted per statement: short transactions, so the purge never holds long locks on a hot table. */
+const BATCH = 1000;
+
+/**
+ * Enforces AUDIT_RETENTION_DAYS: a timer (AUDIT_PURGE_INTERVAL) deletes events older than the
+ * retention window and records `audit.purged` with the count. The only code that deletes audit rows;
+ * no HTTP route updates or deletes them. Safe to run on every instance: batches select by the
+ * (occurred_at) index and delete by primary key.
+ */
+@Injectable()
+export class AuditRetentionService implements OnModuleInit, OnModuleDestroy {
+  private readonly logger = new Logger(AuditRetentionService.name);
+  private timer?: NodeJS.Timeout;
+  private running?: Promise<number>;
+
+  constructor(
+    @InjectDataSource() private readonly dataSource: DataSource,
+    private readonly audit: AuditService,
+    private readonly config: ConfigService<Config, true>,
+    private readonly clock: Clock,
+  ) {}
+
+  /** Deletes every event older than the retention window; returns how many went. */
+  async purgeExpired(): Promise<number> {
+    // One purge at a time per instance: a slow purge must not overlap the next tick.
+    this.running ??= this.purge().finally(() => {
+      this.running = undefined;
+    });
+    return this.running;
+  }
+
+  onModuleInit(): void {
+    const { purgeIntervalMs } = this.config.getOrThrow('audit', { infer: true });
+    this.timer = setInterval(() => {
+      this.purgeExpired().catch((error: unknown) =>
+        this.logger.error(`Audit purge failed: ${String(error)}`),
+      );
+    }, purgeIntervalMs);
+    // A pending purge must never keep the process (or a test run) alive.
+    this.timer.unref();
+  }
+
+  onModuleDestroy(): void {
+    clearInterval(this.timer);
+  }
+
+  private async purge(): Promise<number> {
+    const { retentionDays } = this.config.getOrThrow('audit', { infer: true });
+    const before = new Date(this.clock.now().getTime() - retentionDays * DAY_MS);
+    const events = this.dataSource.getRepository(AuditEvent);
+    let deleted = 0;
+    for (;;) {
+      const rows = await events
+        .createQueryBuilder('e')
+        .select('e.id', 'id')
+        .where('e.occurredAt < :before', { before })
+        .orderBy('e.occurredAt', 'ASC')
+        .limit(BATCH)
+        .getRawMany<{ id: string | number }>();
+      if (rows.length === 0) {
+        break;
+      }
+      // Ids go back as the driver gave them (a string from MySQL's BIGINT, a number from SQLite).
+      const result = await events.delete({ id: In(rows.map((row) => row.id as string)) });
+      deleted += result.affected ?? rows.length;
+      if (rows.length < BATCH) {
+        break;
+      }
+    }
+    if (deleted > 0) {
+      await this.audit.record('audit.purged', {
+        metadata: { deleted, retentionDays, before: before.toISOString() },
+      });
+      this.logger.log(`Purged ${deleted} audit events older than ${retentionDays} days`);
+    }
+    return deleted;
+  }
+}

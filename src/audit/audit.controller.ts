@@ -1,0 +1,30 @@
+import { Controller, Get, Query } from '@nestjs/common';
+import { ApiBadRequestResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import type { AuthUser } from '../auth/auth-user.js';
+import { Authenticated, CurrentUser } from '../auth/decorators.js';
+import { AuditQueryService } from './audit-query.service.js';
+import { OwnAuditEventsQueryDto } from './dto/audit-events-query.dto.js';
+import { AuditEventPageDto } from './dto/audit-event-response.dto.js';
+
+@ApiTags('users')
+@Authenticated()
+@Controller('users/me/audit-events')
+export class AuditController {
+  constructor(private readonly audit: AuditQueryService) {}
+
+  @Get()
+  @ApiOperation({
+    summary: 'The caller’s own security trail, newest first (keyset-paginated)',
+    description:
+      'Sign-ins (failed ones included), lockouts, password and session changes, admin actions on the ' +
+      'account and todo changes, with time, IP, user agent and outcome.',
+  })
+  @ApiOkResponse({ type: AuditEventPageDto })
+  @ApiBadRequestResponse({
+    description:
+      'Invalid query (code VALIDATION_FAILED) or a cursor this list did not issue (CURSOR_INVALID).',
+  })
+  list(@CurrentUser() user: AuthUser, @Query() query: OwnAuditEventsQueryDto) {
+    return this.audit.listOwn(user.id, query);
+  }
+}

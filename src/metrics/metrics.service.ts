@@ -1,0 +1,141 @@
+import { Injectable } from '@nestjs/common';
+import { InjectDataSource } from '@nestjs/typeorm';
+import type { FastifyInstance } from 'fastify';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { DataSource } from 'typeorm';
+import { MailService } from '../mail/mail.service.js';
+
+/** How a login attempt ended; the auth code reports each one through MetricsService.loginAttempt. */
+export const LOGIN_OUTCOMES = [
+  'success',
+  'invalid_credentials',
+  'email_not_verified',
+  'account_disabled',
+  'locked',
+  'throttled',
+] as const;
+export type LoginOutcome = (typeof LOGIN_OUTCOMES)[number];
+
+/** Label of requests that matched no route: one series for all of them, never the raw URL. */
+const UNMATCHED_ROUTE = '(unmatched)';
+
+/**
+ * Prometheus metrics for /metrics. Each app owns its Registry (never prom-client's global one), so
+ * several apps in one process (the e2e suite) keep separate counts. Series:
+ *
+ * - `gatehouse_http_request_duration_seconds{method,route,status}` histogram; `route` is the route
+ *   template (`/api/v1/todos/:id`), so ids never explode the label set;
+ * - `gatehouse_login_attempts_total{outcome}` — call `loginAttempt(outcome)` once per login;
+ * - `gatehouse_throttle_hits_total{route}` — call `throttleHit(route)` on every 429 from a throttle;
+ * - `gatehouse_mail_outbox_messages{status="pending"|"dead"}`, read at scrape time;
+ * - `gatehouse_db_pool_connections_in_use`, read at scrape time (best effort);
+ * - Node's process metrics (`process_*`, `nodejs_*`).
+ */
+@Injectable()
+export class MetricsService {
+  readonly registry = new Registry();
+
+  private readonly requestDuration = new Histogram({
+    name: 'gatehouse_http_request_duration_seconds',
+    help: 'HTTP request duration by route template and status code',
+    labelNames: ['method', 'route', 'status'] as const,
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers: [this.registry],
+  });
+
+  private readonly logins = new Counter({
+    name: 'gatehouse_login_attempts_total',
+    help: 'Login attempts by outcome',
+    labelNames: ['outcome'] as const,
+    registers: [this.registry],
+  });
+
+  private readonly throttleHits = new Counter({
+    name: 'gatehouse_throttle_hits_total',
+    help: 'Requests refused with 429 by a rate limit, by route template',
+    labelNames: ['route'] as const,
+    registers: [this.registry],
+  });
+
+  constructor(
+    private readonly mail: MailService,
+    @InjectDataSource() private readonly dataSource: DataSource,
+  ) {
+    for (const outcome of LOGIN_OUTCOMES) {
+      // Every outcome is exported from the start (at 0), so rate() and alerts see the series.
+      this.logins.inc({ outcome }, 0);
+    }
+    const outboxGauge = new Gauge({
+      name: 'gatehouse_mail_outbox_messages',
+      help: 'Mail outbox rows waiting to be sent (pending) or given up on (dead)',
+      labelNames: ['status'] as const,
+      registers: [this.registry],
+      collect: async () => {
+        const stats = await this.mail.outboxStats();
+        outboxGauge.set({ status: 'pending' }, stats.pending);
+        outboxGauge.set({ status: 'dead' }, stats.dead);
+      },
+    });
+    const poolGauge = new Gauge({
+      name: 'gatehouse_db_pool_connections_in_use',
+      help: 'Database connections currently checked out of the pool',
+      registers: [this.registry],
+      collect: () => {
+        poolGauge.set(this.connectionsInUse());
+      },
+    });
+    collectDefaultMetrics({ register: this.registry });
+  }
+
+  /** Counts one login attempt. */
+  loginAttempt(outcome: LoginOutcome): void {
+    this.logins.inc({ outcome });
+  }
+
+  /** Counts one request refused by a throttle; pass the route template, never the raw URL. */
+  throttleHit(route: string): void {
+    this.throttleHits.inc({ route });
+  }
+
+  /** The Prometheus text exposition of every series. */
+  render(): Promise<string> {
+    return this.registry.metrics();
+  }
+
+  get contentType(): string {
+    return this.registry.contentType;
+  }
+
+  /**
+   * Times every response, errors and 404s included (a Nest interceptor would miss requests refused by
+   * guards or unmatched routes). Called once by createApp, before the routes are registered.
+   */
+  instrument(fastify: FastifyInstance): void {
+    fastify.addHook('onResponse', async (request, reply) => {
+      this.requestDuration.observe(
+        {
+          method: request.method,
+          route: request.routeOptions.url ?? UNMATCHED_ROUTE,
+          status: String(reply.statusCode),
+        },
+        reply.elapsedTime / 1000,
+      );
+    });
+  }
+
+  /**
+   * mysql2 keeps no public counter, so its pool internals are read (all minus free connections).
+   * SQLite has one connection: 1 while a transaction holds it, else 0.
+   */
+  private connectionsInUse(): number {
+    const driver = this.dataSource.driver as unknown as {
+      pool?: { _allConnections?: { length: number }; _freeConnections?: { length: number } };
+      databaseConnection?: { inTransaction?: boolean };
+    };
+    const pool = driver.pool;
+    if (pool?._allConnections && pool._freeConnections) {
+      return Math.max(0, pool._allConnections.length - pool._freeConnections.length);
+    }
+    return driver.databaseConnection?.inTransaction ? 1 : 0;
+  }
+}
