@@ -27,7 +27,6 @@ const DECIMAL_ID = /^[1-9][0-9]{0,19}$/;
 export class PageQueryDto {
   @ApiPropertyOptional({
     description: 'Opaque cursor from the previous page’s `nextCursor`; omit it for the first page.',
-    example: 'eyJpZCI6IjQyIn0',
     maxLength: CURSOR_MAX_LENGTH,
   })
   @IsOptional()
@@ -69,7 +68,6 @@ export function PageOf<T>(item: Type<T>, name = `${item.name.replace(/Dto$/, '')
       type: String,
       nullable: true,
       description: 'Cursor of the next page; null when this is the last page.',
-      example: 'eyJpZCI6IjQyIn0',
     })
     nextCursor!: string | null;
   }

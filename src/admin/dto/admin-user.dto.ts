@@ -8,7 +8,6 @@ export class ListAdminUsersQueryDto extends PageQueryDto {
   @ApiPropertyOptional({
     description: 'Only accounts whose (normalized) email starts with this text.',
     maxLength: 255,
-    example: 'alice@',
   })
   @IsOptional()
   @Trim()

@@ -11,7 +11,7 @@ const EVENT_MAX_LENGTH = 64;
 
 /** `?event=`, shared by the own trail and the operator search. */
 export class OwnAuditEventsQueryDto extends PageQueryDto {
-  @ApiPropertyOptional({ description: 'Only this event name.', example: 'auth.login_failed' })
+  @ApiPropertyOptional({ description: 'Only this event name.' })
   @IsOptional()
   @IsString()
   @MaxLength(EVENT_MAX_LENGTH)
@@ -20,7 +20,7 @@ export class OwnAuditEventsQueryDto extends PageQueryDto {
 }
 
 export class SearchAuditEventsQueryDto extends OwnAuditEventsQueryDto {
-  @ApiPropertyOptional({ description: 'Only events about this user.', minimum: 1, example: 7 })
+  @ApiPropertyOptional({ description: 'Only events about this user.', minimum: 1 })
   @IsOptional()
   // Only a plain positive decimal becomes a number; "1e3", "0x10" or "" stay strings and fail IsInt.
   @Transform(({ value }: { value: unknown }) =>
@@ -30,7 +30,7 @@ export class SearchAuditEventsQueryDto extends OwnAuditEventsQueryDto {
   @Min(1)
   userId?: number;
 
-  @ApiPropertyOptional({ enum: ['success', 'failure'], example: 'failure' })
+  @ApiPropertyOptional({ enum: ['success', 'failure'] })
   @IsOptional()
   @IsIn(['success', 'failure'])
   outcome?: AuditOutcome;
@@ -38,7 +38,6 @@ export class SearchAuditEventsQueryDto extends OwnAuditEventsQueryDto {
   @ApiPropertyOptional({
     format: 'date-time',
     description: 'Only events at or after this instant (ISO 8601).',
-    example: '2030-01-01T00:00:00Z',
   })
   @IsOptional()
   @IsIsoDateTime()
@@ -47,7 +46,6 @@ export class SearchAuditEventsQueryDto extends OwnAuditEventsQueryDto {
   @ApiPropertyOptional({
     format: 'date-time',
     description: 'Only events strictly before this instant (ISO 8601).',
-    example: '2030-02-01T00:00:00Z',
   })
   @IsOptional()
   @IsIsoDateTime()

@@ -4,7 +4,7 @@ import { IsBoolean, IsOptional } from 'class-validator';
 import { PageQueryDto } from '../../common/pagination.js';
 
 export class ListTodosQueryDto extends PageQueryDto {
-  @ApiPropertyOptional({ description: 'Only completed (true) or only open (false) todos.', example: false })
+  @ApiPropertyOptional({ description: 'Only completed (true) or only open (false) todos.' })
   @IsOptional()
   // Query strings are text: only the exact words true/false count, anything else fails IsBoolean.
   @Transform(({ value }: { value: unknown }) => (value === 'true' ? true : value === 'false' ? false : value))
