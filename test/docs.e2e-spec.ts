@@ -1,29 +1,27 @@
 import { afterAll, beforeAll, expect, it } from '@jest/globals';
 import type { Browser, Page } from 'playwright-core';
 import { logIn, signUp } from './support/accounts.js';
-import { describeInBrowser, launchBrowser, SCREENSHOTS } from './support/browser.js';
-import { SmtpCapture } from './support/smtp-capture.js';
-import { TestApp } from './support/test-app.js';
+import { type BrowserSuite, describeInBrowser, SCREENSHOTS, startBrowserSuite } from './support/browser.js';
+import type { SmtpCapture } from './support/smtp-capture.js';
+import type { TestApp } from './support/test-app.js';
 
 /**
  * The OpenAPI UI is the operators' console: an admin signs in through "Try it out", authorizes with
  * the token, and lists audit events, in headless Chromium, as a person would.
  */
 describeInBrowser('the OpenAPI UI at /docs', () => {
+  let suite: BrowserSuite;
   let t: TestApp;
   let capture: SmtpCapture;
   let browser: Browser;
 
   beforeAll(async () => {
-    capture = await SmtpCapture.start();
-    t = await TestApp.start({ MAIL_URL: capture.url, MAIL_POLL_INTERVAL: '50ms' });
-    browser = await launchBrowser();
+    suite = await startBrowserSuite();
+    ({ t, capture, browser } = suite);
   });
 
   afterAll(async () => {
-    await browser?.close();
-    await t.close();
-    await capture.stop();
+    await suite?.close();
   });
 
   /** Expands an operation, presses "Try it out", optionally fills the body, executes it. */

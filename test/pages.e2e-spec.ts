@@ -1,27 +1,25 @@
 import { afterAll, beforeAll, expect, it } from '@jest/globals';
 import type { Browser } from 'playwright-core';
 import { mailTo, PASSWORD, signUp, SUBJECTS } from './support/accounts.js';
-import { describeInBrowser, launchBrowser, SCREENSHOTS } from './support/browser.js';
+import { type BrowserSuite, describeInBrowser, SCREENSHOTS, startBrowserSuite } from './support/browser.js';
 import { uniqueEmail } from './support/factories.js';
-import { linkFrom, SmtpCapture } from './support/smtp-capture.js';
-import { TestApp } from './support/test-app.js';
+import { linkFrom, type SmtpCapture } from './support/smtp-capture.js';
+import type { TestApp } from './support/test-app.js';
 
 /** The landing pages behind mailed links, driven in headless Chromium as a person would. */
 describeInBrowser('landing pages in a real browser', () => {
+  let suite: BrowserSuite;
   let t: TestApp;
   let capture: SmtpCapture;
   let browser: Browser;
 
   beforeAll(async () => {
-    capture = await SmtpCapture.start();
-    t = await TestApp.start({ MAIL_URL: capture.url, MAIL_POLL_INTERVAL: '50ms' });
-    browser = await launchBrowser();
+    suite = await startBrowserSuite();
+    ({ t, capture, browser } = suite);
   });
 
   afterAll(async () => {
-    await browser?.close();
-    await t.close();
-    await capture.stop();
+    await suite?.close();
   });
 
   /** The mailed link, pointed at this test's server instead of APP_PUBLIC_URL. */

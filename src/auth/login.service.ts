@@ -69,49 +69,32 @@ export class LoginService {
     const user = await this.users.findByEmailWithHash(email);
     if (!user) {
       await this.hasher.verifyNothing(password);
-      await this.audit.record('auth.login_failed', {
-        meta,
-        outcome: 'failure',
-        metadata: { reason: 'unknown_email' },
-      });
-      throw invalidCredentials();
+      return this.refuse(null, 'unknown_email', meta, invalidCredentials());
     }
     const now = this.clock.now();
     if (user.lockedUntil && user.lockedUntil > now) {
       await this.hasher.verifyNothing(password);
-      await this.audit.record('auth.login_failed', {
-        userId: user.id,
-        meta,
-        outcome: 'failure',
-        metadata: { reason: 'locked' },
-      });
-      throw locked(user.lockedUntil, now);
+      return this.refuse(user.id, 'locked', meta, locked(user.lockedUntil, now));
     }
     if (!(await this.hasher.verify(password, user.passwordHash))) {
       await this.recordFailure(user, meta);
       throw invalidCredentials();
     }
     if (user.disabledAt) {
-      await this.audit.record('auth.login_failed', {
-        userId: user.id,
-        meta,
-        outcome: 'failure',
-        metadata: { reason: 'disabled' },
-      });
-      throw new AppException(HttpStatus.FORBIDDEN, 'ACCOUNT_DISABLED', 'This account has been disabled.');
+      const disabled = new AppException(
+        HttpStatus.FORBIDDEN,
+        'ACCOUNT_DISABLED',
+        'This account has been disabled.',
+      );
+      return this.refuse(user.id, 'disabled', meta, disabled);
     }
     if (this.auth.requireVerifiedEmail && !user.isVerified) {
-      await this.audit.record('auth.login_failed', {
-        userId: user.id,
-        meta,
-        outcome: 'failure',
-        metadata: { reason: 'email_not_verified' },
-      });
-      throw new AppException(
+      const unverified = new AppException(
         HttpStatus.FORBIDDEN,
         'EMAIL_NOT_VERIFIED',
         'Verify your email address before signing in.',
       );
+      return this.refuse(user.id, 'email_not_verified', meta, unverified);
     }
     // Upgrading an old-cost hash needs the plain password, which only a successful login has.
     const rehashed = this.hasher.needsRehash(user.passwordHash) ? await this.hasher.hash(password) : null;
@@ -133,6 +116,17 @@ export class LoginService {
       return opened;
     });
     return { ...tokens, user: { ...user, lastLoginAt: now } };
+  }
+
+  /** Records the refused attempt (with why) and throws the answer the client gets. */
+  private async refuse(
+    userId: number | null,
+    reason: string,
+    meta: RequestMeta,
+    answer: AppException,
+  ): Promise<never> {
+    await this.audit.record('auth.login_failed', { userId, meta, outcome: 'failure', metadata: { reason } });
+    throw answer;
   }
 
   private async recordFailure(user: User, meta: RequestMeta): Promise<void> {

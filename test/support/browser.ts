@@ -1,6 +1,8 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import { describe } from '@jest/globals';
 import { type Browser, chromium } from 'playwright-core';
+import { SmtpCapture } from './smtp-capture.js';
+import { TestApp } from './test-app.js';
 
 export const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 export const SCREENSHOTS = 'test-output/screenshots';
@@ -32,4 +34,28 @@ export function launchBrowser(): Promise<Browser> {
       '--no-first-run',
     ],
   });
+}
+
+/** What a browser suite runs against: the app with real SMTP capture, and one Chromium. */
+export interface BrowserSuite {
+  t: TestApp;
+  capture: SmtpCapture;
+  browser: Browser;
+  close(): Promise<void>;
+}
+
+export async function startBrowserSuite(): Promise<BrowserSuite> {
+  const capture = await SmtpCapture.start();
+  const t = await TestApp.start({ MAIL_URL: capture.url, MAIL_POLL_INTERVAL: '50ms' });
+  const browser = await launchBrowser();
+  return {
+    t,
+    capture,
+    browser,
+    close: async () => {
+      await browser.close();
+      await t.close();
+      await capture.stop();
+    },
+  };
 }
