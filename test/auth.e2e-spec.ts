@@ -465,6 +465,7 @@ describe('accounts and sessions', () => {
       const wrong = await put({ currentPassword: 'not it at all', newPassword: 'a changed passphrase' });
       expect(wrong.status).toBe(401);
       expect(wrong.body.code).toBe('INVALID_PASSWORD');
+      expect(await auditEvents(t, { event: 'password.change_failed', userId: account.id })).toHaveLength(1);
       expect((await put({ currentPassword: account.password, newPassword: 'password1' })).status).toBe(400);
 
       expect(
@@ -526,6 +527,7 @@ describe('accounts and sessions', () => {
       const del = (password: string) =>
         t.request(`${api}/users/me`, { method: 'DELETE', body: { password }, token: session.accessToken });
       expect((await del('wrong password here')).status).toBe(401);
+      expect(await auditEvents(t, { event: 'user.delete_failed', userId: account.id })).toHaveLength(1);
       expect((await del(account.password)).status).toBe(204);
 
       expect((await me(session.accessToken)).status).toBe(401);
