@@ -138,6 +138,16 @@ describe('accounts and sessions', () => {
       expect(mailsTo(capture, known.email, SUBJECTS.exists).length).toBeLessThanOrEqual(Math.max(before, 1));
     });
 
+    it('answers resend and forgot after the same floor for known and unknown addresses', async () => {
+      for (const path of ['/auth/resend-verification', '/auth/forgot-password']) {
+        for (const email of [known.email, uniqueEmail('timing')]) {
+          const started = performance.now();
+          expect((await post(path, { email })).status).toBe(202);
+          expect(performance.now() - started).toBeGreaterThanOrEqual(145);
+        }
+      }
+    });
+
     it('answers an unknown email and a wrong password with the same 401', async () => {
       const wrong = await post('/auth/login', { email: known.email, password: 'not the password at all' });
       const unknown = await post('/auth/login', {

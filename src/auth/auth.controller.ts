@@ -12,6 +12,7 @@ import {
   ApiUnauthorizedResponse,
 } from '@nestjs/swagger';
 import { type RequestMeta, ReqMeta } from '../common/request-meta.js';
+import { noSoonerThan } from '../common/timing.js';
 import { toUserResponse } from '../users/dto/user-response.dto.js';
 import type { AuthUser } from './auth-user.js';
 import { Authenticated, CurrentUser, Public } from './decorators.js';
@@ -31,6 +32,12 @@ import { PasswordResetService } from './password-reset.service.js';
 import { RegistrationService } from './registration.service.js';
 import { SessionsService } from './sessions.service.js';
 import { AuthRateLimitGuard } from './rate-limit.js';
+
+/**
+ * Resend and forgot do a few writes for a known address and one read for an unknown one; both answer
+ * after the same floor so the difference is not measurable (register already spends a bcrypt hash either way).
+ */
+const UNIFORM_ANSWER_MS = 150;
 
 const ACCEPTED: AcceptedDto = { message: 'If the address can be used, an email is on its way.' };
 
@@ -82,7 +89,7 @@ export class AuthController {
   })
   @ApiAcceptedResponse({ type: AcceptedDto })
   async resendVerification(@Body() body: EmailDto, @ReqMeta() meta: RequestMeta): Promise<AcceptedDto> {
-    await this.registration.resendVerification(body.email, meta);
+    await noSoonerThan(UNIFORM_ANSWER_MS, this.registration.resendVerification(body.email, meta));
     return ACCEPTED;
   }
 
@@ -140,7 +147,7 @@ export class AuthController {
   @ApiOperation({ summary: 'Mail a reset link if the account exists: 202 always' })
   @ApiAcceptedResponse({ type: AcceptedDto })
   async forgotPassword(@Body() body: EmailDto, @ReqMeta() meta: RequestMeta): Promise<AcceptedDto> {
-    await this.passwordReset.forgotPassword(body.email, meta);
+    await noSoonerThan(UNIFORM_ANSWER_MS, this.passwordReset.forgotPassword(body.email, meta));
     return ACCEPTED;
   }
 
