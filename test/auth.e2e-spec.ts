@@ -13,7 +13,7 @@ import {
   signUp,
   SUBJECTS,
 } from './support/accounts.js';
-import { uniqueEmail } from './support/factories.js';
+import { newUser, uniqueEmail } from './support/factories.js';
 import { linkFrom, SmtpCapture, tokenFrom } from './support/smtp-capture.js';
 import { TestApp } from './support/test-app.js';
 
@@ -193,6 +193,31 @@ describe('accounts and sessions', () => {
       expect(res.body.code).toBe('VALIDATION_FAILED');
       expect(res.body.errors[0].field).toBe('password');
       expect(await t.dataSource.getRepository(User).countBy({ email })).toBe(0);
+    });
+
+    it('answers 400, not 500, for an email that only grows too long once normalized', async () => {
+      const email = `${'İ'.repeat(32)}@${`${'İ'.repeat(40)}.`.repeat(3)}com`;
+      expect(email.length).toBeLessThan(254);
+      const res = await post('/auth/register', { email, password: PASSWORD });
+      expect(res.status).toBe(400);
+      expect(res.body.code).toBe('VALIDATION_FAILED');
+    });
+
+    it('refuses a taken username at registration with 409, creating nothing', async () => {
+      const first = uniqueEmail('handle');
+      expect(
+        (await post('/auth/register', { email: first, password: PASSWORD, username: 'unique_handle' }))
+          .status,
+      ).toBe(202);
+      const second = uniqueEmail('handle2');
+      const res = await post('/auth/register', {
+        email: second,
+        password: PASSWORD,
+        username: 'Unique_Handle',
+      });
+      expect(res.status).toBe(409);
+      expect(res.body.code).toBe('USERNAME_TAKEN');
+      expect(await t.dataSource.getRepository(User).countBy({ email: second })).toBe(0);
     });
 
     it('rejects the account email as its password', async () => {
@@ -608,6 +633,20 @@ describe('throttling', () => {
     }
     expect(statuses.slice(0, 8).every((s) => s === 401)).toBe(true);
     expect(statuses.slice(8)).toEqual([429, 429]);
+  });
+
+  it('limits password re-checks per account (change password, delete account)', async () => {
+    const user = await newUser(t);
+    const statuses = [];
+    for (let i = 0; i < 4; i += 1) {
+      const res = await t.request(`${api}/users/me/password`, {
+        method: 'PUT',
+        body: { currentPassword: `guess number ${i}`, newPassword: 'whatever new passphrase' },
+        token: user.accessToken,
+      });
+      statuses.push(res.status);
+    }
+    expect(statuses).toEqual([401, 401, 401, 429]);
   });
 
   it('ignores X-Forwarded-For unless TRUST_PROXY says so', async () => {

@@ -1,9 +1,10 @@
-import { Body, Controller, Delete, HttpCode, HttpStatus, Put } from '@nestjs/common';
+import { Body, Controller, Delete, HttpCode, HttpStatus, Put, UseGuards } from '@nestjs/common';
 import {
   ApiBadRequestResponse,
   ApiNoContentResponse,
   ApiOperation,
   ApiTags,
+  ApiTooManyRequestsResponse,
   ApiUnauthorizedResponse,
 } from '@nestjs/swagger';
 import { type RequestMeta, ReqMeta } from '../common/request-meta.js';
@@ -11,9 +12,12 @@ import { AccountService } from './account.service.js';
 import type { AuthUser } from './auth-user.js';
 import { Authenticated, CurrentUser } from './decorators.js';
 import { ChangePasswordDto, DeleteAccountDto } from './dto/auth.dto.js';
+import { AuthRateLimitGuard } from './rate-limit.js';
 
 @ApiTags('users')
 @Authenticated()
+@UseGuards(AuthRateLimitGuard)
+@ApiTooManyRequestsResponse({ description: 'RATE_LIMITED: too many password checks for this account or IP' })
 @Controller('users/me')
 export class AccountController {
   constructor(private readonly account: AccountService) {}

@@ -128,7 +128,13 @@ export class AuthRateLimitGuard implements CanActivate {
     const template = request.routeOptions.url ?? '(unmatched)';
     const route = `${request.method}:${template}`;
     const email = emailIn(request);
+    const userId = (request as FastifyRequest & { user?: { id: number } }).user?.id;
     const checks = [
+      // Signed-in routes that check a password again (change password, delete account) are limited
+      // per account too, so a stolen access token cannot guess the password at leisure.
+      ...(userId !== undefined
+        ? [{ key: `user:${route}:${userId}`, limit: this.auth.throttleEmailLimit }]
+        : []),
       { key: `ip:${route}:${request.ip}`, limit: this.auth.throttleIpLimit },
       ...(email
         ? [

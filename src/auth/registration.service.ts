@@ -1,9 +1,10 @@
-import { Injectable } from '@nestjs/common';
+import { HttpStatus, Injectable } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
 import { InjectDataSource } from '@nestjs/typeorm';
 import type { DataSource, EntityManager } from 'typeorm';
 import { AuditService } from '../audit/audit.service.js';
 import { Clock } from '../common/clock.js';
+import { AppException } from '../common/problem.js';
 import type { RequestMeta } from '../common/request-meta.js';
 import type { Config } from '../config/config.js';
 import { MailService } from '../mail/mail.service.js';
@@ -54,7 +55,11 @@ export class RegistrationService {
     }
     const created = await this.dataSource.transaction(async (manager) => {
       const user = await this.users.createUnverified(email, passwordHash, normalizedUsername, manager);
-      if (!user) {
+      if (user === 'username_taken') {
+        // Usernames are public handles (PATCH /users/me says the same); unlike emails they may be refused.
+        throw new AppException(HttpStatus.CONFLICT, 'USERNAME_TAKEN', 'That username is already taken.');
+      }
+      if (user === 'email_taken') {
         return null;
       }
       await this.issueVerification(user, manager);
@@ -63,7 +68,7 @@ export class RegistrationService {
       return user;
     });
     if (!created) {
-      // A concurrent registration (or a taken username) won the insert; answer like a known address.
+      // A concurrent registration won the insert; answer like a known address.
       const winner = await this.users.findByEmail(email);
       if (winner) {
         await this.registerExisting(winner, meta);
@@ -107,14 +112,17 @@ export class RegistrationService {
    */
   private async registerExisting(user: User, meta: RequestMeta): Promise<void> {
     if (!user.isVerified) {
-      await this.audit.record('user.register_existing', {
-        userId: user.id,
-        meta,
-        metadata: { verified: false },
+      await this.dataSource.transaction(async (manager) => {
+        if (!user.disabledAt) {
+          await this.issueVerification(user, manager);
+          await this.audit.record('email.verification_sent', { userId: user.id, meta }, manager);
+        }
+        await this.audit.record(
+          'user.register_existing',
+          { userId: user.id, meta, metadata: { verified: false } },
+          manager,
+        );
       });
-      if (!user.disabledAt) {
-        await this.sendVerification(user, meta);
-      }
       return;
     }
     const since = new Date(this.clock.now().getTime() - this.accountExistsWindowMs);

@@ -11,6 +11,9 @@ export const REDACT_PATHS = [
   'req.headers.authorization',
   'req.headers.cookie',
   'res.headers["set-cookie"]',
+  // A failed query's bound values can hold a password hash or a token hash.
+  'err.parameters',
+  'err.driverError.parameters',
   ...[
     'password',
     'currentPassword',

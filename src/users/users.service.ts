@@ -60,13 +60,13 @@ export class UsersService {
       .getOne();
   }
 
-  /** Inserts an unverified user; null when the email is already taken (a concurrent registration). */
+  /** Inserts an unverified user, or says which unique field was taken (a concurrent registration). */
   async createUnverified(
     email: string,
     passwordHash: string,
     username: string | null,
     manager: EntityManager,
-  ): Promise<User | null> {
+  ): Promise<User | 'email_taken' | 'username_taken'> {
     try {
       const { identifiers } = await this.repo(manager).insert({
         email: normalizeEmail(email),
@@ -76,7 +76,8 @@ export class UsersService {
       return await this.repo(manager).findOneByOrFail({ id: Number(identifiers[0].id) });
     } catch (error) {
       if (isUniqueViolation(error)) {
-        return null;
+        // Both MySQL ("for key 'UQ_users_username'") and SQLite ("users.username") name the column.
+        return /username/i.test((error as Error).message) ? 'username_taken' : 'email_taken';
       }
       throw error;
     }

@@ -1,5 +1,7 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import { Transform } from 'class-transformer';
 import { IsEmail, IsOptional, IsString, Length, Matches, MaxLength } from 'class-validator';
+import { normalizeEmail } from '../../users/email.js';
 import { UserResponseDto } from '../../users/dto/user-response.dto.js';
 
 /**
@@ -8,8 +10,16 @@ import { UserResponseDto } from '../../users/dto/user-response.dto.js';
  */
 const PASSWORD_INPUT_MAX = 1024;
 
+/**
+ * Emails are validated in their stored form: lower-casing can lengthen a string (İ → i̇), so a length
+ * check on the raw input could pass an address the users table cannot hold.
+ */
+const NormalizedEmail = () =>
+  Transform(({ value }: { value: unknown }) => (typeof value === 'string' ? normalizeEmail(value) : value));
+
 export class RegisterDto {
   @ApiProperty({ example: 'ada@example.com', maxLength: 254 })
+  @NormalizedEmail()
   @IsEmail({}, { message: 'email must be an email address' })
   @MaxLength(254)
   email!: string;
@@ -31,6 +41,7 @@ export class RegisterDto {
 
 export class EmailDto {
   @ApiProperty({ example: 'ada@example.com' })
+  @NormalizedEmail()
   @IsEmail({}, { message: 'email must be an email address' })
   @MaxLength(254)
   email!: string;
@@ -38,6 +49,7 @@ export class EmailDto {
 
 export class LoginDto {
   @ApiProperty({ example: 'ada@example.com' })
+  @NormalizedEmail()
   @IsString()
   @MaxLength(254)
   email!: string;
