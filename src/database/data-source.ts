@@ -1,3 +1,4 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { RowDataPacket } from 'mysql2';
@@ -104,20 +105,43 @@ export async function openDataSource(config: DatabaseConfig): Promise<DataSource
 }
 
 /**
- * better-sqlite3 gives TypeORM one connection, so two overlapping transactions fail ("cannot start a
- * transaction within a transaction"). On SQLite, transactions therefore wait for each other in
- * arrival order. MySQL has a pool and row locks and needs none of this.
+ * better-sqlite3 gives TypeORM one connection. Two overlapping transactions would fail ("cannot start
+ * a transaction within a transaction"), and worse, a statement another request runs while a
+ * transaction is open would join it and vanish if it rolls back. So on SQLite transactions queue in
+ * arrival order, and a statement from outside the open transaction (told apart with
+ * AsyncLocalStorage) waits until it ends. MySQL has a pool and row locks and needs none of this.
  */
 function serializeTransactions(dataSource: DataSource): void {
+  const inTransaction = new AsyncLocalStorage<true>();
   const manager = dataSource.manager;
-  const original = manager.transaction.bind(manager) as (...args: unknown[]) => Promise<unknown>;
+  const transaction = manager.transaction.bind(manager) as (...args: unknown[]) => Promise<unknown>;
   let tail: Promise<unknown> = Promise.resolve();
+  let open: Promise<unknown> | null = null;
   const serialized = (...args: unknown[]): Promise<unknown> => {
-    const run = tail.then(() => original(...args));
+    if (inTransaction.getStore()) {
+      return transaction(...args); // nested: TypeORM turns it into a savepoint on the same connection
+    }
+    const run = tail.then(() => {
+      const current = inTransaction.run(true, () => transaction(...args));
+      open = current;
+      return current.finally(() => {
+        open = null;
+      });
+    });
     tail = run.catch(() => undefined);
     return run;
   };
   Object.assign(manager, { transaction: serialized });
+
+  const runner = dataSource.driver.createQueryRunner('master');
+  const query = runner.query.bind(runner) as (...args: unknown[]) => Promise<unknown>;
+  const guarded = async (...args: unknown[]): Promise<unknown> => {
+    while (open && !inTransaction.getStore()) {
+      await open.catch(() => undefined);
+    }
+    return query(...args);
+  };
+  Object.assign(runner, { query: guarded });
 }
 
 /** The default of created_at / updated_at, shared with the migrations so both agree. */

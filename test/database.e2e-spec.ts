@@ -1,0 +1,53 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { AuditService } from '../src/audit/audit.service.js';
+import { TestApp } from './support/test-app.js';
+
+/**
+ * Transactions and the statements around them keep their meaning under concurrency on both databases
+ * (SQLite has a single connection, which the data source has to make safe).
+ */
+describe('concurrent transactions', () => {
+  let t: TestApp;
+
+  beforeAll(async () => {
+    t = await TestApp.start();
+  });
+
+  afterAll(async () => {
+    await t.close();
+  });
+
+  const count = async (event: string) =>
+    Number(
+      (await t.dataSource.query('SELECT COUNT(*) AS n FROM audit_events WHERE event = ?', [event]))[0].n,
+    );
+
+  it('keeps a write made beside a transaction that rolls back', async () => {
+    const audit = t.app.get(AuditService);
+    const doomed = t.dataSource.transaction(async (manager) => {
+      await audit.record('test.doomed', {}, manager);
+      await sleep(100);
+      throw new Error('roll back');
+    });
+    await sleep(20);
+    await audit.record('test.bystander');
+    await expect(doomed).rejects.toThrow('roll back');
+    expect(await count('test.doomed')).toBe(0);
+    expect(await count('test.bystander')).toBe(1);
+  });
+
+  it('runs overlapping transactions without errors and keeps each one whole', async () => {
+    const audit = t.app.get(AuditService);
+    await Promise.all(
+      Array.from({ length: 10 }, (_, i) =>
+        t.dataSource.transaction(async (manager) => {
+          await audit.record('test.overlap', { metadata: { i } }, manager);
+          await sleep(5);
+          await audit.record('test.overlap', { metadata: { i } }, manager);
+        }),
+      ),
+    );
+    expect(await count('test.overlap')).toBe(20);
+  });
+});
