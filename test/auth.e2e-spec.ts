@@ -425,6 +425,56 @@ describe('accounts and sessions', () => {
   });
 
   describe('lockout', () => {
+    it('locks an unknown address exactly like a known one', async () => {
+      const known = await signUp(t, capture);
+      const unknown = uniqueEmail('never-registered');
+      const answers = async (email: string) => {
+        const out = [];
+        for (let i = 0; i < 5; i += 1) {
+          const res = await post('/auth/login', { email, password: 'wrong wrong wrong' });
+          out.push(`${res.status} ${res.body.code}`);
+        }
+        return out;
+      };
+      const knownAnswers = await answers(known.email);
+      expect(knownAnswers).toEqual([
+        '401 INVALID_CREDENTIALS',
+        '401 INVALID_CREDENTIALS',
+        '401 INVALID_CREDENTIALS',
+        '429 ACCOUNT_LOCKED',
+        '429 ACCOUNT_LOCKED',
+      ]);
+      expect(await answers(unknown)).toEqual(knownAnswers);
+    });
+
+    it('checks at most the threshold of parallel guesses and locks once', async () => {
+      const account = await signUp(t, capture);
+      const results = await Promise.all(
+        Array.from({ length: 10 }, () =>
+          post('/auth/login', { email: account.email, password: 'parallel wrong guess' }),
+        ),
+      );
+      expect(results.filter((r) => r.status === 401)).toHaveLength(3);
+      expect(results.filter((r) => r.status === 429)).toHaveLength(7);
+      expect(await auditEvents(t, { event: 'auth.locked', userId: account.id })).toHaveLength(1);
+      const wrong = (await auditEvents(t, { event: 'auth.login_failed', userId: account.id })).filter(
+        (e) => e.metadata?.reason === 'wrong_password',
+      );
+      expect(wrong).toHaveLength(3);
+      const user = await t.dataSource.getRepository(User).findOneByOrFail({ id: account.id });
+      expect(user.lockoutCount).toBe(1);
+    });
+
+    it('does not count a right password toward a lockout, even when the email is unverified', async () => {
+      const email = uniqueEmail('unverified-lock');
+      await post('/auth/register', { email, password: PASSWORD });
+      for (let i = 0; i < 5; i += 1) {
+        expect((await post('/auth/login', { email, password: PASSWORD })).body.code).toBe(
+          'EMAIL_NOT_VERIFIED',
+        );
+      }
+    });
+
     it('locks after the threshold with Retry-After; a reset unlocks', async () => {
       const account = await signUp(t, capture);
       for (let i = 0; i < 3; i += 1) {

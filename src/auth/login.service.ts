@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { HttpStatus, Injectable } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
 import { InjectDataSource } from '@nestjs/typeorm';
@@ -8,9 +9,11 @@ import { AppException } from '../common/problem.js';
 import type { RequestMeta } from '../common/request-meta.js';
 import type { Config } from '../config/config.js';
 import { type LoginOutcome, MetricsService } from '../metrics/metrics.service.js';
+import { normalizeEmail } from '../users/email.js';
 import type { User } from '../users/user.entity.js';
 import { UsersService } from '../users/users.service.js';
 import { PasswordHasher } from './password-hasher.service.js';
+import { RateLimitStoreHolder } from './rate-limit.js';
 import { SessionsService, type TokenPair } from './sessions.service.js';
 
 export type LoginResult = TokenPair & { user: User };
@@ -47,6 +50,7 @@ export class LoginService {
     private readonly audit: AuditService,
     private readonly clock: Clock,
     private readonly metrics: MetricsService,
+    private readonly rateLimits: RateLimitStoreHolder,
     @InjectDataSource() private readonly dataSource: DataSource,
     config: ConfigService<Config, true>,
   ) {
@@ -68,17 +72,23 @@ export class LoginService {
   private async attempt(email: string, password: string, meta: RequestMeta): Promise<LoginResult> {
     const user = await this.users.findByEmailWithHash(email);
     if (!user) {
-      await this.hasher.verifyNothing(password);
-      return this.refuse(null, 'unknown_email', meta, invalidCredentials());
+      return this.refuseUnknown(email, password, meta);
     }
     const now = this.clock.now();
-    if (user.lockedUntil && user.lockedUntil > now) {
+    const attempts = await this.users.reserveLoginAttempt(user.id, now);
+    if (attempts === null || attempts > this.auth.lockoutThreshold) {
+      // Locked, or parallel guesses already used up the threshold: no password is checked.
       await this.hasher.verifyNothing(password);
-      return this.refuse(user.id, 'locked', meta, locked(user.lockedUntil, now));
+      const until =
+        attempts === null && user.lockedUntil ? user.lockedUntil : await this.lockNow(user, now, meta);
+      return this.refuse(user.id, 'locked', meta, locked(until, now));
     }
     if (!(await this.hasher.verify(password, user.passwordHash))) {
-      await this.recordFailure(user, meta);
-      throw invalidCredentials();
+      await this.refuseWrongPassword(user, attempts, now, meta);
+    }
+    if (user.disabledAt || (this.auth.requireVerifiedEmail && !user.isVerified)) {
+      // The password was right: this attempt must not count toward a lockout.
+      await this.users.clearFailedLogins(user.id);
     }
     if (user.disabledAt) {
       const disabled = new AppException(
@@ -129,20 +139,47 @@ export class LoginService {
     throw answer;
   }
 
-  private async recordFailure(user: User, meta: RequestMeta): Promise<void> {
-    const now = this.clock.now();
+  /**
+   * An unknown address fails exactly like a known one: one bcrypt comparison, 401 until the threshold,
+   * then the same 429 ACCOUNT_LOCKED, counted per address in the rate-limit store (shared through Redis
+   * when configured). A lockout must not tell an attacker which addresses have accounts.
+   */
+  private async refuseUnknown(email: string, password: string, meta: RequestMeta): Promise<never> {
+    await this.hasher.verifyNothing(password);
+    const key = `login-unknown:${createHash('sha256').update(normalizeEmail(email)).digest('hex')}`;
+    const { hits, resetInMs } = await this.rateLimits.store.hit(key, this.auth.lockoutDurationMs);
+    if (hits > this.auth.lockoutThreshold) {
+      const now = this.clock.now();
+      return this.refuse(null, 'locked', meta, locked(new Date(now.getTime() + resetInMs), now));
+    }
+    return this.refuse(null, 'unknown_email', meta, invalidCredentials());
+  }
+
+  private async refuseWrongPassword(
+    user: User,
+    attempts: number,
+    now: Date,
+    meta: RequestMeta,
+  ): Promise<never> {
+    await this.audit.record('auth.login_failed', {
+      userId: user.id,
+      meta,
+      outcome: 'failure',
+      metadata: { reason: 'wrong_password', failures: attempts },
+    });
+    if (attempts >= this.auth.lockoutThreshold) {
+      await this.lockNow(user, now, meta);
+    }
+    throw invalidCredentials();
+  }
+
+  /** Locks for a period that doubles with each lockout in a row; audits only the call that locked. */
+  private async lockNow(user: User, now: Date, meta: RequestMeta): Promise<Date> {
+    const until = new Date(
+      now.getTime() + this.auth.lockoutDurationMs * 2 ** Math.min(user.lockoutCount, 10),
+    );
     await this.dataSource.transaction(async (manager) => {
-      const failures = await this.users.recordFailedLogin(user.id, manager);
-      await this.audit.record(
-        'auth.login_failed',
-        { userId: user.id, meta, outcome: 'failure', metadata: { reason: 'wrong_password', failures } },
-        manager,
-      );
-      if (failures >= this.auth.lockoutThreshold) {
-        const until = new Date(
-          now.getTime() + this.auth.lockoutDurationMs * 2 ** Math.min(user.lockoutCount, 10),
-        );
-        await this.users.lock(user.id, until, manager);
+      if (await this.users.lock(user.id, until, now, manager)) {
         await this.audit.record(
           'auth.locked',
           {
@@ -155,6 +192,7 @@ export class LoginService {
         );
       }
     });
+    return until;
   }
 }
 

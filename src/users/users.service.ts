@@ -2,6 +2,7 @@ import { HttpStatus, Injectable } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import { type EntityManager, IsNull, QueryFailedError, type Repository } from 'typeorm';
 import { AuditService } from '../audit/audit.service.js';
+import { isMysqlFamily } from '../database/data-source.js';
 import type { RequestMeta } from '../common/request-meta.js';
 import { type Page, type PageQueryDto, paginate } from '../common/pagination.js';
 import { AppException } from '../common/problem.js';
@@ -98,15 +99,42 @@ export class UsersService {
     );
   }
 
-  async recordFailedLogin(id: number, manager: EntityManager): Promise<number> {
-    await this.repo(manager).increment({ id }, 'failedLoginCount', 1);
-    const user = await this.repo(manager).findOneByOrFail({ id });
-    return user.failedLoginCount;
+  /**
+   * Counts a login attempt before its password is checked, in one conditional statement, so parallel
+   * guesses cannot all slip past the threshold. Null when the account is locked at `now`; otherwise the
+   * attempts since the last success, this one included.
+   */
+  async reserveLoginAttempt(id: number, now: Date): Promise<number | null> {
+    const mysql = isMysqlFamily(this.users.manager.connection);
+    return this.users.manager.transaction(async (manager) => {
+      // The row lock makes read-and-increment one step on MySQL; SQLite transactions are serialized.
+      const row = await manager.getRepository(User).findOne({
+        where: { id },
+        select: { id: true, failedLoginCount: true, lockedUntil: true },
+        ...(mysql ? { lock: { mode: 'pessimistic_write' as const } } : {}),
+      });
+      if (!row || (row.lockedUntil && row.lockedUntil > now)) {
+        return null;
+      }
+      const attempts = row.failedLoginCount + 1;
+      await manager.getRepository(User).update({ id }, { failedLoginCount: attempts });
+      return attempts;
+    });
   }
 
-  async lock(id: number, until: Date, manager: EntityManager): Promise<void> {
-    await this.repo(manager).update({ id }, { lockedUntil: until, failedLoginCount: 0 });
-    await this.repo(manager).increment({ id }, 'lockoutCount', 1);
+  async clearFailedLogins(id: number): Promise<void> {
+    await this.repo().update({ id }, { failedLoginCount: 0 });
+  }
+
+  /** Locks the account unless it already is; true when this call locked it. */
+  async lock(id: number, until: Date, now: Date, manager: EntityManager): Promise<boolean> {
+    const result = await this.repo(manager)
+      .createQueryBuilder()
+      .update()
+      .set({ lockedUntil: until, failedLoginCount: 0, lockoutCount: () => 'lockout_count + 1' })
+      .where('id = :id AND (locked_until IS NULL OR locked_until <= :now)', { id, now })
+      .execute();
+    return result.affected === 1;
   }
 
   async unlock(id: number, manager?: EntityManager): Promise<void> {
