@@ -1,4 +1,5 @@
 import { InitialSchema1795392000000 } from './1795392000000-InitialSchema.js';
+import { RefreshTokenHistory1795400000000 } from './1795400000000-RefreshTokenHistory.js';
 
 /** Every migration, oldest first. Listed explicitly so src (tests) and dist run the same set. */
-export const MIGRATIONS = [InitialSchema1795392000000];
+export const MIGRATIONS = [InitialSchema1795392000000, RefreshTokenHistory1795400000000];

@@ -276,6 +276,19 @@ describe('accounts and sessions', () => {
       expect(reused[0].outcome).toBe('failure');
     });
 
+    it('revokes the session when any earlier token of it is replayed, not only the last one', async () => {
+      const account = await signUp(t, capture);
+      const first = await logIn(t, account);
+      const second = await post('/auth/refresh', { refreshToken: first.refreshToken });
+      const third = await post('/auth/refresh', { refreshToken: second.body.refreshToken });
+      expect(third.status).toBe(200);
+      expect((await post('/auth/refresh', { refreshToken: first.refreshToken })).status).toBe(401);
+      expect((await me(third.body.accessToken)).status).toBe(401);
+      expect(await auditEvents(t, { event: 'auth.refresh_reused', userId: account.id })).toHaveLength(1);
+      const history = await t.dataSource.query('SELECT token_hash FROM refresh_token_history');
+      expect(JSON.stringify(history)).not.toContain(first.refreshToken);
+    });
+
     it('lets at most one of two concurrent refreshes with one token succeed', async () => {
       const account = await signUp(t, capture);
       const session = await logIn(t, account);

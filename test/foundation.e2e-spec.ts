@@ -29,7 +29,10 @@ describe('the request pipeline', () => {
 
   it('boots on an empty database with every migration applied', async () => {
     const applied = await t.dataSource.query('SELECT name FROM migrations');
-    expect(applied.map((row: { name: string }) => row.name)).toEqual(['InitialSchema1795392000000']);
+    expect(applied.map((row: { name: string }) => row.name)).toEqual([
+      'InitialSchema1795392000000',
+      'RefreshTokenHistory1795400000000',
+    ]);
     const pending = await t.dataSource.driver.createSchemaBuilder().log();
     expect(pending.upQueries).toEqual([]);
   });

@@ -29,11 +29,6 @@ export class Session {
   @Column({ name: 'refresh_token_hash', type: 'varchar', length: 64 })
   refreshTokenHash!: string;
 
-  /** The hash rotated out last; presenting it again means the token was stolen. */
-  @Index('IDX_sessions_previous_refresh_token_hash')
-  @Column({ name: 'previous_refresh_token_hash', type: 'varchar', length: 64, nullable: true })
-  previousRefreshTokenHash!: string | null;
-
   /** Absolute: rotation never extends it. */
   @TimestampColumn({ name: 'expires_at' })
   expiresAt!: Date;

@@ -2,6 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import { type EntityManager, IsNull, MoreThan, type Repository } from 'typeorm';
 import type { AuthUser } from './auth-user.js';
+import { RefreshTokenHistory } from './refresh-token-history.entity.js';
 import { Session, type SessionRevokedReason } from './session.entity.js';
 
 /** Intent-named access to the sessions table; every query that touches one user's rows names the user. */
@@ -50,8 +51,13 @@ export class SessionsRepository {
     return this.sessions.findOneBy({ refreshTokenHash: hash });
   }
 
-  findByPreviousRefreshHash(hash: string): Promise<Session | null> {
-    return this.sessions.findOneBy({ previousRefreshTokenHash: hash });
+  /** The session that once rotated this refresh token out, if any. */
+  async findByRotatedOutHash(hash: string): Promise<Session | null> {
+    const rotated = await this.sessions.manager.getRepository(RefreshTokenHistory).findOne({
+      where: { tokenHash: hash },
+      relations: { session: true },
+    });
+    return rotated?.session ?? null;
   }
 
   /** The rotation: one conditional UPDATE, so of two concurrent refreshes with one token at most one wins. */
@@ -65,13 +71,19 @@ export class SessionsRepository {
     const result = await this.repo(manager)
       .createQueryBuilder()
       .update()
-      .set({ refreshTokenHash: toHash, previousRefreshTokenHash: fromHash, lastUsedAt: now })
+      .set({ refreshTokenHash: toHash, lastUsedAt: now })
       .where('id = :sessionId', { sessionId })
       .andWhere('refresh_token_hash = :fromHash', { fromHash })
       .andWhere('revoked_at IS NULL')
       .andWhere('expires_at > :now', { now })
       .execute();
-    return result.affected === 1;
+    if (result.affected !== 1) {
+      return false;
+    }
+    await this.repo(manager)
+      .manager.getRepository(RefreshTokenHistory)
+      .insert({ tokenHash: fromHash, sessionId, rotatedAt: now });
+    return true;
   }
 
   /** Revokes one of the user's live sessions; false when it is not theirs or already dead. */

@@ -100,7 +100,7 @@ export class SessionsService {
     }
     // A token this session already rotated out: it was copied, or two refreshes raced with one
     // token. Either way the session can no longer be trusted (RFC 9700 §4.14.2).
-    const rotatedOut = await this.sessions.findByPreviousRefreshHash(presented);
+    const rotatedOut = await this.sessions.findByRotatedOutHash(presented);
     if (rotatedOut && rotatedOut.revokedAt === null) {
       await this.revokeForReuse(rotatedOut, meta);
     }

@@ -1,4 +1,5 @@
 import { AuditEvent } from '../audit/audit-event.entity.js';
+import { RefreshTokenHistory } from '../auth/refresh-token-history.entity.js';
 import { Session } from '../auth/session.entity.js';
 import { OutboxMessage } from '../mail/outbox-message.entity.js';
 import { Todo } from '../todos/todo.entity.js';
@@ -11,6 +12,7 @@ export const ENTITIES = [
   EmailVerificationToken,
   PasswordResetToken,
   Session,
+  RefreshTokenHistory,
   Todo,
   AuditEvent,
   OutboxMessage,
