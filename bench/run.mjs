@@ -59,6 +59,7 @@ const env = {
   JWT_SECRET: randomBytes(48).toString('base64url'),
   // Required in production; nothing in these scenarios sends mail.
   MAIL_URL: 'smtp://127.0.0.1:2525',
+  MAIL_PAYLOAD_KEY: randomBytes(32).toString('base64'),
   LOG_LEVEL: process.env.LOG_LEVEL ?? 'info',
 };
 
