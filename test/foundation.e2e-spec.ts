@@ -237,4 +237,13 @@ describe('the access-token guard', () => {
     expect(revoked.status).toBe(401);
     expect(revoked.body.code).toBe('UNAUTHENTICATED');
   });
+
+  it('stops a token whose session has passed its absolute expiry', async () => {
+    const user = await newUser(t);
+    expect((await t.request('/api/v1/probe/protected', { token: user.accessToken })).status).toBe(200);
+    await t.dataSource
+      .getRepository(Session)
+      .update({ id: user.sessionId }, { expiresAt: new Date(Date.now() - 1000) });
+    expect((await t.request('/api/v1/probe/protected', { token: user.accessToken })).status).toBe(401);
+  });
 });

@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import { type EntityManager, IsNull, MoreThan, type Repository } from 'typeorm';
+import { isMysqlFamily } from '../database/data-source.js';
 import type { AuthUser } from './auth-user.js';
 import { RefreshTokenHistory } from './refresh-token-history.entity.js';
 import { Session, type SessionRevokedReason } from './session.entity.js';
@@ -19,27 +20,26 @@ export class SessionsRepository {
    * disabled account: one primary-key lookup joined to its user.
    */
   async findLiveCaller(sessionId: number, userId: number, now: Date): Promise<AuthUser | null> {
-    const session = await this.sessions.findOne({
-      where: { id: sessionId, userId, revokedAt: IsNull() },
-      relations: { user: true },
-      select: {
-        id: true,
-        userId: true,
-        expiresAt: true,
-        user: { id: true, email: true, role: true, isVerified: true, disabledAt: true },
-      },
-    });
-    if (!session?.user || session.expiresAt <= now || session.user.disabledAt !== null) {
-      return null;
-    }
-    const { user } = session;
-    return {
-      id: user.id,
-      sessionId: session.id,
-      email: user.email,
-      role: user.role,
-      isVerified: user.isVerified,
-    };
+    // Hand-written SQL: this runs on every authenticated request, and TypeORM's query building and
+    // hydration cost more than the query itself. Portable: `?` placeholders work on both drivers.
+    const rows: { email: string; role: AuthUser['role']; is_verified: number | boolean }[] =
+      await this.sessions.query(
+        `SELECT u.email, u.role, u.is_verified
+         FROM sessions s JOIN users u ON u.id = s.user_id
+        WHERE s.id = ? AND s.user_id = ? AND s.revoked_at IS NULL AND s.expires_at > ? AND u.disabled_at IS NULL`,
+        [sessionId, userId, this.timestamp(now)],
+      );
+    const row = rows[0];
+    return row
+      ? { id: userId, sessionId, email: row.email, role: row.role, isVerified: Boolean(row.is_verified) }
+      : null;
+  }
+
+  /** A Date as the driver compares it: mysql2 binds Dates; better-sqlite3 stores UTC text with milliseconds. */
+  private timestamp(date: Date): Date | string {
+    return isMysqlFamily(this.sessions.manager.connection)
+      ? date
+      : date.toISOString().replace('T', ' ').replace('Z', '');
   }
 
   async insert(row: Partial<Session>, manager?: EntityManager): Promise<number> {
