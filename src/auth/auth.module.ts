@@ -21,6 +21,7 @@ import { RegistrationService } from './registration.service.js';
 import { Session } from './session.entity.js';
 import { SessionsController } from './sessions.controller.js';
 import { SessionsRepository } from './sessions.repository.js';
+import { SessionsRetention } from './sessions-retention.service.js';
 import { SessionsService } from './sessions.service.js';
 import { AuthRateLimitGuard, RateLimitStoreHolder } from './rate-limit.js';
 
@@ -38,6 +39,7 @@ import { AuthRateLimitGuard, RateLimitStoreHolder } from './rate-limit.js';
   providers: [
     SessionsRepository,
     SessionsService,
+    SessionsRetention,
     AccessTokensService,
     PasswordHasher,
     PasswordPolicy,

@@ -123,6 +123,16 @@ export class SessionsRepository {
     return (await query.execute()).affected ?? 0;
   }
 
+  /** Deletes sessions that expired or were revoked before `cutoff`; their refresh history cascades. */
+  async purgeEndedBefore(cutoff: Date): Promise<number> {
+    const result = await this.sessions
+      .createQueryBuilder()
+      .delete()
+      .where('expires_at < :cutoff OR revoked_at < :cutoff', { cutoff })
+      .execute();
+    return result.affected ?? 0;
+  }
+
   listLive(userId: number, now: Date): Promise<Session[]> {
     return this.sessions.find({
       where: { userId, revokedAt: IsNull(), expiresAt: MoreThan(now) },

@@ -64,6 +64,7 @@ export function mailConfig(env: Env) {
     payloadKey: resolveMailPayloadKey(env),
     retryBaseDelayMs: env.MAIL_RETRY_BASE_DELAY,
     smtpTimeoutMs: env.MAIL_SMTP_TIMEOUT,
+    outboxRetentionMs: env.MAIL_OUTBOX_RETENTION,
   };
 }
 

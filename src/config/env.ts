@@ -41,6 +41,7 @@ export interface Env {
   MAIL_POLL_INTERVAL: number;
   MAIL_DIR: string;
   MAIL_PAYLOAD_KEY: Buffer | undefined;
+  MAIL_OUTBOX_RETENTION: number;
   MAIL_RETRY_BASE_DELAY: number;
   MAIL_SMTP_TIMEOUT: number;
   REDIS_URL: string | undefined;
@@ -290,6 +291,11 @@ export const ENV_SPEC: { [K in keyof Env]: VarSpec<K> } = {
     description: 'Where the development file transport writes .eml files',
     default: 'var/mail',
     parse: str,
+  },
+  MAIL_OUTBOX_RETENTION: {
+    description: 'Sent and dead outbox rows older than this are deleted (pending ones never are)',
+    default: '30d',
+    parse: duration,
   },
   MAIL_PAYLOAD_KEY: {
     description:

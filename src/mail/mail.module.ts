@@ -4,6 +4,7 @@ import type { Config } from '../config/config.js';
 import { MailRenderer } from './mail-templates.js';
 import { MailService } from './mail.service.js';
 import { MailTransport } from './mail.transport.js';
+import { OutboxRetention } from './outbox-retention.service.js';
 import { OutboxWorker } from './outbox.worker.js';
 import { PayloadCipher } from './payload-cipher.js';
 
@@ -28,6 +29,7 @@ import { PayloadCipher } from './payload-cipher.js';
     MailTransport,
     MailService,
     OutboxWorker,
+    OutboxRetention,
   ],
   exports: [MailService, OutboxWorker],
 })

@@ -1,0 +1,44 @@
+import { Injectable, Logger, type OnModuleDestroy, type OnModuleInit } from '@nestjs/common';
+import { ConfigService } from '@nestjs/config';
+import { Clock } from '../common/clock.js';
+import type { Config } from '../config/config.js';
+import { SessionsRepository } from './sessions.repository.js';
+
+/** A day of grace, so a just-ended session still shows in support questions and replays stay 401. */
+const GRACE_MS = 24 * 60 * 60 * 1000;
+
+/**
+ * Deletes sessions that expired or were revoked more than a day ago, with their refresh-token history
+ * (FK cascade), every TOKEN_PURGE_INTERVAL. The audit trail keeps what happened to them.
+ */
+@Injectable()
+export class SessionsRetention implements OnModuleInit, OnModuleDestroy {
+  private readonly logger = new Logger(SessionsRetention.name);
+  private readonly intervalMs: number;
+  private timer?: NodeJS.Timeout;
+
+  constructor(
+    private readonly sessions: SessionsRepository,
+    private readonly clock: Clock,
+    config: ConfigService<Config, true>,
+  ) {
+    this.intervalMs = config.getOrThrow('tokens', { infer: true }).purgeIntervalMs;
+  }
+
+  purgeEnded(): Promise<number> {
+    return this.sessions.purgeEndedBefore(new Date(this.clock.now().getTime() - GRACE_MS));
+  }
+
+  onModuleInit(): void {
+    this.timer = setInterval(() => {
+      this.purgeEnded().then(
+        (purged) => purged > 0 && this.logger.log(`Purged ${purged} ended sessions`),
+        (error: unknown) => this.logger.error(`Session purge failed: ${String(error)}`),
+      );
+    }, this.intervalMs).unref();
+  }
+
+  onModuleDestroy(): void {
+    clearInterval(this.timer);
+  }
+}
