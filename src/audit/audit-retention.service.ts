@@ -3,6 +3,7 @@ import { ConfigService } from '@nestjs/config';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { type DataSource, In } from 'typeorm';
 import { Clock } from '../common/clock.js';
+import { PeriodicJob } from '../common/periodic-job.js';
 import type { Config } from '../config/config.js';
 import { AuditEvent } from './audit-event.entity.js';
 import { AuditService } from './audit.service.js';
@@ -20,8 +21,7 @@ const BATCH = 1000;
 @Injectable()
 export class AuditRetentionService implements OnModuleInit, OnModuleDestroy {
   private readonly logger = new Logger(AuditRetentionService.name);
-  private timer?: NodeJS.Timeout;
-  private running?: Promise<number>;
+  private readonly job = new PeriodicJob('expired audit events', () => this.purge(), this.logger);
 
   constructor(
     @InjectDataSource() private readonly dataSource: DataSource,
@@ -31,27 +31,16 @@ export class AuditRetentionService implements OnModuleInit, OnModuleDestroy {
   ) {}
 
   /** Deletes every event older than the retention window; returns how many went. */
-  async purgeExpired(): Promise<number> {
-    // One purge at a time per instance: a slow purge must not overlap the next tick.
-    this.running ??= this.purge().finally(() => {
-      this.running = undefined;
-    });
-    return this.running;
+  purgeExpired(): Promise<number> {
+    return this.job.run();
   }
 
   onModuleInit(): void {
-    const { purgeIntervalMs } = this.config.getOrThrow('audit', { infer: true });
-    this.timer = setInterval(() => {
-      this.purgeExpired().catch((error: unknown) =>
-        this.logger.error(`Audit purge failed: ${String(error)}`),
-      );
-    }, purgeIntervalMs);
-    // A pending purge must never keep the process (or a test run) alive.
-    this.timer.unref();
+    this.job.start(this.config.getOrThrow('audit', { infer: true }).purgeIntervalMs);
   }
 
   onModuleDestroy(): void {
-    clearInterval(this.timer);
+    this.job.stop();
   }
 
   private async purge(): Promise<number> {

@@ -69,6 +69,6 @@ export class AuditService {
   }
 }
 
-export function withoutSecrets(metadata: Record<string, unknown>): Record<string, unknown> {
+function withoutSecrets(metadata: Record<string, unknown>): Record<string, unknown> {
   return Object.fromEntries(Object.entries(metadata).filter(([key]) => !SECRET_KEY.test(key)));
 }

@@ -1,6 +1,7 @@
 import { Injectable, Logger, type OnModuleDestroy, type OnModuleInit } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
 import { Clock } from '../common/clock.js';
+import { PeriodicJob } from '../common/periodic-job.js';
 import type { Config } from '../config/config.js';
 import { SessionsRepository } from './sessions.repository.js';
 
@@ -15,7 +16,7 @@ const GRACE_MS = 24 * 60 * 60 * 1000;
 export class SessionsRetention implements OnModuleInit, OnModuleDestroy {
   private readonly logger = new Logger(SessionsRetention.name);
   private readonly intervalMs: number;
-  private timer?: NodeJS.Timeout;
+  private readonly job = new PeriodicJob('ended sessions', () => this.deleteEnded(), this.logger);
 
   constructor(
     private readonly sessions: SessionsRepository,
@@ -26,19 +27,18 @@ export class SessionsRetention implements OnModuleInit, OnModuleDestroy {
   }
 
   purgeEnded(): Promise<number> {
+    return this.job.run();
+  }
+
+  private deleteEnded(): Promise<number> {
     return this.sessions.purgeEndedBefore(new Date(this.clock.now().getTime() - GRACE_MS));
   }
 
   onModuleInit(): void {
-    this.timer = setInterval(() => {
-      this.purgeEnded().then(
-        (purged) => purged > 0 && this.logger.log(`Purged ${purged} ended sessions`),
-        (error: unknown) => this.logger.error(`Session purge failed: ${String(error)}`),
-      );
-    }, this.intervalMs).unref();
+    this.job.start(this.intervalMs);
   }
 
   onModuleDestroy(): void {
-    clearInterval(this.timer);
+    this.job.stop();
   }
 }

@@ -83,10 +83,7 @@ export interface Config {
 
 export type AppConfig = Config['app'];
 export type DatabaseConfig = Config['database'];
-export type AuthConfig = Config['auth'];
-export type TokensConfig = Config['tokens'];
 export type MailConfig = Config['mail'];
-export type AuditConfig = Config['audit'];
 
 export function loadConfig(raw: Record<string, string | undefined> = process.env): Config {
   const env = parseEnv(raw);

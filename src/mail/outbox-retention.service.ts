@@ -3,6 +3,7 @@ import { ConfigService } from '@nestjs/config';
 import { InjectDataSource } from '@nestjs/typeorm';
 import type { DataSource } from 'typeorm';
 import { Clock } from '../common/clock.js';
+import { PeriodicJob } from '../common/periodic-job.js';
 import type { Config } from '../config/config.js';
 import { OutboxMessage } from './outbox-message.entity.js';
 
@@ -16,7 +17,7 @@ const PURGE_EVERY_MS = 60 * 60 * 1000;
 export class OutboxRetention implements OnModuleInit, OnModuleDestroy {
   private readonly logger = new Logger(OutboxRetention.name);
   private readonly retentionMs: number;
-  private timer?: NodeJS.Timeout;
+  private readonly job = new PeriodicJob('finished outbox rows', () => this.deleteFinished(), this.logger);
 
   constructor(
     @InjectDataSource() private readonly dataSource: DataSource,
@@ -26,7 +27,11 @@ export class OutboxRetention implements OnModuleInit, OnModuleDestroy {
     this.retentionMs = config.getOrThrow('mail', { infer: true }).outboxRetentionMs;
   }
 
-  async purgeFinished(): Promise<number> {
+  purgeFinished(): Promise<number> {
+    return this.job.run();
+  }
+
+  private async deleteFinished(): Promise<number> {
     const cutoff = new Date(this.clock.now().getTime() - this.retentionMs);
     const result = await this.dataSource
       .getRepository(OutboxMessage)
@@ -39,15 +44,10 @@ export class OutboxRetention implements OnModuleInit, OnModuleDestroy {
   }
 
   onModuleInit(): void {
-    this.timer = setInterval(() => {
-      this.purgeFinished().then(
-        (purged) => purged > 0 && this.logger.log(`Purged ${purged} finished outbox rows`),
-        (error: unknown) => this.logger.error(`Outbox purge failed: ${String(error)}`),
-      );
-    }, PURGE_EVERY_MS).unref();
+    this.job.start(PURGE_EVERY_MS);
   }
 
   onModuleDestroy(): void {
-    clearInterval(this.timer);
+    this.job.stop();
   }
 }

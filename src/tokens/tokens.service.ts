@@ -4,6 +4,7 @@ import { ConfigService } from '@nestjs/config';
 import { InjectDataSource } from '@nestjs/typeorm';
 import type { DataSource, EntityManager } from 'typeorm';
 import { Clock } from '../common/clock.js';
+import { PeriodicJob } from '../common/periodic-job.js';
 import { AppException } from '../common/problem.js';
 import type { Config } from '../config/config.js';
 import { EmailVerificationToken, PasswordResetToken } from './one-time-token.entity.js';
@@ -32,7 +33,11 @@ export function hashToken(rawToken: string): string {
 @Injectable()
 export class TokensService implements OnModuleInit, OnModuleDestroy {
   private readonly logger = new Logger(TokensService.name);
-  private purgeTimer?: NodeJS.Timeout;
+  private readonly purgeJob = new PeriodicJob(
+    'used or expired one-time tokens',
+    () => this.deleteUsedAndExpired(),
+    this.logger,
+  );
 
   constructor(
     @InjectDataSource() private readonly dataSource: DataSource,
@@ -121,7 +126,11 @@ export class TokensService implements OnModuleInit, OnModuleDestroy {
   }
 
   /** Deletes used and expired rows of both purposes; returns how many went. */
-  async purgeExpired(): Promise<number> {
+  purgeExpired(): Promise<number> {
+    return this.purgeJob.run();
+  }
+
+  private async deleteUsedAndExpired(): Promise<number> {
     const now = this.clock.now();
     let purged = 0;
     for (const purpose of Object.keys(ENTITY) as TokenPurpose[]) {
@@ -137,19 +146,11 @@ export class TokensService implements OnModuleInit, OnModuleDestroy {
   }
 
   onModuleInit(): void {
-    const { purgeIntervalMs } = this.config.getOrThrow('tokens', { infer: true });
-    this.purgeTimer = setInterval(() => {
-      this.purgeExpired().then(
-        (purged) => purged > 0 && this.logger.log(`Purged ${purged} used or expired one-time tokens`),
-        (error: unknown) => this.logger.error(`Token purge failed: ${String(error)}`),
-      );
-    }, purgeIntervalMs);
-    // A pending purge must never keep the process (or a test run) alive.
-    this.purgeTimer.unref();
+    this.purgeJob.start(this.config.getOrThrow('tokens', { infer: true }).purgeIntervalMs);
   }
 
   onModuleDestroy(): void {
-    clearInterval(this.purgeTimer);
+    this.purgeJob.stop();
   }
 
   private ttlMs(purpose: TokenPurpose): number {
