@@ -116,3 +116,44 @@ describe('rate limits shared through Redis', () => {
     expect(statuses).toEqual([202, 202, 202, 429]);
   });
 });
+
+describe('X-Forwarded-For and TRUST_PROXY', () => {
+  const login = (t: TestApp, forwardedFor: string) =>
+    t.request('/api/v1/auth/login', {
+      method: 'POST',
+      body: { email: uniqueEmail('proxy'), password: 'whatever it is' },
+      headers: { 'x-forwarded-for': forwardedFor },
+    });
+  const lastFailureIp = async (t: TestApp) => {
+    const rows = await auditEvents(t, { event: 'auth.login_failed' });
+    return rows.at(-1)?.ip;
+  };
+
+  it('counts and records the forwarded client when TRUST_PROXY is true', async () => {
+    const t = await TestApp.start({ TRUST_PROXY: 'true', AUTH_THROTTLE_IP_LIMIT: '2' });
+    try {
+      expect([(await login(t, '203.0.113.5')).status, (await login(t, '203.0.113.5')).status]).toEqual([
+        401, 401,
+      ]);
+      expect(await lastFailureIp(t)).toBe('203.0.113.5');
+      expect((await login(t, '203.0.113.5')).status).toBe(429);
+      // Another client behind the same proxy has its own counter.
+      expect((await login(t, '198.51.100.7')).status).toBe(401);
+    } finally {
+      await t.close();
+    }
+  });
+
+  it('ignores the header from a client that is not a trusted proxy', async () => {
+    const t = await TestApp.start({ TRUST_PROXY: '10.9.9.9', AUTH_THROTTLE_IP_LIMIT: '2' });
+    try {
+      await login(t, '203.0.113.5');
+      expect(await lastFailureIp(t)).toBe('127.0.0.1');
+      await login(t, '198.51.100.7');
+      // Spoofed addresses do not buy a fresh counter: the caller is still 127.0.0.1.
+      expect((await login(t, '192.0.2.1')).status).toBe(429);
+    } finally {
+      await t.close();
+    }
+  });
+});
