@@ -2,17 +2,13 @@ import { HttpStatus, Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import type { DataSource } from 'typeorm';
 import { AuditService } from '../audit/audit.service.js';
-import { Clock } from '../common/clock.js';
 import { AppException } from '../common/problem.js';
 import type { RequestMeta } from '../common/request-meta.js';
-import { MailService } from '../mail/mail.service.js';
-import { TokensService } from '../tokens/tokens.service.js';
 import type { User } from '../users/user.entity.js';
 import { UsersService } from '../users/users.service.js';
 import type { AuthUser } from './auth-user.js';
+import { PasswordChangeService } from './password-change.service.js';
 import { PasswordHasher } from './password-hasher.service.js';
-import { PasswordPolicy } from './password.policy.js';
-import { SessionsRepository } from './sessions.repository.js';
 
 /** What a signed-in user does to their own credentials: change the password, delete the account. */
 @Injectable()
@@ -20,12 +16,8 @@ export class AccountService {
   constructor(
     private readonly users: UsersService,
     private readonly hasher: PasswordHasher,
-    private readonly policy: PasswordPolicy,
-    private readonly tokens: TokensService,
-    private readonly sessions: SessionsRepository,
-    private readonly mail: MailService,
+    private readonly passwords: PasswordChangeService,
     private readonly audit: AuditService,
-    private readonly clock: Clock,
     @InjectDataSource() private readonly dataSource: DataSource,
   ) {}
 
@@ -37,22 +29,15 @@ export class AccountService {
     meta: RequestMeta,
   ): Promise<void> {
     const user = await this.verifiedCaller(caller, currentPassword, meta, 'password.change_failed');
-    this.policy.assertAcceptable(newPassword, user, 'newPassword');
-    const passwordHash = await this.hasher.hash(newPassword);
-    await this.dataSource.transaction(async (manager) => {
-      await this.users.setPasswordHash(user.id, passwordHash, manager);
-      const revoked = await this.sessions.revokeAll(user.id, 'password_changed', this.clock.now(), {
-        except: caller.sessionId,
+    const passwordHash = await this.passwords.hashAcceptable(newPassword, user, 'newPassword');
+    await this.dataSource.transaction((manager) =>
+      this.passwords.apply(
+        user,
+        passwordHash,
+        { event: 'password.changed', reason: 'password_changed', keepSessionId: caller.sessionId, meta },
         manager,
-      });
-      await this.tokens.invalidateAll(user.id, 'password_reset', manager);
-      await this.mail.enqueue('password-changed', user.email, {}, { manager });
-      await this.audit.record(
-        'password.changed',
-        { userId: user.id, meta, metadata: { sessionsRevoked: revoked } },
-        manager,
-      );
-    });
+      ),
+    );
   }
 
   /** Removes the user; tokens, sessions and todos go with it (FK cascades). The audit trail stays. */

@@ -14,6 +14,7 @@ import { AuthController } from './auth.controller.js';
 import { JwtAuthGuard } from './jwt-auth.guard.js';
 import { JwtStrategy } from './jwt.strategy.js';
 import { LoginService } from './login.service.js';
+import { PasswordChangeService } from './password-change.service.js';
 import { PasswordHasher } from './password-hasher.service.js';
 import { PasswordResetService } from './password-reset.service.js';
 import { PasswordPolicy } from './password.policy.js';
@@ -46,6 +47,7 @@ import { AuthRateLimitGuard, RateLimitStoreHolder } from './rate-limit.js';
     LoginService,
     RegistrationService,
     PasswordResetService,
+    PasswordChangeService,
     AccountService,
     RateLimitStoreHolder,
     AuthRateLimitGuard,

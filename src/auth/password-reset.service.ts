@@ -2,28 +2,22 @@ import { HttpStatus, Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import type { DataSource } from 'typeorm';
 import { AuditService } from '../audit/audit.service.js';
-import { Clock } from '../common/clock.js';
 import { AppException } from '../common/problem.js';
 import type { RequestMeta } from '../common/request-meta.js';
 import { MailService } from '../mail/mail.service.js';
 import { TokensService } from '../tokens/tokens.service.js';
 import { UsersService } from '../users/users.service.js';
-import { PasswordHasher } from './password-hasher.service.js';
-import { PasswordPolicy } from './password.policy.js';
-import { SessionsRepository } from './sessions.repository.js';
+import { PasswordChangeService } from './password-change.service.js';
 
 /** Forgot / reset password. Forgot answers the same for every address; reset never logs in. */
 @Injectable()
 export class PasswordResetService {
   constructor(
     private readonly users: UsersService,
-    private readonly hasher: PasswordHasher,
-    private readonly policy: PasswordPolicy,
+    private readonly passwords: PasswordChangeService,
     private readonly tokens: TokensService,
-    private readonly sessions: SessionsRepository,
     private readonly mail: MailService,
     private readonly audit: AuditService,
-    private readonly clock: Clock,
     @InjectDataSource() private readonly dataSource: DataSource,
   ) {}
 
@@ -52,21 +46,16 @@ export class PasswordResetService {
       await this.tokens.consume('password_reset', token);
       throw new AppException(HttpStatus.BAD_REQUEST, 'TOKEN_INVALID', 'This link is not valid.');
     }
-    this.policy.assertAcceptable(password, owner);
-    const passwordHash = await this.hasher.hash(password);
+    const passwordHash = await this.passwords.hashAcceptable(password, owner);
     await this.dataSource.transaction(async (manager) => {
       // Consumption is the atomic step: of two concurrent resets with one link, one wins.
       const consumedBy = await this.tokens.consume('password_reset', token, manager);
-      const now = this.clock.now();
-      await this.users.setPasswordHash(consumedBy, passwordHash, manager);
       await this.users.markVerified(consumedBy, manager);
       await this.users.unlock(consumedBy, manager);
-      const revoked = await this.sessions.revokeAll(consumedBy, 'password_reset', now, { manager });
-      await this.tokens.invalidateAll(consumedBy, 'password_reset', manager);
-      await this.mail.enqueue('password-changed', owner.email, {}, { manager });
-      await this.audit.record(
-        'password.reset',
-        { userId: consumedBy, meta, metadata: { sessionsRevoked: revoked } },
+      await this.passwords.apply(
+        { id: consumedBy, email: owner.email },
+        passwordHash,
+        { event: 'password.reset', reason: 'password_reset', meta },
         manager,
       );
     });
