@@ -1,23 +1,18 @@
-// Nest 12 ships ES modules only, so Jest runs in its native ESM mode (node --experimental-vm-modules,
-// set by the npm scripts). Type checking is `npm run typecheck`; ts-jest only transpiles here.
+// Tests run on the compiled output in dist/ (`npm run build:test`), in plain Node, through
+// jest-light-runner: every module loads exactly as it does in production (native ESM, the same
+// CommonJS interop), instead of through Jest's own module registry. Jest stays the framework:
+// describe/it/expect, jest.fn/spyOn, projects, --selectProjects, -t.
 const base = {
-  testEnvironment: 'node',
-  extensionsToTreatAsEsm: ['.ts'],
-  moduleNameMapper: {
-    '^(\\.{1,2}/.*)\\.js$': '$1',
-    // Jest on Node 20 cannot require() an ES module, which @fastify/static does with
-    // content-disposition@3; the CommonJS 2.x release has the same API. Tests only.
-    '^content-disposition$': 'content-disposition-cjs',
-  },
-  transform: { '^.+\\.ts$': ['ts-jest', { useESM: true }] },
+  runner: 'jest-light-runner',
+  roots: ['<rootDir>/dist'],
+  setupFiles: ['<rootDir>/jest.setup.mjs'],
 };
 
 export default {
   // Each e2e file boots its own app on its own database; two workers fit this 2-core machine.
   maxWorkers: 2,
-  testTimeout: 30000,
   projects: [
-    { ...base, displayName: 'unit', testMatch: ['<rootDir>/src/**/*.spec.ts'] },
-    { ...base, displayName: 'e2e', testMatch: ['<rootDir>/test/**/*.e2e-spec.ts'] },
+    { ...base, displayName: 'unit', testMatch: ['<rootDir>/dist/src/**/*.spec.js'] },
+    { ...base, displayName: 'e2e', testMatch: ['<rootDir>/dist/test/**/*.e2e-spec.js'] },
   ],
 };

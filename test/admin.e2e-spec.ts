@@ -2,7 +2,6 @@ import { execFile, execFileSync } from 'node:child_process';
 import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { AuditEvent } from '../src/audit/audit-event.entity.js';
 import { AccessTokensService } from '../src/auth/access-tokens.service.js';
 import { Session } from '../src/auth/session.entity.js';

@@ -1,5 +1,4 @@
 import { randomBytes } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { AuditEvent } from '../src/audit/audit-event.entity.js';
 import { AuditRetentionService } from '../src/audit/audit-retention.service.js';
 import { AuditService } from '../src/audit/audit.service.js';

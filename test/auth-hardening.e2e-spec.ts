@@ -1,5 +1,4 @@
 import { randomBytes } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { Redis } from 'ioredis';
 import { User } from '../src/users/user.entity.js';
 import { auditEvents, logIn, PASSWORD, signUp } from './support/accounts.js';

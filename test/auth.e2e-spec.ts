@@ -1,4 +1,3 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it, jest } from '@jest/globals';
 import { JwtService } from '@nestjs/jwt';
 import { Clock } from '../src/common/clock.js';
 import { User } from '../src/users/user.entity.js';

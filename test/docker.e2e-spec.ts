@@ -1,5 +1,4 @@
 import { readFileSync } from 'node:fs';
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { parse } from 'yaml';
 import { ENV_SPEC, parseEnv } from '../src/config/env.js';
 import { TestApp } from './support/test-app.js';
@@ -65,9 +64,25 @@ describe('docker/', () => {
   it('builds a non-root, production-only image', () => {
     expect(app.build?.dockerfile).toBe('docker/Dockerfile');
     expect(dockerfile).toMatch(/^USER node$/m);
-    expect(dockerfile).toMatch(/npm prune --omit=dev/);
+    // The runtime stage copies node_modules from a production-only install, never from the build.
+    expect(dockerfile).toMatch(/^RUN npm ci --omit=dev$/m);
+    expect(dockerfile).toMatch(/^COPY --from=runtime-deps .* \/app\/node_modules /m);
+    expect(dockerfile).not.toMatch(/^COPY --from=build .*node_modules/m);
     expect(dockerfile).toMatch(/^HEALTHCHECK /m);
     expect(dockerfile.match(/^FROM /gm)?.length).toBeGreaterThanOrEqual(2);
+  });
+
+  it('runs on Node 24 LTS', () => {
+    const bases = [...dockerfile.matchAll(/^FROM (node:\S+)/gm)].map((m) => m[1]);
+    expect(bases.length).toBeGreaterThanOrEqual(2);
+    expect(new Set(bases)).toEqual(new Set(['node:24-bookworm-slim']));
+  });
+
+  it('keeps local state, installs and secrets out of the build context', () => {
+    const ignored = readFileSync('.dockerignore', 'utf8').split('\n');
+    for (const entry of ['**/node_modules', 'dist', 'var', '.env', '.env.*', '*.sqlite']) {
+      expect(ignored).toContain(entry);
+    }
   });
 
   it('runs MySQL 8.4 and Mailpit beside the app', () => {

@@ -1,4 +1,3 @@
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { ProbeModule } from './support/probe.module.js';
 import { Session } from '../src/auth/session.entity.js';
 import { newUser } from './support/factories.js';

@@ -1,4 +1,3 @@
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { usingMysql } from './support/database.js';
 import { TcpProxy } from './support/tcp-proxy.js';
 import { TestApp } from './support/test-app.js';

@@ -1,7 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it, jest } from '@jest/globals';
 import { simpleParser } from 'mailparser';
 import { Clock } from '../src/common/clock.js';
 import { MAIL_TEMPLATES } from '../src/mail/mail-templates.js';

@@ -2,7 +2,6 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { beforeAll, describe, expect, it } from '@jest/globals';
 import { MAIL_TEMPLATES, MailRenderer } from '../src/mail/mail-templates.js';
 
 const ROOT = process.cwd();

@@ -1,4 +1,3 @@
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { MailService } from '../src/mail/mail.service.js';
 import { OutboxMessage } from '../src/mail/outbox-message.entity.js';
 import { MetricsService } from '../src/metrics/metrics.service.js';

@@ -1,4 +1,3 @@
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { RefreshTokenHistory } from '../src/auth/refresh-token-history.entity.js';
 import { Session } from '../src/auth/session.entity.js';
 import { SessionsRetention } from '../src/auth/sessions-retention.service.js';

@@ -1,4 +1,3 @@
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { mailsTo, mailTo, SUBJECTS } from './support/accounts.js';
 import { uniqueEmail } from './support/factories.js';
 import { SmtpCapture, tokenFrom } from './support/smtp-capture.js';

@@ -1,4 +1,3 @@
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { AuditEvent } from '../src/audit/audit-event.entity.js';
 import { encodeCursor } from '../src/common/pagination.js';
 import { Todo } from '../src/todos/todo.entity.js';

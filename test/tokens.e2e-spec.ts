@@ -1,4 +1,3 @@
-import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
 import { Clock } from '../src/common/clock.js';
 import { MailService } from '../src/mail/mail.service.js';
 import { EmailVerificationToken, PasswordResetToken } from '../src/tokens/one-time-token.entity.js';

@@ -1,5 +1,4 @@
 import { BadRequestException, HttpException, HttpStatus, NotFoundException } from '@nestjs/common';
-import { describe, expect, it } from '@jest/globals';
 import { QueryFailedError } from 'typeorm';
 import { toProblem } from './exceptions.filter.js';
 import { AppException } from './problem.js';

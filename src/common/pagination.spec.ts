@@ -1,4 +1,3 @@
-import { describe, expect, it } from '@jest/globals';
 import { decodeCursor, encodeCursor } from './pagination.js';
 
 const b64 = (text: string) => Buffer.from(text, 'utf8').toString('base64url');

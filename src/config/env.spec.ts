@@ -1,4 +1,3 @@
-import { describe, expect, it } from '@jest/globals';
 import { ConfigError, ENV_SPEC, parseEnv } from './env.js';
 
 const SECRET = 'k'.repeat(40);

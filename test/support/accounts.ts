@@ -1,4 +1,3 @@
-import { expect } from '@jest/globals';
 import type { ParsedMail } from 'mailparser';
 import { AuditEvent } from '../../src/audit/audit-event.entity.js';
 import { uniqueEmail } from './factories.js';

@@ -1,5 +1,4 @@
 import { existsSync, mkdirSync } from 'node:fs';
-import { describe } from '@jest/globals';
 import { type Browser, chromium } from 'playwright-core';
 import { SmtpCapture } from './smtp-capture.js';
 import { TestApp } from './test-app.js';
@@ -18,7 +17,7 @@ export const describeInBrowser: typeof describe = (() => {
   console.warn(
     `Browser tests skipped: no Chromium at ${CHROMIUM} (apt-get install chromium, or set CHROMIUM_PATH).`,
   );
-  return describe.skip as typeof describe;
+  return describe.skip;
 })();
 
 export function launchBrowser(): Promise<Browser> {

@@ -7,10 +7,7 @@ import type { Type } from '@nestjs/common';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { getDataSourceToken } from '@nestjs/typeorm';
 import type { DataSource } from 'typeorm';
-// nestjs-pino keeps one root logger per process, made by the first app that logs: without a reset,
-// every later TestApp in a test file would log out-of-request lines (workers, timers) into the
-// first app's `logs`. Not in the package's exports map, hence the file path (same module instance).
-import { ensureRootLogger, resetRootLogger } from '../../node_modules/nestjs-pino/dist/esm/rootLogger.js';
+import { ensureRootLogger, resetRootLogger } from './pino-root-logger.js';
 import { createApp } from '../../src/app.factory.js';
 import { loggerParams } from '../../src/common/logging.js';
 import { type Config, loadConfig } from '../../src/config/config.js';
