@@ -1,6 +1,6 @@
 import { type DynamicModule, Module, type Type } from '@nestjs/common';
 import { ConfigModule } from '@nestjs/config';
-import { TypeOrmModule } from '@nestjs/typeorm';
+import { EventEmitterModule } from '@nestjs/event-emitter';
 import { LoggerModule } from 'nestjs-pino';
 import { AdminModule } from './admin/admin.module.js';
 import { AuditModule } from './audit/audit.module.js';
@@ -8,7 +8,7 @@ import { AuthModule } from './auth/auth.module.js';
 import { CommonModule } from './common/common.module.js';
 import { loggerParams } from './common/logging.js';
 import type { Config } from './config/config.js';
-import { dataSourceOptions, openDataSource } from './database/data-source.js';
+import { DatabaseModule } from './database/database.module.js';
 import { HealthModule } from './health/health.module.js';
 import { MailModule } from './mail/mail.module.js';
 import { MetricsModule } from './metrics/metrics.module.js';
@@ -32,16 +32,8 @@ export class AppModule {
       imports: [
         ConfigModule.forRoot({ isGlobal: true, ignoreEnvFile: true, load: [() => ({ ...config })] }),
         LoggerModule.forRoot(loggerParams(config.app, logDestination)),
-        TypeOrmModule.forRootAsync({
-          useFactory: () => dataSourceOptions(config.database),
-          dataSourceFactory: async () => {
-            const dataSource = await openDataSource(config.database);
-            if (config.database.migrateOnStart) {
-              await dataSource.runMigrations({ transaction: 'each' });
-            }
-            return dataSource;
-          },
-        }),
+        DatabaseModule.forRoot(config.database),
+        EventEmitterModule.forRoot(),
         CommonModule,
         AuditModule,
         AuthModule,

@@ -3,7 +3,7 @@ import { ApiBadRequestResponse, ApiOkResponse, ApiOperation, ApiTags } from '@ne
 import { AuditQueryService } from '../audit/audit-query.service.js';
 import { SearchAuditEventsQueryDto } from '../audit/dto/audit-events-query.dto.js';
 import { AdminAuditEventPageDto } from '../audit/dto/audit-event-response.dto.js';
-import { Roles } from '../auth/roles.guard.js';
+import { Roles } from '../common/auth/roles.guard.js';
 
 @ApiTags('admin')
 @Roles('admin')

@@ -9,9 +9,9 @@ import {
   ApiParam,
   ApiTags,
 } from '@nestjs/swagger';
-import type { AuthUser } from '../auth/auth-user.js';
-import { CurrentUser } from '../auth/decorators.js';
-import { Roles } from '../auth/roles.guard.js';
+import type { AuthUser } from '../common/auth/auth-user.js';
+import { CurrentUser } from '../common/auth/decorators.js';
+import { Roles } from '../common/auth/roles.guard.js';
 import { IdParam } from '../common/id-param.js';
 import { ReqMeta, type RequestMeta } from '../common/request-meta.js';
 import { AdminUsersService } from './admin-users.service.js';

@@ -1,7 +1,7 @@
 import { Controller, Get, Query } from '@nestjs/common';
 import { ApiBadRequestResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
-import type { AuthUser } from '../auth/auth-user.js';
-import { Authenticated, CurrentUser } from '../auth/decorators.js';
+import type { AuthUser } from '../common/auth/auth-user.js';
+import { Authenticated, CurrentUser } from '../common/auth/decorators.js';
 import { AuditQueryService } from './audit-query.service.js';
 import { OwnAuditEventsQueryDto } from './dto/audit-events-query.dto.js';
 import { AuditEventPageDto } from './dto/audit-event-response.dto.js';

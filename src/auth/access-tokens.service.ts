@@ -2,7 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
 import { JwtService } from '@nestjs/jwt';
 import type { Config } from '../config/config.js';
-import type { AccessTokenClaims } from './auth-user.js';
+import type { AccessTokenClaims } from '../common/auth/auth-user.js';
 
 /** Signs access JWTs: HS256, iss, aud, sub, sid and a short exp. Verification is JwtStrategy's job. */
 @Injectable()

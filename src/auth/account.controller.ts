@@ -9,8 +9,8 @@ import {
 } from '@nestjs/swagger';
 import { type RequestMeta, ReqMeta } from '../common/request-meta.js';
 import { AccountService } from './account.service.js';
-import type { AuthUser } from './auth-user.js';
-import { Authenticated, CurrentUser } from './decorators.js';
+import type { AuthUser } from '../common/auth/auth-user.js';
+import { Authenticated, CurrentUser } from '../common/auth/decorators.js';
 import { ChangePasswordDto, DeleteAccountDto } from './dto/auth.dto.js';
 import { AuthRateLimitGuard } from './rate-limit.js';
 

@@ -6,7 +6,7 @@ import { AppException } from '../common/problem.js';
 import type { RequestMeta } from '../common/request-meta.js';
 import type { User } from '../users/user.entity.js';
 import { UsersService } from '../users/users.service.js';
-import type { AuthUser } from './auth-user.js';
+import type { AuthUser } from '../common/auth/auth-user.js';
 import { PasswordChangeService } from './password-change.service.js';
 import { PasswordHasher } from './password-hasher.service.js';
 

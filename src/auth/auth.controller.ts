@@ -14,8 +14,8 @@ import {
 import { type RequestMeta, ReqMeta } from '../common/request-meta.js';
 import { noSoonerThan } from '../common/timing.js';
 import { toUserResponse } from '../users/dto/user-response.dto.js';
-import type { AuthUser } from './auth-user.js';
-import { Authenticated, CurrentUser, Public } from './decorators.js';
+import type { AuthUser } from '../common/auth/auth-user.js';
+import { Authenticated, CurrentUser, Public } from '../common/auth/decorators.js';
 import {
   AcceptedDto,
   EmailDto,

@@ -1,8 +1,8 @@
 import { type ExecutionContext, Injectable } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import { AuthGuard } from '@nestjs/passport';
-import { IS_PUBLIC } from './decorators.js';
-import { unauthenticated } from './jwt.strategy.js';
+import { IS_PUBLIC } from '../common/auth/decorators.js';
+import { unauthenticated } from '../common/auth/unauthenticated.js';
 
 /** The global guard (APP_GUARD): every route needs a live access token unless marked @Public(). */
 @Injectable()

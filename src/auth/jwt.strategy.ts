@@ -1,12 +1,12 @@
+import { unauthenticated } from '../common/auth/unauthenticated.js';
 import { createSecretKey } from 'node:crypto';
-import { HttpStatus, Injectable } from '@nestjs/common';
+import { Injectable } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
 import { PassportStrategy } from '@nestjs/passport';
 import { ExtractJwt, Strategy } from 'passport-jwt';
 import { Clock } from '../common/clock.js';
-import { AppException } from '../common/problem.js';
 import type { Config } from '../config/config.js';
-import type { AccessTokenClaims, AuthUser } from './auth-user.js';
+import type { AccessTokenClaims, AuthUser } from '../common/auth/auth-user.js';
 import { SessionsRepository } from './sessions.repository.js';
 
 /**
@@ -46,8 +46,4 @@ export class JwtStrategy extends PassportStrategy(Strategy, 'jwt') {
     }
     return caller;
   }
-}
-
-export function unauthenticated(): AppException {
-  return new AppException(HttpStatus.UNAUTHORIZED, 'UNAUTHENTICATED', 'A valid access token is required.');
 }

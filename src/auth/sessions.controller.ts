@@ -8,8 +8,8 @@ import {
 } from '@nestjs/swagger';
 import { IdParam } from '../common/id-param.js';
 import { type RequestMeta, ReqMeta } from '../common/request-meta.js';
-import type { AuthUser } from './auth-user.js';
-import { Authenticated, CurrentUser } from './decorators.js';
+import type { AuthUser } from '../common/auth/auth-user.js';
+import { Authenticated, CurrentUser } from '../common/auth/decorators.js';
 import { SessionDto } from './dto/auth.dto.js';
 import type { Session } from './session.entity.js';
 import { SessionsService } from './sessions.service.js';

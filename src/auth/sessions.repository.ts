@@ -2,7 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import { type EntityManager, IsNull, MoreThan, type Repository } from 'typeorm';
 import { isMysqlFamily } from '../database/data-source.js';
-import type { AuthUser } from './auth-user.js';
+import type { AuthUser } from '../common/auth/auth-user.js';
 import { RefreshTokenHistory } from './refresh-token-history.entity.js';
 import { Session, type SessionRevokedReason } from './session.entity.js';
 

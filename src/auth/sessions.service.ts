@@ -10,7 +10,7 @@ import type { RequestMeta } from '../common/request-meta.js';
 import type { Config } from '../config/config.js';
 import { hashToken } from '../tokens/tokens.service.js';
 import { AccessTokensService } from './access-tokens.service.js';
-import type { AuthUser } from './auth-user.js';
+import type { AuthUser } from '../common/auth/auth-user.js';
 import type { Session } from './session.entity.js';
 import { SessionsRepository } from './sessions.repository.js';
 

@@ -1,7 +1,7 @@
 import { Controller, Get, HttpStatus } from '@nestjs/common';
 import { ApiOkResponse, ApiServiceUnavailableResponse, ApiTags } from '@nestjs/swagger';
 import { HealthCheckService, type HealthIndicatorResult } from '@nestjs/terminus';
-import { Public } from '../auth/decorators.js';
+import { Public } from '../common/auth/decorators.js';
 import { AppException } from '../common/problem.js';
 import { MailService } from '../mail/mail.service.js';
 import { DatabaseHealthIndicator } from './database.health.js';

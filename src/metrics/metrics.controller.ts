@@ -10,7 +10,7 @@ import {
   ApiUnauthorizedResponse,
 } from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
-import { Public } from '../auth/decorators.js';
+import { Public } from '../common/auth/decorators.js';
 import { AppException } from '../common/problem.js';
 import type { Config } from '../config/config.js';
 import { MetricsService } from './metrics.service.js';

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { Controller, Get, Header, HttpStatus, Param, Res } from '@nestjs/common';
 import { ApiExcludeController } from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
-import { Public } from '../auth/decorators.js';
+import { Public } from '../common/auth/decorators.js';
 import { AppException } from '../common/problem.js';
 
 const ASSETS = new URL('./assets/', import.meta.url);

@@ -9,9 +9,9 @@ import {
   ApiParam,
   ApiTags,
 } from '@nestjs/swagger';
-import type { AuthUser } from '../auth/auth-user.js';
-import { Authenticated, CurrentUser } from '../auth/decorators.js';
-import { RequireVerifiedEmail } from '../auth/verified-email.guard.js';
+import type { AuthUser } from '../common/auth/auth-user.js';
+import { Authenticated, CurrentUser } from '../common/auth/decorators.js';
+import { RequireVerifiedEmail } from '../common/auth/verified-email.guard.js';
 import { IdParam } from '../common/id-param.js';
 import { ReqMeta, type RequestMeta } from '../common/request-meta.js';
 import { CreateTodoDto } from './dto/create-todo.dto.js';

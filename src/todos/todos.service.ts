@@ -1,6 +1,6 @@
 import { HttpStatus, Injectable } from '@nestjs/common';
 import { AuditService } from '../audit/audit.service.js';
-import type { AuthUser } from '../auth/auth-user.js';
+import type { AuthUser } from '../common/auth/auth-user.js';
 import { mapPage, type Page } from '../common/pagination.js';
 import { AppException } from '../common/problem.js';
 import type { RequestMeta } from '../common/request-meta.js';

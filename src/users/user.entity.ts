@@ -1,7 +1,6 @@
+import type { UserRole } from '../common/auth/auth-user.js';
 import { Column, Entity, Index, PrimaryGeneratedColumn } from 'typeorm';
 import { CreatedAtColumn, TimestampColumn, UpdatedAtColumn } from '../database/columns.js';
-
-export type UserRole = 'user' | 'admin';
 
 @Entity({ name: 'users' })
 @Index('UQ_users_email', ['email'], { unique: true })

@@ -6,8 +6,8 @@ import {
   ApiOperation,
   ApiTags,
 } from '@nestjs/swagger';
-import type { AuthUser } from '../auth/auth-user.js';
-import { Authenticated, CurrentUser } from '../auth/decorators.js';
+import type { AuthUser } from '../common/auth/auth-user.js';
+import { Authenticated, CurrentUser } from '../common/auth/decorators.js';
 import { AppException } from '../common/problem.js';
 import { type RequestMeta, ReqMeta } from '../common/request-meta.js';
 import { toUserResponse, UserResponseDto } from './dto/user-response.dto.js';

@@ -2,7 +2,8 @@ import { createHash, randomBytes } from 'node:crypto';
 import { AccessTokensService } from '../../src/auth/access-tokens.service.js';
 import { Session } from '../../src/auth/session.entity.js';
 import { Todo } from '../../src/todos/todo.entity.js';
-import { User, type UserRole } from '../../src/users/user.entity.js';
+import type { UserRole } from '../../src/common/auth/auth-user.js';
+import { User } from '../../src/users/user.entity.js';
 import type { TestApp } from './test-app.js';
 
 export interface SeededUser {

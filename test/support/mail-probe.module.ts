@@ -2,7 +2,7 @@ import { Body, Controller, Module, Post } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { IsString, MaxLength } from 'class-validator';
 import type { DataSource } from 'typeorm';
-import { Public } from '../../src/auth/decorators.js';
+import { Public } from '../../src/common/auth/decorators.js';
 import { MailModule } from '../../src/mail/mail.module.js';
 import { MailService } from '../../src/mail/mail.service.js';
 

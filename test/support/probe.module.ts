@@ -2,8 +2,8 @@ import { Body, Controller, Get, Module, Post } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { IsInt, IsOptional, IsString, Max, MaxLength, Min } from 'class-validator';
 import type { DataSource } from 'typeorm';
-import type { AuthUser } from '../../src/auth/auth-user.js';
-import { CurrentUser, Public } from '../../src/auth/decorators.js';
+import type { AuthUser } from '../../src/common/auth/auth-user.js';
+import { CurrentUser, Public } from '../../src/common/auth/decorators.js';
 
 export class ProbeDto {
   @IsString()

@@ -2,7 +2,8 @@ import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { IsOptional, IsString, MaxLength } from 'class-validator';
 import { PageOf, PageQueryDto } from '../../common/pagination.js';
 import { Trim } from '../../common/validators.js';
-import type { User, UserRole } from '../../users/user.entity.js';
+import type { UserRole } from '../../common/auth/auth-user.js';
+import type { User } from '../../users/user.entity.js';
 
 export class ListAdminUsersQueryDto extends PageQueryDto {
   @ApiPropertyOptional({

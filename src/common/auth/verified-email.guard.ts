@@ -9,8 +9,8 @@ import {
 import { ConfigService } from '@nestjs/config';
 import { ApiForbiddenResponse } from '@nestjs/swagger';
 import type { FastifyRequest } from 'fastify';
-import { AppException } from '../common/problem.js';
-import type { Config } from '../config/config.js';
+import { AppException } from '../problem.js';
+import type { Config } from '../../config/config.js';
 import type { AuthUser } from './auth-user.js';
 
 /**

@@ -10,11 +10,10 @@ import {
 import { Reflector } from '@nestjs/core';
 import { ApiForbiddenResponse } from '@nestjs/swagger';
 import type { FastifyRequest } from 'fastify';
-import { AppException } from '../common/problem.js';
-import type { UserRole } from '../users/user.entity.js';
-import type { AuthUser } from './auth-user.js';
+import { AppException } from '../problem.js';
+import type { AuthUser, UserRole } from './auth-user.js';
 import { Authenticated } from './decorators.js';
-import { unauthenticated } from './jwt.strategy.js';
+import { unauthenticated } from './unauthenticated.js';
 
 export const ROLES = 'gatehouse:roles';
 

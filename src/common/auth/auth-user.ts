@@ -1,4 +1,6 @@
-import type { UserRole } from '../users/user.entity.js';
+/** Account roles; `admin` is an operator (DESIGN §3). */
+export const USER_ROLES = ['user', 'admin'] as const;
+export type UserRole = (typeof USER_ROLES)[number];
 
 /** The caller, as the access-token guard establishes it on every authenticated request. */
 export interface AuthUser {
