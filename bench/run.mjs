@@ -20,6 +20,7 @@ import { AccessTokensService } from '../dist/src/auth/access-tokens.service.js';
 import { encodeCursor } from '../dist/src/common/pagination.js';
 import { loadConfig } from '../dist/src/config/config.js';
 import { createDataSource } from '../dist/src/database/data-source.js';
+import { appSchema } from '../dist/src/features.js';
 import { TodosRepository } from '../dist/src/todos/todos.repository.js';
 import { startBaseline } from './baseline.mjs';
 import {
@@ -183,7 +184,7 @@ async function measure(phase, tokens, bigIds, baselineUrl) {
 /** The exact SQL the app sends for a page (captured from TypeORM), then MySQL's plan for it. */
 async function explainListQuery(bigIds) {
   const config = loadConfig(env).database;
-  const dataSource = await createDataSource(config);
+  const dataSource = await createDataSource(config, appSchema());
   const captured = [];
   dataSource.setOptions({
     logging: ['query'],

@@ -49,6 +49,9 @@ export async function createApp(options: AppModuleOptions): Promise<NestFastifyA
   });
   const app = await NestFactory.create<NestFastifyApplication>(AppModule.forRoot(options), adapter, {
     bufferLogs: true,
+    // A wiring error is thrown to the caller (main.ts logs it and exits 1) instead of Nest calling
+    // process.exit() itself, which in a test worker would end the thread and hang the run.
+    abortOnError: false,
     // Fastify's own JSON parser only: Nest's would add urlencoded bodies, which no route accepts.
     bodyParser: false,
   });

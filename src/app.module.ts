@@ -1,20 +1,13 @@
 import { type DynamicModule, Module, type Type } from '@nestjs/common';
 import { ConfigModule } from '@nestjs/config';
-import { EventEmitterModule } from '@nestjs/event-emitter';
 import { LoggerModule } from 'nestjs-pino';
-import { AdminModule } from './admin/admin.module.js';
-import { AuditModule } from './audit/audit.module.js';
-import { AuthModule } from './auth/auth.module.js';
 import { CommonModule } from './common/common.module.js';
 import { loggerParams } from './common/logging.js';
 import type { Config } from './config/config.js';
 import { DatabaseModule } from './database/database.module.js';
-import { HealthModule } from './health/health.module.js';
-import { MailModule } from './mail/mail.module.js';
-import { MetricsModule } from './metrics/metrics.module.js';
-import { PagesModule } from './pages/pages.module.js';
-import { TodosModule } from './todos/todos.module.js';
-import { TokensModule } from './tokens/tokens.module.js';
+import type { Feature } from './database/schema.js';
+import { EventsModule } from './events/events.module.js';
+import { FEATURES, appSchema } from './features.js';
 
 export interface AppModuleOptions {
   config: Config;
@@ -22,28 +15,27 @@ export interface AppModuleOptions {
   logDestination?: NodeJS.WritableStream;
   /** Extra modules mounted beside the features: e2e tests add probe routes this way. */
   extraModules?: Type[];
+  /** Features beyond src/features.ts, with their tables and migrations (a test fixture's, for one). */
+  extraFeatures?: readonly Feature[];
 }
 
 @Module({})
 export class AppModule {
-  static forRoot({ config, logDestination, extraModules = [] }: AppModuleOptions): DynamicModule {
+  static forRoot({
+    config,
+    logDestination,
+    extraModules = [],
+    extraFeatures = [],
+  }: AppModuleOptions): DynamicModule {
     return {
       module: AppModule,
       imports: [
         ConfigModule.forRoot({ isGlobal: true, ignoreEnvFile: true, load: [() => ({ ...config })] }),
         LoggerModule.forRoot(loggerParams(config.app, logDestination)),
-        DatabaseModule.forRoot(config.database),
-        EventEmitterModule.forRoot(),
+        DatabaseModule.forRoot(config.database, appSchema(extraFeatures)),
+        EventsModule,
         CommonModule,
-        AuditModule,
-        AuthModule,
-        TokensModule,
-        MailModule,
-        HealthModule,
-        PagesModule,
-        TodosModule,
-        AdminModule,
-        MetricsModule,
+        ...[...FEATURES, ...extraFeatures].map((feature) => feature.module),
         ...extraModules,
       ],
     };

@@ -6,6 +6,7 @@ import { loadConfig } from './config/config.js';
 import { ConfigError } from './config/env.js';
 import { databaseKind, openDataSource } from './database/data-source.js';
 import { checkMigrations, schemaDiff, withScratchDatabase } from './database/schema-check.js';
+import { appSchema } from './features.js';
 import { UsersAdminCli } from './users/users-admin.cli.js';
 
 function config() {
@@ -21,7 +22,7 @@ program
   .command('migration:run')
   .description('apply every pending migration to DATABASE_URL')
   .action(async () => {
-    const dataSource = await openDataSource(config().database);
+    const dataSource = await openDataSource(config().database, appSchema());
     const applied = await dataSource.runMigrations({ transaction: 'each' });
     console.log(
       applied.length ? `Applied: ${applied.map((m) => m.name).join(', ')}` : 'No pending migrations.',
@@ -33,7 +34,7 @@ program
   .command('migration:revert')
   .description('revert the last applied migration on DATABASE_URL')
   .action(async () => {
-    const dataSource = await openDataSource(config().database);
+    const dataSource = await openDataSource(config().database, appSchema());
     await dataSource.undoLastMigration({ transaction: 'each' });
     console.log('Reverted the last migration.');
     await dataSource.destroy();
@@ -46,7 +47,7 @@ program
   )
   .action(async () => {
     const { database } = config();
-    const problems = await checkMigrations(database);
+    const problems = await checkMigrations(database, appSchema());
     if (problems.length > 0) {
       console.error(
         `Entities and migrations disagree on ${databaseKind(database.url)}:\n${problems.join('\n')}`,
@@ -67,7 +68,7 @@ program
   )
   .action(async (name: string) => {
     const { database } = config();
-    const diff = await withScratchDatabase(database, async (dataSource) => {
+    const diff = await withScratchDatabase(database, appSchema(), async (dataSource) => {
       await dataSource.runMigrations({ transaction: 'each' });
       return schemaDiff(dataSource);
     });
@@ -122,7 +123,7 @@ program
   .argument('<email>', 'the account to make an administrator')
   .description('grant the admin role to an existing account (how the first operator is made)')
   .action(async (email: string) => {
-    const dataSource = await openDataSource(config().database);
+    const dataSource = await openDataSource(config().database, appSchema());
     try {
       console.log(await new UsersAdminCli(dataSource).promote(email));
     } finally {

@@ -3,6 +3,7 @@ import { InjectRepository } from '@nestjs/typeorm';
 import type { EntityManager, Repository } from 'typeorm';
 import type { QueryDeepPartialEntity } from 'typeorm/query-builder/QueryPartialEntity.js';
 import { Clock } from '../common/clock.js';
+import { UnitOfWork } from '../database/unit-of-work.js';
 import type { RequestMeta } from '../common/request-meta.js';
 import { AuditEvent, type AuditOutcome } from './audit-event.entity.js';
 
@@ -26,11 +27,12 @@ const SECRET_KEY = /pass|token|secret|authorization|jwt|cookie/i;
 export class AuditService {
   constructor(
     @InjectRepository(AuditEvent) private readonly events: Repository<AuditEvent>,
+    private readonly uow: UnitOfWork,
     private readonly clock: Clock,
   ) {}
 
   async record(event: string, input: AuditInput = {}, manager?: EntityManager): Promise<void> {
-    const repository = manager ? manager.getRepository(AuditEvent) : this.events;
+    const repository = (manager ?? this.uow.tx).getRepository(AuditEvent);
     const row: Partial<AuditEvent> = {
       occurredAt: this.clock.now(),
       event,

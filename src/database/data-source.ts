@@ -3,10 +3,9 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { RowDataPacket } from 'mysql2';
 import { DataSource, type DataSourceOptions } from 'typeorm';
-import { MIGRATIONS } from '../../migrations/index.js';
 import type { DatabaseConfig } from '../config/config.js';
-import { ENTITIES } from './entities.js';
 import { GatehouseNamingStrategy } from './naming-strategy.js';
+import type { Schema } from './schema.js';
 
 export type DatabaseKind = 'mysql' | 'sqlite';
 
@@ -15,16 +14,16 @@ export function databaseKind(url: string): DatabaseKind {
 }
 
 /** The one set of TypeORM options, shared by the app, the CLI and the tests. */
-export function dataSourceOptions(config: DatabaseConfig): DataSourceOptions {
+export function dataSourceOptions(config: DatabaseConfig, schema: Schema): DataSourceOptions {
   const common = {
-    entities: ENTITIES,
-    migrations: MIGRATIONS,
     migrationsTableName: 'migrations',
     synchronize: false,
     migrationsRun: false,
     logging: false,
     namingStrategy: new GatehouseNamingStrategy(),
-  } as const;
+    entities: [...schema.entities],
+    migrations: [...schema.migrations],
+  };
 
   if (databaseKind(config.url) === 'sqlite') {
     const database = config.url.slice('sqlite:'.length);
@@ -62,8 +61,11 @@ export function dataSourceOptions(config: DatabaseConfig): DataSourceOptions {
  * TypeORM reads MariaDB's catalogue differently from MySQL's (column defaults, for one), so a
  * `mysql://` URL is asked which server it is before the options are built.
  */
-export async function resolveDataSourceOptions(config: DatabaseConfig): Promise<DataSourceOptions> {
-  const options = dataSourceOptions(config);
+export async function resolveDataSourceOptions(
+  config: DatabaseConfig,
+  schema: Schema,
+): Promise<DataSourceOptions> {
+  const options = dataSourceOptions(config, schema);
   if (options.type !== 'mysql') {
     return options;
   }
@@ -78,8 +80,8 @@ export async function resolveDataSourceOptions(config: DatabaseConfig): Promise<
   }
 }
 
-export async function createDataSource(config: DatabaseConfig): Promise<DataSource> {
-  const dataSource = new DataSource(await resolveDataSourceOptions(config));
+export async function createDataSource(config: DatabaseConfig, schema: Schema): Promise<DataSource> {
+  const dataSource = new DataSource(await resolveDataSourceOptions(config, schema));
   // created_at / updated_at are DATETIME(3) like every other timestamp (TypeORM's own default is
   // DATETIME(6) on MySQL and whole seconds on SQLite). Set before initialize() builds the metadata.
   Object.assign(dataSource.driver.mappedDataTypes, timestampDefaults(isMysqlFamily(dataSource)));
@@ -87,8 +89,8 @@ export async function createDataSource(config: DatabaseConfig): Promise<DataSour
 }
 
 /** Creates and connects the DataSource; the one way the app, the CLI and the tests open the database. */
-export async function openDataSource(config: DatabaseConfig): Promise<DataSource> {
-  const dataSource = await createDataSource(config);
+export async function openDataSource(config: DatabaseConfig, schema: Schema): Promise<DataSource> {
+  const dataSource = await createDataSource(config, schema);
   await dataSource.initialize();
   if (!isMysqlFamily(dataSource)) {
     // SQLite has no UNSIGNED, and its auto-increment key is always a 64-bit INTEGER: without this the

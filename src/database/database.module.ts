@@ -4,20 +4,21 @@ import { ClsPluginTransactional, TransactionHost } from '@nestjs-cls/transaction
 import { ClsModule } from 'nestjs-cls';
 import type { DatabaseConfig } from '../config/config.js';
 import { dataSourceOptions, openDataSource } from './data-source.js';
+import type { Schema } from './schema.js';
 import { UnitOfWork, UnitOfWorkAdapter } from './unit-of-work.js';
 
 /** The DataSource (migrated at boot when configured) and the unit of work every repository joins. */
 @Global()
 @Module({})
 export class DatabaseModule {
-  static forRoot(config: DatabaseConfig): DynamicModule {
+  static forRoot(config: DatabaseConfig, schema: Schema): DynamicModule {
     return {
       module: DatabaseModule,
       imports: [
         TypeOrmModule.forRootAsync({
-          useFactory: () => dataSourceOptions(config),
+          useFactory: () => dataSourceOptions(config, schema),
           dataSourceFactory: async () => {
-            const dataSource = await openDataSource(config);
+            const dataSource = await openDataSource(config, schema);
             if (config.migrateOnStart) {
               await dataSource.runMigrations({ transaction: 'each' });
             }

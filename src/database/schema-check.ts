@@ -6,6 +6,7 @@ import mysql from 'mysql2/promise';
 import type { DataSource } from 'typeorm';
 import type { DatabaseConfig } from '../config/config.js';
 import { databaseKind, openDataSource } from './data-source.js';
+import type { Schema } from './schema.js';
 
 export interface SchemaDiff {
   up: string[];
@@ -24,12 +25,13 @@ export async function schemaDiff(dataSource: DataSource): Promise<SchemaDiff> {
  */
 export async function withScratchDatabase<T>(
   config: DatabaseConfig,
+  schema: Schema,
   work: (dataSource: DataSource) => Promise<T>,
 ): Promise<T> {
   const suffix = randomBytes(5).toString('hex');
   if (databaseKind(config.url) === 'sqlite') {
     const file = join(tmpdir(), `gatehouse-check-${suffix}.sqlite`);
-    const dataSource = await openDataSource({ ...config, url: `sqlite:${file}` });
+    const dataSource = await openDataSource({ ...config, url: `sqlite:${file}` }, schema);
     try {
       return await work(dataSource);
     } finally {
@@ -46,7 +48,7 @@ export async function withScratchDatabase<T>(
   await admin.query(`CREATE DATABASE \`${name}\` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci`);
   const url = new URL(server.toString());
   url.pathname = `/${name}`;
-  const dataSource = await openDataSource({ ...config, url: url.toString() });
+  const dataSource = await openDataSource({ ...config, url: url.toString() }, schema);
   try {
     return await work(dataSource);
   } finally {
@@ -60,8 +62,8 @@ export async function withScratchDatabase<T>(
  * Applies every migration to an empty database and diffs it with the entities; then reverts every
  * migration and applies them again, and diffs once more. Returns the problems found (none: agreement).
  */
-export async function checkMigrations(config: DatabaseConfig): Promise<string[]> {
-  return withScratchDatabase(config, async (dataSource) => {
+export async function checkMigrations(config: DatabaseConfig, schema: Schema): Promise<string[]> {
+  return withScratchDatabase(config, schema, async (dataSource) => {
     const problems: string[] = [];
     await dataSource.runMigrations({ transaction: 'each' });
     const first = await schemaDiff(dataSource);

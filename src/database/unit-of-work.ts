@@ -3,16 +3,35 @@ import { Logger } from '@nestjs/common';
 import { TransactionHost } from '@nestjs-cls/transactional';
 import { TransactionalAdapterTypeOrm } from '@nestjs-cls/transactional-adapter-typeorm';
 
-export { Propagation, Transactional } from '@nestjs-cls/transactional';
-
 /**
- * The unit of work follows the call: a service marks its boundary once with `@Transactional()`
- * (re-exported above), and every repository reads `UnitOfWork.tx`: the open transaction's
- * EntityManager, or the plain one outside a transaction. Nothing takes an EntityManager argument, so
- * a forgotten argument cannot push a write out of its transaction. Injected by this class (an alias
- * of nestjs-cls's TransactionHost, provided by DatabaseModule).
+ * The unit of work follows the call: a service marks its boundary once with `@Transactional()`, and
+ * every repository reads `UnitOfWork.tx`: the open transaction's EntityManager, or the plain one
+ * outside a transaction. Nothing takes an EntityManager argument, so a forgotten argument cannot push
+ * a write out of its transaction. Injected by this class (an alias of nestjs-cls's TransactionHost,
+ * provided by DatabaseModule).
  */
 export abstract class UnitOfWork extends TransactionHost<TransactionalAdapterTypeOrm> {}
+
+/**
+ * Runs the method in a unit of work: a new transaction, or the caller's if one is open (nested calls
+ * join it). The class must inject `UnitOfWork` as `uow`.
+ *
+ * nestjs-cls's own `@Transactional()` finds its TransactionHost through a process-wide static, which
+ * belongs to whichever app was built last; two app instances in one process (the scale-out tests)
+ * would then open each other's transactions. This one uses the instance's own.
+ */
+export function Transactional(): MethodDecorator {
+  return (target, key, descriptor: PropertyDescriptor) => {
+    const original = descriptor.value as (...args: unknown[]) => Promise<unknown>;
+    const name = `${target.constructor.name}.${String(key)}`;
+    descriptor.value = function (this: { uow?: Pick<UnitOfWork, 'withTransaction'> }, ...args: unknown[]) {
+      if (typeof this.uow?.withTransaction !== 'function') {
+        throw new Error(`@Transactional() on ${name}: inject UnitOfWork as \`uow\``);
+      }
+      return this.uow.withTransaction(() => original.apply(this, args));
+    };
+  };
+}
 
 const pending = new AsyncLocalStorage<Array<() => void>>();
 const logger = new Logger('UnitOfWork');

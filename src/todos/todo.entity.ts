@@ -1,21 +1,11 @@
-import { Column, Entity, Index, JoinColumn, ManyToOne, PrimaryGeneratedColumn } from 'typeorm';
-import { CreatedAtColumn, TimestampColumn, UpdatedAtColumn, UserIdColumn } from '../database/columns.js';
-import { User } from '../users/user.entity.js';
+import { Column, Entity, Index } from 'typeorm';
+import { TimestampColumn } from '../database/columns.js';
+import { OwnedEntity } from '../owned/owned.entity.js';
 
 @Entity({ name: 'todos' })
 @Index('IDX_todos_user_id_id', ['userId', 'id'])
 @Index('IDX_todos_user_id_completed_id', ['userId', 'completed', 'id'])
-export class Todo {
-  @PrimaryGeneratedColumn({ type: 'int', unsigned: true })
-  id!: number;
-
-  @UserIdColumn()
-  userId!: number;
-
-  @ManyToOne(() => User, { onDelete: 'CASCADE' })
-  @JoinColumn({ name: 'user_id' })
-  user?: User;
-
+export class Todo extends OwnedEntity {
   @Column({ type: 'varchar', length: 200 })
   title!: string;
 
@@ -27,10 +17,4 @@ export class Todo {
 
   @TimestampColumn({ name: 'due_at', nullable: true })
   dueAt!: Date | null;
-
-  @CreatedAtColumn()
-  createdAt!: Date;
-
-  @UpdatedAtColumn()
-  updatedAt!: Date;
 }

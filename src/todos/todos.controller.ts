@@ -10,10 +10,11 @@ import {
   ApiTags,
 } from '@nestjs/swagger';
 import type { AuthUser } from '../common/auth/auth-user.js';
-import { Authenticated, CurrentUser } from '../common/auth/decorators.js';
+import { CurrentUser } from '../common/auth/decorators.js';
 import { RequireVerifiedEmail } from '../common/auth/verified-email.guard.js';
 import { IdParam } from '../common/id-param.js';
 import { ReqMeta, type RequestMeta } from '../common/request-meta.js';
+import { OwnedResource } from '../owned/owned-resource.decorator.js';
 import { CreateTodoDto } from './dto/create-todo.dto.js';
 import { ListTodosQueryDto } from './dto/list-todos-query.dto.js';
 import { TodoPageDto, TodoResponseDto } from './dto/todo-response.dto.js';
@@ -25,7 +26,7 @@ const INVALID = 'Invalid body, query or id (code VALIDATION_FAILED, with errors[
 const ID_PARAM = { name: 'id', schema: { type: 'integer', minimum: 1 }, example: 42 } as const;
 
 @ApiTags('todos')
-@Authenticated()
+@OwnedResource()
 @RequireVerifiedEmail()
 @ApiBadRequestResponse({ description: INVALID })
 @Controller('todos')
@@ -53,7 +54,7 @@ export class TodosController {
   @ApiOkResponse({ type: TodoResponseDto })
   @ApiNotFoundResponse({ description: NOT_FOUND })
   findOne(@CurrentUser() user: AuthUser, @IdParam() id: number) {
-    return this.todos.findOwned(user, id);
+    return this.todos.get(user, id);
   }
 
   @Patch(':id')
@@ -67,7 +68,7 @@ export class TodosController {
     @Body() dto: UpdateTodoDto,
     @ReqMeta() meta: RequestMeta,
   ) {
-    return this.todos.updateOwned(user, id, dto, meta);
+    return this.todos.update(user, id, dto, meta);
   }
 
   @Delete(':id')
@@ -77,6 +78,6 @@ export class TodosController {
   @ApiNoContentResponse({ description: 'Deleted.' })
   @ApiNotFoundResponse({ description: NOT_FOUND })
   remove(@CurrentUser() user: AuthUser, @IdParam() id: number, @ReqMeta() meta: RequestMeta) {
-    return this.todos.deleteOwned(user, id, meta);
+    return this.todos.remove(user, id, meta);
   }
 }

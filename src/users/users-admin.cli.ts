@@ -2,6 +2,7 @@ import type { DataSource } from 'typeorm';
 import { AuditEvent } from '../audit/audit-event.entity.js';
 import { AuditService } from '../audit/audit.service.js';
 import { Clock } from '../common/clock.js';
+import type { UnitOfWork } from '../database/unit-of-work.js';
 import { normalizeEmail } from './email.js';
 import { User } from './user.entity.js';
 
@@ -20,7 +21,11 @@ export class UsersAdminCli {
         return `${email} is already an administrator.`;
       }
       await manager.getRepository(User).update({ id: user.id }, { role: 'admin' });
-      const audit = new AuditService(manager.getRepository(AuditEvent), new Clock());
+      const audit = new AuditService(
+        manager.getRepository(AuditEvent),
+        { tx: manager } as UnitOfWork,
+        new Clock(),
+      );
       await audit.record(
         'user.promoted',
         { userId: user.id, metadata: { via: 'cli', role: 'admin' } },

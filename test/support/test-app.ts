@@ -11,6 +11,7 @@ import { ensureRootLogger, resetRootLogger } from './pino-root-logger.js';
 import { createApp } from '../../src/app.factory.js';
 import { loggerParams } from '../../src/common/logging.js';
 import { type Config, loadConfig } from '../../src/config/config.js';
+import type { Feature } from '../../src/database/schema.js';
 import { createThrowawayDatabase, type ThrowawayDatabase } from './database.js';
 
 export interface ApiResponse<T = any> {
@@ -37,6 +38,8 @@ export interface StartOptions {
    * app instances on one database, or a restart. The caller creates it and drops it.
    */
   database?: ThrowawayDatabase;
+  /** Features beyond the app's own (their modules, tables and migrations): a team's extension, say. */
+  features?: readonly Feature[];
 }
 
 /** The real application on a real port with a database of its own; what the e2e tests talk to. */
@@ -77,7 +80,7 @@ export class TestApp {
     // The newest app owns the process-wide root logger (older apps still open log there too).
     resetRootLogger();
     ensureRootLogger(loggerParams(config.app, logDestination).pinoHttp);
-    const app = await createApp({ config, logDestination, extraModules });
+    const app = await createApp({ config, logDestination, extraModules, extraFeatures: options.features });
     await app.listen(0, '127.0.0.1');
     const address = app.getHttpServer().address();
     const port = typeof address === 'object' && address ? address.port : 0;

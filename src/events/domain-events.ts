@@ -1,10 +1,10 @@
 import { Injectable } from '@nestjs/common';
 import { EventEmitter2 } from '@nestjs/event-emitter';
-import { afterCommit } from '../../database/unit-of-work.js';
+import { afterCommit } from '../database/unit-of-work.js';
 
 /**
  * Every domain event by name, with its payload type. Each module adds its own events by declaration
- * merging (see `src/users/users.events.ts`), so the list is one typed table and a listener for a
+ * merging (see `src/todos/todos.events.ts`), so the list is one typed table and a listener for a
  * misspelt name does not compile. Payloads carry ids and facts, never a secret.
  */
 // eslint-disable-next-line @typescript-eslint/no-empty-object-type -- filled by declaration merging
