@@ -155,9 +155,9 @@ describe('extending Gatehouse: the notes feature of docs/extending.md', () => {
     const events = t.app.get(DomainEvents);
     seen.length = 0;
     await expect(
-      uow.withTransaction(async () => {
+      uow.withTransaction(() => {
         events.publish('note.created', { userId: 1, id: 1 });
-        throw new Error('rolled back');
+        return Promise.reject(new Error('rolled back'));
       }),
     ).rejects.toThrow('rolled back');
     await new Promise((resolve) => setTimeout(resolve, 50));
