@@ -1,6 +1,7 @@
 import { type DynamicModule, Module, type Type } from '@nestjs/common';
 import { ConfigModule } from '@nestjs/config';
 import { EventEmitterModule } from '@nestjs/event-emitter';
+import { ScheduleModule } from '@nestjs/schedule';
 import { LoggerModule } from 'nestjs-pino';
 import { AdminModule } from './admin/admin.module.js';
 import { AuditModule } from './audit/audit.module.js';
@@ -34,6 +35,8 @@ export class AppModule {
         LoggerModule.forRoot(loggerParams(config.app, logDestination)),
         DatabaseModule.forRoot(config.database),
         EventEmitterModule.forRoot(),
+        // Runs the retention and purge intervals, and clears them all when the app shuts down.
+        ScheduleModule.forRoot(),
         CommonModule,
         AuditModule,
         AuthModule,
