@@ -1,5 +1,4 @@
 import { type DynamicModule, Module, type Type } from '@nestjs/common';
-import { ConfigModule } from '@nestjs/config';
 import { EventEmitterModule } from '@nestjs/event-emitter';
 import { ScheduleModule } from '@nestjs/schedule';
 import { LoggerModule } from 'nestjs-pino';
@@ -8,7 +7,7 @@ import { AuditModule } from './audit/audit.module.js';
 import { AuthModule } from './auth/auth.module.js';
 import { CommonModule } from './common/common.module.js';
 import { loggerParams } from './common/logging.js';
-import type { Config } from './config/config.js';
+import type { ValidatedConfig } from './config/config.module.js';
 import { DatabaseModule } from './database/database.module.js';
 import { HealthModule } from './health/health.module.js';
 import { MailModule } from './mail/mail.module.js';
@@ -18,7 +17,8 @@ import { TodosModule } from './todos/todos.module.js';
 import { TokensModule } from './tokens/tokens.module.js';
 
 export interface AppModuleOptions {
-  config: Config;
+  /** The environment as validated by the ConfigModule's hook: `await validateConfig(env)`. */
+  config: ValidatedConfig;
   /** Where logs go; stdout when unset. Tests pass a stream to read what was logged. */
   logDestination?: NodeJS.WritableStream;
   /** Extra modules mounted beside the features: e2e tests add probe routes this way. */
@@ -31,9 +31,9 @@ export class AppModule {
     return {
       module: AppModule,
       imports: [
-        ConfigModule.forRoot({ isGlobal: true, ignoreEnvFile: true, load: [() => ({ ...config })] }),
-        LoggerModule.forRoot(loggerParams(config.app, logDestination)),
-        DatabaseModule.forRoot(config.database),
+        config.module,
+        LoggerModule.forRoot(loggerParams(config.values.app, logDestination)),
+        DatabaseModule.forRoot(config.values.database),
         EventEmitterModule.forRoot(),
         // Runs the retention and purge intervals, and clears them all when the app shuts down.
         ScheduleModule.forRoot(),
