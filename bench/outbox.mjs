@@ -11,7 +11,7 @@ import mysql from 'mysql2/promise';
 import { SMTPServer } from 'smtp-server';
 
 const { createApp } = await import('../dist/src/app.factory.js');
-const { loadConfig } = await import('../dist/src/config/config.js');
+const { validateConfig } = await import('../dist/src/config/config.module.js');
 const { MailService } = await import('../dist/src/mail/mail.service.js');
 const { OutboxWorker } = await import('../dist/src/mail/outbox.worker.js');
 
@@ -52,7 +52,7 @@ if (process.env.BENCH_DATABASE_URL) {
   };
 }
 
-const config = loadConfig({
+const config = await validateConfig({
   NODE_ENV: 'test',
   DATABASE_URL: databaseUrl,
   APP_PUBLIC_URL: 'http://gatehouse.bench',

@@ -33,7 +33,7 @@ const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
  * go through here, so what is tested is what runs.
  */
 export async function createApp(options: AppModuleOptions): Promise<NestFastifyApplication> {
-  const { app: appConfig } = options.config;
+  const { app: appConfig } = options.config.values;
   const adapter = new FastifyAdapter({
     bodyLimit: appConfig.bodyLimit,
     trustProxy: appConfig.trustProxy,

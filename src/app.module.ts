@@ -1,16 +1,17 @@
 import { type DynamicModule, Module, type Type } from '@nestjs/common';
-import { ConfigModule } from '@nestjs/config';
+import { ScheduleModule } from '@nestjs/schedule';
 import { LoggerModule } from 'nestjs-pino';
 import { CommonModule } from './common/common.module.js';
 import { loggerParams } from './common/logging.js';
-import type { Config } from './config/config.js';
+import type { ValidatedConfig } from './config/config.module.js';
 import { DatabaseModule } from './database/database.module.js';
 import type { Feature } from './database/schema.js';
 import { EventsModule } from './events/events.module.js';
 import { FEATURES, appSchema } from './features.js';
 
 export interface AppModuleOptions {
-  config: Config;
+  /** The environment as validated by the ConfigModule's hook: `await validateConfig(env)`. */
+  config: ValidatedConfig;
   /** Where logs go; stdout when unset. Tests pass a stream to read what was logged. */
   logDestination?: NodeJS.WritableStream;
   /** Extra modules mounted beside the features: e2e tests add probe routes this way. */
@@ -30,10 +31,12 @@ export class AppModule {
     return {
       module: AppModule,
       imports: [
-        ConfigModule.forRoot({ isGlobal: true, ignoreEnvFile: true, load: [() => ({ ...config })] }),
-        LoggerModule.forRoot(loggerParams(config.app, logDestination)),
-        DatabaseModule.forRoot(config.database, appSchema(extraFeatures)),
+        config.module,
+        LoggerModule.forRoot(loggerParams(config.values.app, logDestination)),
+        DatabaseModule.forRoot(config.values.database, appSchema(extraFeatures)),
         EventsModule,
+        // Runs the retention and purge intervals, and clears them all when the app shuts down.
+        ScheduleModule.forRoot(),
         CommonModule,
         ...[...FEATURES, ...extraFeatures].map((feature) => feature.module),
         ...extraModules,

@@ -1,19 +1,17 @@
 import 'reflect-metadata';
-import { existsSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { Command } from 'commander';
 import { buildOpenApiDocument, createApp } from './app.factory.js';
-import { loadConfig } from './config/config.js';
+import { validateConfig } from './config/config.module.js';
 import { ConfigError } from './config/env.js';
 import { databaseKind, openDataSource } from './database/data-source.js';
 import { checkMigrations, schemaDiff, withScratchDatabase } from './database/schema-check.js';
 import { appSchema } from './features.js';
 import { UsersAdminCli } from './users/users-admin.cli.js';
 
-function config() {
-  if (existsSync('.env')) {
-    process.loadEnvFile('.env');
-  }
-  return loadConfig(process.env);
+/** The same validated environment `npm start` gets (.env, then process.env). */
+async function config() {
+  return (await validateConfig()).values;
 }
 
 const program = new Command('gatehouse').description('Gatehouse operator commands').showHelpAfterError();
@@ -22,7 +20,7 @@ program
   .command('migration:run')
   .description('apply every pending migration to DATABASE_URL')
   .action(async () => {
-    const dataSource = await openDataSource(config().database, appSchema());
+    const dataSource = await openDataSource((await config()).database, appSchema());
     const applied = await dataSource.runMigrations({ transaction: 'each' });
     console.log(
       applied.length ? `Applied: ${applied.map((m) => m.name).join(', ')}` : 'No pending migrations.',
@@ -34,7 +32,7 @@ program
   .command('migration:revert')
   .description('revert the last applied migration on DATABASE_URL')
   .action(async () => {
-    const dataSource = await openDataSource(config().database, appSchema());
+    const dataSource = await openDataSource((await config()).database, appSchema());
     await dataSource.undoLastMigration({ transaction: 'each' });
     console.log('Reverted the last migration.');
     await dataSource.destroy();
@@ -46,7 +44,7 @@ program
     'fail unless the migrations, applied to a scratch database, match the entities (and revert cleanly)',
   )
   .action(async () => {
-    const { database } = config();
+    const { database } = await config();
     const problems = await checkMigrations(database, appSchema());
     if (problems.length > 0) {
       console.error(
@@ -67,7 +65,7 @@ program
     'write a migration stub holding the SQL that would bring the migrated schema up to the entities',
   )
   .action(async (name: string) => {
-    const { database } = config();
+    const { database } = await config();
     const diff = await withScratchDatabase(database, appSchema(), async (dataSource) => {
       await dataSource.runMigrations({ transaction: 'each' });
       return schemaDiff(dataSource);
@@ -110,7 +108,11 @@ program
   .description('write the OpenAPI document the running app serves at /docs/openapi.json')
   .action(async ({ out }: { out: string }) => {
     const app = await createApp({
-      config: loadConfig({ NODE_ENV: 'test', DATABASE_URL: 'sqlite::memory:', LOG_LEVEL: 'silent' }),
+      config: await validateConfig({
+        NODE_ENV: 'test',
+        DATABASE_URL: 'sqlite::memory:',
+        LOG_LEVEL: 'silent',
+      }),
     });
     await app.init();
     writeFileSync(out, `${JSON.stringify(buildOpenApiDocument(app), null, 2)}\n`);
@@ -123,7 +125,7 @@ program
   .argument('<email>', 'the account to make an administrator')
   .description('grant the admin role to an existing account (how the first operator is made)')
   .action(async (email: string) => {
-    const dataSource = await openDataSource(config().database, appSchema());
+    const dataSource = await openDataSource((await config()).database, appSchema());
     try {
       console.log(await new UsersAdminCli(dataSource).promote(email));
     } finally {

@@ -1,22 +1,20 @@
 import 'reflect-metadata';
-import { existsSync } from 'node:fs';
 import { Logger } from '@nestjs/common';
 import { createApp } from './app.factory.js';
+import { validateConfig } from './config/config.module.js';
 import { ConfigError } from './config/env.js';
-import { loadConfig } from './config/config.js';
 
 async function bootstrap(): Promise<void> {
-  if (existsSync('.env')) {
-    process.loadEnvFile('.env');
-  }
-  const config = loadConfig(process.env);
+  // ConfigModule reads .env and process.env and validates them before anything else is built.
+  const config = await validateConfig();
+  const { port, host, publicUrl } = config.values.app;
   const started = performance.now();
   const app = await createApp({ config });
-  await app.listen(config.app.port, config.app.host);
+  await app.listen(port, host);
   const logger = new Logger('Gatehouse');
   logger.log(
-    `Gatehouse is listening on ${config.app.publicUrl} (started in ${Math.round(performance.now() - started)} ms); ` +
-      `API docs: ${config.app.publicUrl}/docs`,
+    `Gatehouse is listening on ${publicUrl} (started in ${Math.round(performance.now() - started)} ms); ` +
+      `API docs: ${publicUrl}/docs`,
   );
 }
 

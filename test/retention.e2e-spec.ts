@@ -1,8 +1,11 @@
+import { SchedulerRegistry } from '@nestjs/schedule';
+import { AuditRetentionService } from '../src/audit/audit-retention.service.js';
 import { RefreshTokenHistory } from '../src/auth/refresh-token-history.entity.js';
 import { Session } from '../src/auth/session.entity.js';
 import { SessionsRetention } from '../src/auth/sessions-retention.service.js';
 import { OutboxMessage, type OutboxStatus } from '../src/mail/outbox-message.entity.js';
 import { OutboxRetention } from '../src/mail/outbox-retention.service.js';
+import { TokensService } from '../src/tokens/tokens.service.js';
 import { newSession, newUser } from './support/factories.js';
 import { TestApp } from './support/test-app.js';
 
@@ -66,5 +69,32 @@ describe('retention', () => {
       .map((m) => `${m.status}:${Math.round((Date.now() - m.createdAt.getTime()) / DAY)}`)
       .sort();
     expect(left).toEqual(['pending:8', 'sent:1']);
+  });
+
+  it('runs the purges on their configured intervals and stops every one of them on app.close()', async () => {
+    const fast = await TestApp.start({ TOKEN_PURGE_INTERVAL: '50ms', AUDIT_PURGE_INTERVAL: '50ms' });
+    const registry = fast.app.get(SchedulerRegistry);
+    const runs = [
+      jest.spyOn(fast.app.get(TokensService), 'purgeExpired'),
+      jest.spyOn(fast.app.get(SessionsRetention), 'purgeEnded'),
+      jest.spyOn(fast.app.get(AuditRetentionService), 'purgeExpired'),
+    ];
+    expect(registry.getIntervals().sort()).toEqual([
+      'audit-retention',
+      'outbox-retention',
+      'sessions-retention',
+      'tokens-purge',
+    ]);
+    const deadline = Date.now() + 10_000;
+    while (runs.some((run) => run.mock.calls.length < 2) && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    expect(runs.map((run) => run.mock.calls.length >= 2)).toEqual([true, true, true]);
+
+    await fast.close();
+    const countsAtClose = runs.map((run) => run.mock.calls.length);
+    expect(registry.getIntervals()).toEqual([]);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(runs.map((run) => run.mock.calls.length)).toEqual(countsAtClose);
   });
 });

@@ -1,9 +1,10 @@
-import { Injectable, Logger, type OnModuleDestroy, type OnModuleInit } from '@nestjs/common';
+import { Injectable, Logger, type OnModuleInit } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
+import { SchedulerRegistry } from '@nestjs/schedule';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { type DataSource, In } from 'typeorm';
 import { Clock } from '../common/clock.js';
-import { PeriodicJob } from '../common/periodic-job.js';
+import { scheduleCleanup } from '../common/schedule.js';
 import type { Config } from '../config/config.js';
 import { AuditEvent } from './audit-event.entity.js';
 import { AuditService } from './audit.service.js';
@@ -19,28 +20,33 @@ const BATCH = 1000;
  * (occurred_at) index and delete by primary key.
  */
 @Injectable()
-export class AuditRetentionService implements OnModuleInit, OnModuleDestroy {
+export class AuditRetentionService implements OnModuleInit {
   private readonly logger = new Logger(AuditRetentionService.name);
-  private readonly job = new PeriodicJob('expired audit events', () => this.purge(), this.logger);
 
   constructor(
     @InjectDataSource() private readonly dataSource: DataSource,
     private readonly audit: AuditService,
     private readonly config: ConfigService<Config, true>,
     private readonly clock: Clock,
+    private readonly scheduler: SchedulerRegistry,
   ) {}
 
   /** Deletes every event older than the retention window; returns how many went. */
   purgeExpired(): Promise<number> {
-    return this.job.run();
+    return this.purge();
   }
 
   onModuleInit(): void {
-    this.job.start(this.config.getOrThrow('audit', { infer: true }).purgeIntervalMs);
-  }
-
-  onModuleDestroy(): void {
-    this.job.stop();
+    scheduleCleanup(
+      this.scheduler,
+      {
+        name: 'audit-retention',
+        everyMs: this.config.getOrThrow('audit', { infer: true }).purgeIntervalMs,
+        what: 'expired audit events',
+        run: () => this.purgeExpired(),
+      },
+      this.logger,
+    );
   }
 
   private async purge(): Promise<number> {

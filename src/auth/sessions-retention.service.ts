@@ -1,7 +1,8 @@
-import { Injectable, Logger, type OnModuleDestroy, type OnModuleInit } from '@nestjs/common';
+import { Injectable, Logger, type OnModuleInit } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
+import { SchedulerRegistry } from '@nestjs/schedule';
 import { Clock } from '../common/clock.js';
-import { PeriodicJob } from '../common/periodic-job.js';
+import { scheduleCleanup } from '../common/schedule.js';
 import type { Config } from '../config/config.js';
 import { SessionsRepository } from './sessions.repository.js';
 
@@ -13,21 +14,21 @@ const GRACE_MS = 24 * 60 * 60 * 1000;
  * (FK cascade), every TOKEN_PURGE_INTERVAL. The audit trail keeps what happened to them.
  */
 @Injectable()
-export class SessionsRetention implements OnModuleInit, OnModuleDestroy {
+export class SessionsRetention implements OnModuleInit {
   private readonly logger = new Logger(SessionsRetention.name);
   private readonly intervalMs: number;
-  private readonly job = new PeriodicJob('ended sessions', () => this.deleteEnded(), this.logger);
 
   constructor(
     private readonly sessions: SessionsRepository,
     private readonly clock: Clock,
     config: ConfigService<Config, true>,
+    private readonly scheduler: SchedulerRegistry,
   ) {
     this.intervalMs = config.getOrThrow('tokens', { infer: true }).purgeIntervalMs;
   }
 
   purgeEnded(): Promise<number> {
-    return this.job.run();
+    return this.deleteEnded();
   }
 
   private deleteEnded(): Promise<number> {
@@ -35,10 +36,15 @@ export class SessionsRetention implements OnModuleInit, OnModuleDestroy {
   }
 
   onModuleInit(): void {
-    this.job.start(this.intervalMs);
-  }
-
-  onModuleDestroy(): void {
-    this.job.stop();
+    scheduleCleanup(
+      this.scheduler,
+      {
+        name: 'sessions-retention',
+        everyMs: this.intervalMs,
+        what: 'ended sessions',
+        run: () => this.purgeEnded(),
+      },
+      this.logger,
+    );
   }
 }

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { type Env, parseEnv } from './env.js';
+import { type Env, type EnvRecord, parseEnv } from './env.js';
 
 /** One typed namespace per concern, built from the validated environment. */
 export function appConfig(env: Env) {
@@ -85,7 +85,8 @@ export type AppConfig = Config['app'];
 export type DatabaseConfig = Config['database'];
 export type MailConfig = Config['mail'];
 
-export function loadConfig(raw: Record<string, string | undefined> = process.env): Config {
+/** Validates the environment and shapes it into the namespaces; the ConfigModule's validate hook. */
+export function loadConfig(raw: EnvRecord = process.env): Config {
   const env = parseEnv(raw);
   return {
     app: appConfig(env),

@@ -1,352 +1,266 @@
-import { isIP } from 'node:net';
+import { z } from 'zod';
 import { parseDuration } from './duration.js';
 
-/**
- * The environment, parsed and validated in one place. Every variable Gatehouse reads is declared in
- * ENV_SPEC; `.env.example`, the README table and the Docker compose test are checked against it.
- */
-export type NodeEnv = 'development' | 'production' | 'test';
-export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
-export type TrustProxy = boolean | string[];
-
-export interface Env {
-  NODE_ENV: NodeEnv;
-  HOST: string;
-  PORT: number;
-  APP_PUBLIC_URL: string;
-  DATABASE_URL: string;
-  DB_POOL_SIZE: number;
-  DB_MIGRATE_ON_START: boolean;
-  JWT_SECRET: string | undefined;
-  JWT_ISSUER: string;
-  JWT_AUDIENCE: string;
-  JWT_ACCESS_TTL: number;
-  REFRESH_TTL: number;
-  VERIFY_TOKEN_TTL: number;
-  RESET_TOKEN_TTL: number;
-  TOKEN_PURGE_INTERVAL: number;
-  BCRYPT_COST: number;
-  PASSWORD_MIN_LENGTH: number;
-  AUTH_REQUIRE_VERIFIED_EMAIL: boolean;
-  AUTH_LOCKOUT_THRESHOLD: number;
-  AUTH_LOCKOUT_DURATION: number;
-  HASH_QUEUE_LIMIT: number;
-  AUTH_THROTTLE_WINDOW: number;
-  AUTH_THROTTLE_IP_LIMIT: number;
-  AUTH_THROTTLE_EMAIL_LIMIT: number;
-  ACCOUNT_EXISTS_MAIL_WINDOW: number;
-  MAIL_URL: string | undefined;
-  MAIL_FROM: string;
-  MAIL_MAX_ATTEMPTS: number;
-  MAIL_POLL_INTERVAL: number;
-  MAIL_DIR: string;
-  MAIL_PAYLOAD_KEY: Buffer | undefined;
-  MAIL_OUTBOX_RETENTION: number;
-  MAIL_RETRY_BASE_DELAY: number;
-  MAIL_SMTP_TIMEOUT: number;
-  REDIS_URL: string | undefined;
-  TRUST_PROXY: TrustProxy;
-  CORS_ORIGINS: string[];
-  BODY_LIMIT: number;
-  LOG_LEVEL: LogLevel;
-  METRICS_TOKEN: string | undefined;
-  AUDIT_RETENTION_DAYS: number;
-  AUDIT_PURGE_INTERVAL: number;
-}
-
-type Parser<T> = (raw: string) => T | ParseError;
-
-class ParseError {
-  constructor(readonly message: string) {}
-}
-
-interface VarSpec<K extends keyof Env> {
-  description: string;
-  default?: string;
-  parse: Parser<Env[K]>;
-}
+/** The environment as given: process.env, or a record a test or the CLI builds. */
+export type EnvRecord = Record<string, string | undefined>;
 
 const PLACEHOLDER_SECRETS = [/change[-_ ]?me/i, /^secret$/i, /^x+$/i, /placeholder/i, /^example/i];
 
-const int =
-  (min: number, max: number): Parser<number> =>
-  (raw) => {
-    if (!/^-?\d+$/.test(raw.trim())) {
-      return new ParseError(`must be a whole number between ${min} and ${max}`);
-    }
-    const n = Number(raw);
-    return n >= min && n <= max ? n : new ParseError(`must be between ${min} and ${max}`);
-  };
-
-const bool: Parser<boolean> = (raw) => {
-  const v = raw.trim().toLowerCase();
-  if (['true', '1', 'yes', 'on'].includes(v)) {
-    return true;
-  }
-  if (['false', '0', 'no', 'off'].includes(v)) {
-    return false;
-  }
-  return new ParseError('must be true or false');
+const int = (min: number, max: number) => {
+  const range = `must be a whole number between ${min} and ${max}`;
+  return z
+    .string()
+    .regex(/^-?\d+$/, range)
+    .transform(Number)
+    .pipe(z.int().min(min, range).max(max, range));
 };
 
-const duration: Parser<number> = (raw) =>
-  parseDuration(raw) ?? new ParseError('must be a duration such as 900s, 15m, 24h or 30d');
+const bool = z.stringbool({
+  truthy: ['true', '1', 'yes', 'on'],
+  falsy: ['false', '0', 'no', 'off'],
+  error: 'must be true or false',
+});
 
-const str: Parser<string> = (raw) => raw;
-const optional: Parser<string | undefined> = (raw) => (raw.trim() === '' ? undefined : raw.trim());
-
-const url =
-  (protocols: string[]): Parser<string> =>
-  (raw) => {
-    try {
-      const u = new URL(raw);
-      return protocols.includes(u.protocol)
-        ? raw.replace(/\/+$/, '')
-        : new ParseError(`must use ${protocols.join(' or ')}`);
-    } catch {
-      return new ParseError('must be an absolute URL');
+/** A string whose value comes from `parse`; null from it is the given error. */
+const parsedWith = <T>(message: string, parse: (raw: string) => T | null) =>
+  z.string().transform((raw, ctx) => {
+    const value = parse(raw);
+    if (value === null) {
+      ctx.issues.push({ code: 'custom', message, input: raw });
+      return z.NEVER;
     }
-  };
-
-const oneOf =
-  <T extends string>(values: readonly T[]): Parser<T> =>
-  (raw) =>
-    (values as readonly string[]).includes(raw)
-      ? (raw as T)
-      : new ParseError(`must be one of ${values.join(', ')}`);
-
-const bytes: Parser<number> = (raw) => {
-  const m = /^(\d+)\s*(b|kb|mb)?$/i.exec(raw.trim());
-  if (!m) {
-    return new ParseError('must be a size such as 102400, 100kb or 1mb');
-  }
-  const unit = (m[2] ?? 'b').toLowerCase();
-  const n = Number(m[1]) * (unit === 'mb' ? 1024 * 1024 : unit === 'kb' ? 1024 : 1);
-  return n >= 1024 && n <= 50 * 1024 * 1024 ? n : new ParseError('must be between 1kb and 50mb');
-};
-
-const trustProxy: Parser<TrustProxy> = (raw) => {
-  const v = raw.trim();
-  if (v === '' || v.toLowerCase() === 'false') {
-    return false;
-  }
-  if (v.toLowerCase() === 'true') {
-    return true;
-  }
-  const entries = v
-    .split(',')
-    .map((s) => s.trim())
-    .filter(Boolean);
-  const bad = entries.filter((e) => {
-    const [addr, prefix] = e.split('/');
-    return !isIP(addr) || (prefix !== undefined && !/^\d{1,3}$/.test(prefix));
+    return value;
   });
-  return bad.length === 0
-    ? entries
-    : new ParseError(`must be true, false or a comma list of IPs/CIDRs (bad: ${bad.join(', ')})`);
-};
 
-const origins: Parser<string[]> = (raw) => {
-  const list = raw
-    .split(',')
-    .map((s) => s.trim())
-    .filter(Boolean);
-  const bad = list.filter((o) => {
-    try {
-      const u = new URL(o);
-      return u.origin !== o.replace(/\/$/, '');
-    } catch {
-      return true;
-    }
-  });
-  return bad.length === 0
-    ? list.map((o) => o.replace(/\/$/, ''))
-    : new ParseError(`must be a comma list of origins (bad: ${bad.join(', ')})`);
-};
+const duration = parsedWith('must be a duration such as 900s, 15m, 24h or 30d', parseDuration);
+
+const SIZE_UNITS: Record<string, number> = { b: 1, kb: 1024, mb: 1024 * 1024 };
+const bytes = parsedWith('must be a size such as 102400, 100kb or 1mb', (raw) => {
+  const [, n, unit = 'b'] = /^(\d+)\s*(b|kb|mb)?$/i.exec(raw) ?? [];
+  return n === undefined ? null : Number(n) * SIZE_UNITS[unit.toLowerCase()];
+}).pipe(
+  z
+    .int()
+    .min(1024, 'must be between 1kb and 50mb')
+    .max(50 * 1024 * 1024, 'must be between 1kb and 50mb'),
+);
+
+const url = (
+  protocols: string[],
+  error = `must be a URL starting with ${protocols.map((p) => `${p}://`).join(' or ')}`,
+) => z.url({ protocol: new RegExp(`^(${protocols.join('|')})$`), hostname: /./, error });
+
+/** A URL other URLs are built on: no trailing slash, so `${base}/path` never doubles it. */
+const baseUrl = (protocols: string[], error?: string) =>
+  url(protocols, error).transform((u) => u.replace(/\/+$/, ''));
+
+const DATABASE_URL_FORMS = 'must be mysql://user:pass@host:3306/db (or mariadb://) or sqlite:path';
+
+const commaList = <T extends z.ZodType<unknown, string>>(item: T) =>
+  z
+    .string()
+    .transform((raw) =>
+      raw
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean),
+    )
+    .pipe(z.array(item));
+
+const trustProxy = z.union(
+  [
+    z
+      .string()
+      .toLowerCase()
+      .pipe(z.enum(['true', 'false']))
+      .transform((v) => v === 'true'),
+    commaList(z.union([z.ipv4(), z.ipv6(), z.cidrv4(), z.cidrv6()])),
+  ],
+  { error: 'must be true, false or a comma list of proxy IPs/CIDRs' },
+);
+
+const origin = z
+  .string()
+  .transform((o) => o.replace(/\/$/, ''))
+  .refine(
+    (o) => URL.canParse(o) && new URL(o).origin === o,
+    'must be a comma list of origins such as https://app.example',
+  );
 
 /** 32 bytes, given as 64 hex digits or as (url-safe) base64. */
-const aesKey: Parser<Buffer | undefined> = (raw) => {
-  const v = raw.trim();
-  if (v === '') {
-    return undefined;
-  }
-  const key = /^[0-9a-f]{64}$/i.test(v) ? Buffer.from(v, 'hex') : Buffer.from(v, 'base64');
-  return key.length === 32 && (/^[0-9a-f]{64}$/i.test(v) || /^[A-Za-z0-9+/_-]{43}=?$/.test(v))
-    ? key
-    : new ParseError('must be 32 random bytes as 64 hex digits or base64 (openssl rand -base64 32)');
-};
+const aesKey = z
+  .string()
+  .regex(
+    /^([0-9a-f]{64}|[A-Za-z0-9+/_-]{43}=?)$/i,
+    'must be 32 random bytes as 64 hex digits or base64 (openssl rand -base64 32)',
+  )
+  .transform((v) => Buffer.from(v, v.length === 64 ? 'hex' : 'base64'));
 
-const database: Parser<string> = (raw) => {
-  const v = raw.trim();
-  if (/^sqlite:.+/.test(v)) {
-    return v;
-  }
-  return url(['mysql:', 'mariadb:'])(v);
-};
-
-export const ENV_SPEC: { [K in keyof Env]: VarSpec<K> } = {
-  NODE_ENV: {
-    description: 'development, production or test',
-    default: 'development',
-    parse: oneOf(['development', 'production', 'test'] as const),
-  },
-  HOST: { description: 'Interface the HTTP server binds to', default: '0.0.0.0', parse: str },
-  PORT: { description: 'HTTP port', default: '3000', parse: int(0, 65535) },
-  APP_PUBLIC_URL: {
-    description: 'Public base URL used in mailed links (never the request Host)',
-    parse: url(['http:', 'https:']),
-  },
-  DATABASE_URL: {
-    description: 'mysql://user:pass@host:3306/db or sqlite:path',
-    default: 'sqlite:var/gatehouse.sqlite',
-    parse: database,
-  },
-  DB_POOL_SIZE: { description: 'MySQL connection pool size', default: '10', parse: int(1, 500) },
-  DB_MIGRATE_ON_START: { description: 'Run pending migrations at boot', default: 'true', parse: bool },
-  JWT_SECRET: {
-    description: 'HS256 secret, at least 32 bytes; generated under var/ in development when unset',
-    parse: optional,
-  },
-  JWT_ISSUER: { description: 'iss claim of access tokens', default: 'gatehouse', parse: str },
-  JWT_AUDIENCE: { description: 'aud claim of access tokens', default: 'gatehouse-api', parse: str },
-  JWT_ACCESS_TTL: { description: 'Access token lifetime', default: '15m', parse: duration },
-  REFRESH_TTL: { description: 'Absolute session (refresh token) lifetime', default: '30d', parse: duration },
-  VERIFY_TOKEN_TTL: { description: 'Email verification token lifetime', default: '24h', parse: duration },
-  RESET_TOKEN_TTL: { description: 'Password reset token lifetime', default: '1h', parse: duration },
-  TOKEN_PURGE_INTERVAL: {
-    description: 'How often expired and used tokens are purged',
-    default: '1h',
-    parse: duration,
-  },
-  BCRYPT_COST: {
-    description: 'bcrypt cost factor (never below 10 in production)',
-    default: '12',
-    parse: int(4, 31),
-  },
-  PASSWORD_MIN_LENGTH: {
-    description: 'Minimum password length in code points',
-    default: '8',
-    parse: int(8, 128),
-  },
-  AUTH_REQUIRE_VERIFIED_EMAIL: {
-    description: 'Login and todos need a verified email',
-    default: 'true',
-    parse: bool,
-  },
-  AUTH_LOCKOUT_THRESHOLD: {
-    description: 'Consecutive failed logins before an account is locked',
-    default: '5',
-    parse: int(1, 1000),
-  },
-  AUTH_LOCKOUT_DURATION: {
-    description: 'First lockout period; it doubles with each further lockout',
-    default: '15m',
-    parse: duration,
-  },
-  AUTH_THROTTLE_WINDOW: {
-    description: 'Window of the login/register/verify/resend/forgot/reset/refresh rate limits',
-    default: '15m',
-    parse: duration,
-  },
-  AUTH_THROTTLE_IP_LIMIT: {
-    description: 'Requests per window to each public auth route from one client IP',
-    default: '100',
-    parse: int(1, 1_000_000),
-  },
-  AUTH_THROTTLE_EMAIL_LIMIT: {
-    description: 'Requests per window to each public auth route naming one email (known or not)',
-    default: '10',
-    parse: int(1, 1_000_000),
-  },
-  ACCOUNT_EXISTS_MAIL_WINDOW: {
-    description: 'At most one "account exists" mail per address within this window',
-    default: '1h',
-    parse: duration,
-  },
-  HASH_QUEUE_LIMIT: {
-    description: 'Password hashes waiting at most; beyond it login answers 503',
-    default: '64',
-    parse: int(1, 100000),
-  },
-  MAIL_URL: {
-    description: 'smtp:// or smtps:// URL; unset in development writes .eml files to MAIL_DIR',
-    parse: optional,
-  },
-  MAIL_FROM: {
-    description: 'From header of outgoing mail',
-    default: 'Gatehouse <no-reply@gatehouse.local>',
-    parse: str,
-  },
-  MAIL_MAX_ATTEMPTS: {
-    description: 'Delivery attempts before an outbox row is marked dead',
-    default: '8',
-    parse: int(1, 100),
-  },
-  MAIL_POLL_INTERVAL: {
-    description: 'How often the outbox worker looks for due mail',
-    default: '1s',
-    parse: duration,
-  },
-  MAIL_DIR: {
-    description: 'Where the development file transport writes .eml files',
-    default: 'var/mail',
-    parse: str,
-  },
-  MAIL_OUTBOX_RETENTION: {
-    description: 'Sent and dead outbox rows older than this are deleted (pending ones never are)',
-    default: '30d',
-    parse: duration,
-  },
-  MAIL_PAYLOAD_KEY: {
-    description:
+/**
+ * Every variable Gatehouse reads, as one zod schema: each variable's parser, default (as written in
+ * the environment) and description sit together. ENV_SPEC, `.env.example` and the README table are
+ * derived from it; the ConfigModule's validate hook runs it (config.module.ts).
+ */
+const EnvShape = z.object({
+  NODE_ENV: z
+    .enum(['development', 'production', 'test'], { error: 'must be development, production or test' })
+    .prefault('development')
+    .describe('development, production or test'),
+  HOST: z.string().prefault('0.0.0.0').describe('Interface the HTTP server binds to'),
+  PORT: int(0, 65535).prefault('3000').describe('HTTP port'),
+  APP_PUBLIC_URL: baseUrl(['http', 'https'])
+    .optional()
+    .describe('Public base URL used in mailed links (never the request Host)'),
+  DATABASE_URL: z
+    .union([
+      z.string().regex(/^sqlite:.+/, DATABASE_URL_FORMS),
+      baseUrl(['mysql', 'mariadb'], DATABASE_URL_FORMS),
+    ])
+    .prefault('sqlite:var/gatehouse.sqlite')
+    .describe('mysql://user:pass@host:3306/db or sqlite:path'),
+  DB_POOL_SIZE: int(1, 500).prefault('10').describe('MySQL connection pool size'),
+  DB_MIGRATE_ON_START: bool.prefault('true').describe('Run pending migrations at boot'),
+  JWT_SECRET: z
+    .string()
+    .refine((s) => Buffer.byteLength(s) >= 32, 'must be at least 32 bytes')
+    .optional()
+    .describe('HS256 secret, at least 32 bytes; generated under var/ in development when unset'),
+  JWT_ISSUER: z.string().prefault('gatehouse').describe('iss claim of access tokens'),
+  JWT_AUDIENCE: z.string().prefault('gatehouse-api').describe('aud claim of access tokens'),
+  JWT_ACCESS_TTL: duration.prefault('15m').describe('Access token lifetime'),
+  REFRESH_TTL: duration.prefault('30d').describe('Absolute session (refresh token) lifetime'),
+  VERIFY_TOKEN_TTL: duration.prefault('24h').describe('Email verification token lifetime'),
+  RESET_TOKEN_TTL: duration.prefault('1h').describe('Password reset token lifetime'),
+  TOKEN_PURGE_INTERVAL: duration.prefault('1h').describe('How often expired and used tokens are purged'),
+  BCRYPT_COST: int(4, 31).prefault('12').describe('bcrypt cost factor (never below 10 in production)'),
+  PASSWORD_MIN_LENGTH: int(8, 128).prefault('8').describe('Minimum password length in code points'),
+  AUTH_REQUIRE_VERIFIED_EMAIL: bool.prefault('true').describe('Login and todos need a verified email'),
+  AUTH_LOCKOUT_THRESHOLD: int(1, 1000)
+    .prefault('5')
+    .describe('Consecutive failed logins before an account is locked'),
+  AUTH_LOCKOUT_DURATION: duration
+    .prefault('15m')
+    .describe('First lockout period; it doubles with each further lockout'),
+  AUTH_THROTTLE_WINDOW: duration
+    .prefault('15m')
+    .describe('Window of the login/register/verify/resend/forgot/reset/refresh rate limits'),
+  AUTH_THROTTLE_IP_LIMIT: int(1, 1_000_000)
+    .prefault('100')
+    .describe('Requests per window to each public auth route from one client IP'),
+  AUTH_THROTTLE_EMAIL_LIMIT: int(1, 1_000_000)
+    .prefault('10')
+    .describe('Requests per window to each public auth route naming one email (known or not)'),
+  ACCOUNT_EXISTS_MAIL_WINDOW: duration
+    .prefault('1h')
+    .describe('At most one "account exists" mail per address within this window'),
+  HASH_QUEUE_LIMIT: int(1, 100000)
+    .prefault('64')
+    .describe('Password hashes waiting at most; beyond it login answers 503'),
+  MAIL_URL: url(['smtp', 'smtps'])
+    .optional()
+    .describe('smtp:// or smtps:// URL; unset in development writes .eml files to MAIL_DIR'),
+  MAIL_FROM: z
+    .string()
+    .prefault('Gatehouse <no-reply@gatehouse.local>')
+    .describe('From header of outgoing mail'),
+  MAIL_MAX_ATTEMPTS: int(1, 100)
+    .prefault('8')
+    .describe('Delivery attempts before an outbox row is marked dead'),
+  MAIL_POLL_INTERVAL: duration.prefault('1s').describe('How often the outbox worker looks for due mail'),
+  MAIL_DIR: z
+    .string()
+    .prefault('var/mail')
+    .describe('Where the development file transport writes .eml files'),
+  MAIL_OUTBOX_RETENTION: duration
+    .prefault('30d')
+    .describe('Sent and dead outbox rows older than this are deleted (pending ones never are)'),
+  MAIL_PAYLOAD_KEY: aesKey
+    .optional()
+    .describe(
       'AES-256-GCM key (32 bytes, hex or base64) that encrypts outbox payloads at rest; required in production, generated under var/ in development',
-    parse: aesKey,
-  },
-  MAIL_RETRY_BASE_DELAY: {
-    description: 'First retry delay of a failed mail; it doubles per attempt (with jitter, capped at 1h)',
-    default: '30s',
-    parse: duration,
-  },
-  MAIL_SMTP_TIMEOUT: {
-    description: 'SMTP connection, greeting and socket timeout',
-    default: '30s',
-    parse: duration,
-  },
-  REDIS_URL: {
-    description: 'redis:// URL for shared throttle counters; unset keeps them in memory',
-    parse: optional,
-  },
-  TRUST_PROXY: {
-    description: 'false, true, or a comma list of proxy IPs/CIDRs whose X-Forwarded-For is trusted',
-    default: 'false',
-    parse: trustProxy,
-  },
-  CORS_ORIGINS: {
-    description: 'Comma list of origins allowed by CORS; empty disables CORS',
-    default: '',
-    parse: origins,
-  },
-  BODY_LIMIT: { description: 'Largest accepted request body', default: '100kb', parse: bytes },
-  LOG_LEVEL: {
-    description: 'trace, debug, info, warn, error, fatal or silent',
-    default: 'info',
-    parse: oneOf(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const),
-  },
-  METRICS_TOKEN: {
-    description: 'When set, /metrics requires "Authorization: Bearer <token>"',
-    parse: optional,
-  },
-  AUDIT_RETENTION_DAYS: {
-    description: 'Audit events older than this many days are purged',
-    default: '365',
-    parse: int(1, 36500),
-  },
-  AUDIT_PURGE_INTERVAL: {
-    description: 'How often audit events past AUDIT_RETENTION_DAYS are purged',
-    default: '1h',
-    parse: duration,
-  },
-};
+    ),
+  MAIL_RETRY_BASE_DELAY: duration
+    .prefault('30s')
+    .describe('First retry delay of a failed mail; it doubles per attempt (with jitter, capped at 1h)'),
+  MAIL_SMTP_TIMEOUT: duration.prefault('30s').describe('SMTP connection, greeting and socket timeout'),
+  REDIS_URL: url(['redis', 'rediss'])
+    .optional()
+    .describe('redis:// URL for shared throttle counters; unset keeps them in memory'),
+  TRUST_PROXY: trustProxy
+    .prefault('false')
+    .describe('false, true, or a comma list of proxy IPs/CIDRs whose X-Forwarded-For is trusted'),
+  CORS_ORIGINS: commaList(origin)
+    .prefault('')
+    .describe('Comma list of origins allowed by CORS; empty disables CORS'),
+  BODY_LIMIT: bytes.prefault('100kb').describe('Largest accepted request body'),
+  LOG_LEVEL: z
+    .enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'], {
+      error: 'must be trace, debug, info, warn, error, fatal or silent',
+    })
+    .prefault('info')
+    .describe('trace, debug, info, warn, error, fatal or silent'),
+  METRICS_TOKEN: z
+    .string()
+    .optional()
+    .describe('When set, /metrics requires "Authorization: Bearer <token>"'),
+  AUDIT_RETENTION_DAYS: int(1, 36500)
+    .prefault('365')
+    .describe('Audit events older than this many days are purged'),
+  AUDIT_PURGE_INTERVAL: duration
+    .prefault('1h')
+    .describe('How often audit events past AUDIT_RETENTION_DAYS are purged'),
+});
+
+/**
+ * What production refuses to run without. Runs beside the per-variable checks, so one error lists
+ * both; a variable that failed its own check still holds its raw string here, hence the type guards.
+ */
+const EnvSchema = EnvShape.superRefine((env, ctx) => {
+  const refuse = (name: keyof typeof env, message: string) =>
+    ctx.addIssue({ code: 'custom', path: [name], message });
+  if (env.NODE_ENV !== 'production') {
+    return;
+  }
+  if (env.APP_PUBLIC_URL === undefined) {
+    refuse('APP_PUBLIC_URL', 'is required in production (links in mail are built from it)');
+  }
+  const secret = env.JWT_SECRET;
+  if (secret === undefined) {
+    refuse('JWT_SECRET', 'is required in production');
+  } else if (Buffer.byteLength(secret) >= 32 && PLACEHOLDER_SECRETS.some((re) => re.test(secret))) {
+    refuse('JWT_SECRET', 'is a placeholder; generate one with `openssl rand -base64 48`');
+  }
+  if (typeof env.BCRYPT_COST === 'number' && env.BCRYPT_COST < 10) {
+    refuse('BCRYPT_COST', 'must be at least 10 in production');
+  }
+  if (env.MAIL_URL === undefined) {
+    refuse('MAIL_URL', 'is required in production (smtp:// or smtps://)');
+  }
+  if (env.MAIL_PAYLOAD_KEY === undefined) {
+    refuse('MAIL_PAYLOAD_KEY', 'is required in production (openssl rand -base64 32)');
+  }
+}).transform((env) => ({ ...env, APP_PUBLIC_URL: env.APP_PUBLIC_URL ?? `http://localhost:${env.PORT}` }));
+
+export type Env = z.output<typeof EnvSchema>;
+export type NodeEnv = Env['NODE_ENV'];
+export type LogLevel = Env['LOG_LEVEL'];
+export type TrustProxy = Env['TRUST_PROXY'];
+
+export interface EnvVarSpec {
+  description: string;
+  /** As written in the environment; absent when the variable has no default. */
+  default?: string;
+}
+
+/** Each variable's description and default, as the docs generator and the Docker test read them. */
+export const ENV_SPEC = Object.fromEntries(
+  Object.entries(z.toJSONSchema(EnvShape, { io: 'input', unrepresentable: 'any' }).properties ?? {}).map(
+    ([name, property]) => {
+      const { description = '', default: fallback } = property as { description?: string; default?: string };
+      return [name, fallback === undefined ? { description } : { description, default: fallback }];
+    },
+  ),
+) as Record<keyof Env, EnvVarSpec>;
 
 export class ConfigError extends Error {
   constructor(readonly problems: string[]) {
@@ -355,66 +269,29 @@ export class ConfigError extends Error {
   }
 }
 
-/** Parses every variable and throws one ConfigError naming every bad one. */
-export function parseEnv(raw: Record<string, string | undefined>): Env {
-  const problems: string[] = [];
-  const out: Record<string, unknown> = {};
-  for (const [name, spec] of Object.entries(ENV_SPEC) as [keyof Env, VarSpec<keyof Env>][]) {
-    const given = raw[name];
-    const value = given !== undefined && given !== '' ? given : spec.default;
-    if (value === undefined) {
-      out[name] = undefined;
-      continue;
-    }
-    const parsed = spec.parse(value);
-    if (parsed instanceof ParseError) {
-      problems.push(`${name} ${parsed.message}`);
-    } else {
-      out[name] = parsed;
-    }
+/**
+ * Validates the environment and throws one ConfigError naming every bad variable. Values are
+ * trimmed, and an empty one counts as unset (its default applies).
+ */
+export function parseEnv(raw: EnvRecord): Env {
+  const given = Object.fromEntries(
+    Object.entries(raw).flatMap(([name, value]) =>
+      value === undefined || value.trim() === '' ? [] : [[name, value.trim()]],
+    ),
+  );
+  const result = EnvSchema.safeParse(given);
+  if (!result.success) {
+    throw new ConfigError(problemsOf(result.error));
   }
-  const env = out as unknown as Env;
-  if (problems.length === 0) {
-    env.APP_PUBLIC_URL ??= `http://localhost:${env.PORT}`;
-    problems.push(...crossChecks(env, raw));
-  }
-  if (problems.length > 0) {
-    throw new ConfigError(problems);
-  }
-  return env;
+  return result.data;
 }
 
-function crossChecks(env: Env, raw: Record<string, string | undefined>): string[] {
-  const problems: string[] = [];
-  if (env.NODE_ENV === 'production' && !raw.APP_PUBLIC_URL) {
-    problems.push('APP_PUBLIC_URL is required in production (links in mail are built from it)');
+/** One line per variable, however many checks it failed. */
+function problemsOf(error: z.ZodError): string[] {
+  const byVariable = new Map<string, Set<string>>();
+  for (const issue of error.issues) {
+    const name = String(issue.path[0] ?? 'environment');
+    byVariable.set(name, (byVariable.get(name) ?? new Set()).add(issue.message));
   }
-  if (env.JWT_SECRET !== undefined) {
-    if (Buffer.byteLength(env.JWT_SECRET) < 32) {
-      problems.push('JWT_SECRET must be at least 32 bytes');
-    } else if (env.NODE_ENV === 'production' && PLACEHOLDER_SECRETS.some((re) => re.test(env.JWT_SECRET!))) {
-      problems.push('JWT_SECRET is a placeholder; generate one with `openssl rand -base64 48`');
-    }
-  }
-  if (env.NODE_ENV === 'production') {
-    if (env.JWT_SECRET === undefined) {
-      problems.push('JWT_SECRET is required in production');
-    }
-    if (env.BCRYPT_COST < 10) {
-      problems.push('BCRYPT_COST must be at least 10 in production');
-    }
-    if (env.MAIL_URL === undefined) {
-      problems.push('MAIL_URL is required in production (smtp:// or smtps://)');
-    }
-    if (env.MAIL_PAYLOAD_KEY === undefined) {
-      problems.push('MAIL_PAYLOAD_KEY is required in production (openssl rand -base64 32)');
-    }
-  }
-  if (env.MAIL_URL !== undefined && url(['smtp:', 'smtps:'])(env.MAIL_URL) instanceof ParseError) {
-    problems.push('MAIL_URL must be an smtp:// or smtps:// URL');
-  }
-  if (env.REDIS_URL !== undefined && url(['redis:', 'rediss:'])(env.REDIS_URL) instanceof ParseError) {
-    problems.push('REDIS_URL must be a redis:// or rediss:// URL');
-  }
-  return problems;
+  return [...byVariable].map(([name, messages]) => `${name} ${[...messages].join('; ')}`);
 }

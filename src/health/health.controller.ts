@@ -1,10 +1,9 @@
 import { Controller, Get, HttpStatus } from '@nestjs/common';
 import { ApiOkResponse, ApiServiceUnavailableResponse, ApiTags } from '@nestjs/swagger';
-import { HealthCheckService, type HealthIndicatorResult } from '@nestjs/terminus';
+import { HealthCheckService, type HealthIndicatorResult, TypeOrmHealthIndicator } from '@nestjs/terminus';
 import { Public } from '../common/auth/decorators.js';
 import { AppException } from '../common/problem.js';
 import { MailService } from '../mail/mail.service.js';
-import { DatabaseHealthIndicator } from './database.health.js';
 
 @ApiTags('health')
 @Public()
@@ -12,7 +11,7 @@ import { DatabaseHealthIndicator } from './database.health.js';
 export class HealthController {
   constructor(
     private readonly health: HealthCheckService,
-    private readonly database: DatabaseHealthIndicator,
+    private readonly database: TypeOrmHealthIndicator,
     private readonly mail: MailService,
   ) {}
 
@@ -30,7 +29,10 @@ export class HealthController {
   })
   async ready() {
     try {
-      return await this.health.check([() => this.database.ping(), () => this.outbox()]);
+      return await this.health.check([
+        () => this.database.pingCheck('database', { timeout: 2000 }),
+        () => this.outbox(),
+      ]);
     } catch {
       throw new AppException(HttpStatus.SERVICE_UNAVAILABLE, 'NOT_READY', 'The database does not answer.');
     }

@@ -1,9 +1,10 @@
-import { Injectable, Logger, type OnModuleDestroy, type OnModuleInit } from '@nestjs/common';
+import { Injectable, Logger, type OnModuleInit } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
+import { SchedulerRegistry } from '@nestjs/schedule';
 import { InjectDataSource } from '@nestjs/typeorm';
 import type { DataSource } from 'typeorm';
 import { Clock } from '../common/clock.js';
-import { PeriodicJob } from '../common/periodic-job.js';
+import { scheduleCleanup } from '../common/schedule.js';
 import type { Config } from '../config/config.js';
 import { OutboxMessage } from './outbox-message.entity.js';
 
@@ -14,21 +15,21 @@ const PURGE_EVERY_MS = 60 * 60 * 1000;
  * deleted hourly (their payloads were already erased). Pending rows are never touched.
  */
 @Injectable()
-export class OutboxRetention implements OnModuleInit, OnModuleDestroy {
+export class OutboxRetention implements OnModuleInit {
   private readonly logger = new Logger(OutboxRetention.name);
   private readonly retentionMs: number;
-  private readonly job = new PeriodicJob('finished outbox rows', () => this.deleteFinished(), this.logger);
 
   constructor(
     @InjectDataSource() private readonly dataSource: DataSource,
     private readonly clock: Clock,
     config: ConfigService<Config, true>,
+    private readonly scheduler: SchedulerRegistry,
   ) {
     this.retentionMs = config.getOrThrow('mail', { infer: true }).outboxRetentionMs;
   }
 
   purgeFinished(): Promise<number> {
-    return this.job.run();
+    return this.deleteFinished();
   }
 
   private async deleteFinished(): Promise<number> {
@@ -44,10 +45,15 @@ export class OutboxRetention implements OnModuleInit, OnModuleDestroy {
   }
 
   onModuleInit(): void {
-    this.job.start(PURGE_EVERY_MS);
-  }
-
-  onModuleDestroy(): void {
-    this.job.stop();
+    scheduleCleanup(
+      this.scheduler,
+      {
+        name: 'outbox-retention',
+        everyMs: PURGE_EVERY_MS,
+        what: 'finished outbox rows',
+        run: () => this.purgeFinished(),
+      },
+      this.logger,
+    );
   }
 }

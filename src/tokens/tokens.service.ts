@@ -1,11 +1,12 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { HttpStatus, Injectable, Logger, type OnModuleDestroy, type OnModuleInit } from '@nestjs/common';
+import { HttpStatus, Injectable, Logger, type OnModuleInit } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
+import { SchedulerRegistry } from '@nestjs/schedule';
 import { InjectDataSource } from '@nestjs/typeorm';
 import type { DataSource, EntityManager } from 'typeorm';
 import { Clock } from '../common/clock.js';
-import { PeriodicJob } from '../common/periodic-job.js';
 import { AppException } from '../common/problem.js';
+import { scheduleCleanup } from '../common/schedule.js';
 import type { Config } from '../config/config.js';
 import { EmailVerificationToken, PasswordResetToken } from './one-time-token.entity.js';
 
@@ -31,18 +32,14 @@ export function hashToken(rawToken: string): string {
  * concurrent uses exactly one wins (DESIGN §5).
  */
 @Injectable()
-export class TokensService implements OnModuleInit, OnModuleDestroy {
+export class TokensService implements OnModuleInit {
   private readonly logger = new Logger(TokensService.name);
-  private readonly purgeJob = new PeriodicJob(
-    'used or expired one-time tokens',
-    () => this.deleteUsedAndExpired(),
-    this.logger,
-  );
 
   constructor(
     @InjectDataSource() private readonly dataSource: DataSource,
     private readonly config: ConfigService<Config, true>,
     private readonly clock: Clock,
+    private readonly scheduler: SchedulerRegistry,
   ) {}
 
   /** Returns the raw token, to be mailed; it is never stored. */
@@ -127,7 +124,7 @@ export class TokensService implements OnModuleInit, OnModuleDestroy {
 
   /** Deletes used and expired rows of both purposes; returns how many went. */
   purgeExpired(): Promise<number> {
-    return this.purgeJob.run();
+    return this.deleteUsedAndExpired();
   }
 
   private async deleteUsedAndExpired(): Promise<number> {
@@ -146,11 +143,16 @@ export class TokensService implements OnModuleInit, OnModuleDestroy {
   }
 
   onModuleInit(): void {
-    this.purgeJob.start(this.config.getOrThrow('tokens', { infer: true }).purgeIntervalMs);
-  }
-
-  onModuleDestroy(): void {
-    this.purgeJob.stop();
+    scheduleCleanup(
+      this.scheduler,
+      {
+        name: 'tokens-purge',
+        everyMs: this.config.getOrThrow('tokens', { infer: true }).purgeIntervalMs,
+        what: 'used or expired one-time tokens',
+        run: () => this.purgeExpired(),
+      },
+      this.logger,
+    );
   }
 
   private ttlMs(purpose: TokenPurpose): number {

@@ -10,7 +10,8 @@ import type { DataSource } from 'typeorm';
 import { ensureRootLogger, resetRootLogger } from './pino-root-logger.js';
 import { createApp } from '../../src/app.factory.js';
 import { loggerParams } from '../../src/common/logging.js';
-import { type Config, loadConfig } from '../../src/config/config.js';
+import type { Config } from '../../src/config/config.js';
+import { validateConfig } from '../../src/config/config.module.js';
 import type { Feature } from '../../src/database/schema.js';
 import { createThrowawayDatabase, type ThrowawayDatabase } from './database.js';
 
@@ -60,7 +61,8 @@ export class TestApp {
   ): Promise<TestApp> {
     const database = options.database ?? (await createThrowawayDatabase());
     const scratch = mkdtempSync(join(tmpdir(), 'gatehouse-e2e-'));
-    const config = loadConfig({
+    // The app's own ConfigModule validates this record; process.env plays no part.
+    const config = await validateConfig({
       NODE_ENV: 'test',
       DATABASE_URL: options.mapDatabaseUrl ? options.mapDatabaseUrl(database.url) : database.url,
       APP_PUBLIC_URL: 'http://gatehouse.test',
@@ -79,13 +81,13 @@ export class TestApp {
     });
     // The newest app owns the process-wide root logger (older apps still open log there too).
     resetRootLogger();
-    ensureRootLogger(loggerParams(config.app, logDestination).pinoHttp);
+    ensureRootLogger(loggerParams(config.values.app, logDestination).pinoHttp);
     const app = await createApp({ config, logDestination, extraModules, extraFeatures: options.features });
     await app.listen(0, '127.0.0.1');
     const address = app.getHttpServer().address();
     const port = typeof address === 'object' && address ? address.port : 0;
     const owned = options.database ? undefined : database;
-    return new TestApp(app, `http://127.0.0.1:${port}`, config, logs, owned, scratch);
+    return new TestApp(app, `http://127.0.0.1:${port}`, config.values, logs, owned, scratch);
   }
 
   get dataSource(): DataSource {
