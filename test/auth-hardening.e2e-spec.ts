@@ -1,11 +1,13 @@
 import { randomBytes } from 'node:crypto';
+import net from 'node:net';
 import { Redis } from 'ioredis';
 import { User } from '../src/users/user.entity.js';
 import { auditEvents, logIn, PASSWORD, signUp } from './support/accounts.js';
 import { createThrowawayDatabase } from './support/database.js';
 import { uniqueEmail } from './support/factories.js';
 import { SmtpCapture } from './support/smtp-capture.js';
-import { TestApp } from './support/test-app.js';
+import { TcpProxy } from './support/tcp-proxy.js';
+import { type ApiResponse, TestApp } from './support/test-app.js';
 
 describe('password hashing', () => {
   let capture: SmtpCapture;
@@ -76,22 +78,35 @@ describe('password hashing', () => {
   });
 });
 
+const redisUrl = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
+
+async function requireRedis(): Promise<void> {
+  const probe = new Redis(redisUrl, { lazyConnect: true, maxRetriesPerRequest: 1 });
+  await probe.connect(); // fails the suite, with the reason, when Redis is not running
+  await probe.quit();
+}
+
+/** A window of 60-89 s: counters from earlier runs (same IP, same routes) cannot leak into this one. */
+function freshWindow(): string {
+  return `${60 + (randomBytes(1)[0] % 30)}s`;
+}
+
+const resend = (app: TestApp, email: string): Promise<ApiResponse> =>
+  app.request('/api/v1/auth/resend-verification', { method: 'POST', body: { email } });
+
 describe('rate limits shared through Redis', () => {
-  const redisUrl = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
   const apps: TestApp[] = [];
 
   beforeAll(async () => {
-    const probe = new Redis(redisUrl, { lazyConnect: true, maxRetriesPerRequest: 1 });
-    await probe.connect(); // fails the suite, with the reason, when Redis is not running
-    await probe.quit();
-    // A per-run window key space: counters from earlier runs cannot leak into this one.
-    const window = `${60 + (randomBytes(1)[0] % 30)}s`;
+    await requireRedis();
+    const window = freshWindow();
     for (let i = 0; i < 2; i += 1) {
       apps.push(
         await TestApp.start({
           REDIS_URL: redisUrl,
           AUTH_THROTTLE_EMAIL_LIMIT: '3',
           AUTH_THROTTLE_WINDOW: window,
+          AUTH_LOCKOUT_THRESHOLD: '2',
         }),
       );
     }
@@ -113,6 +128,113 @@ describe('rate limits shared through Redis', () => {
       );
     }
     expect(statuses).toEqual([202, 202, 202, 429]);
+  });
+
+  it('locks an unknown address across two app instances (the lockout counts in the same storage)', async () => {
+    const email = uniqueEmail('shared-lockout');
+    const answers = [];
+    for (let i = 0; i < 3; i += 1) {
+      const res = await apps[i % 2].request('/api/v1/auth/login', {
+        method: 'POST',
+        body: { email, password: 'wrong wrong wrong' },
+      });
+      answers.push(`${res.status} ${res.body.code}`);
+    }
+    expect(answers).toEqual(['401 INVALID_CREDENTIALS', '401 INVALID_CREDENTIALS', '429 ACCOUNT_LOCKED']);
+  });
+});
+
+describe('a Redis that goes away (REDIS_URL set)', () => {
+  const unavailable = /Redis unavailable/g;
+  const backAgain = /Redis is reachable again/g;
+  // Nest's Logger is process-wide: every app's lines land in the newest app's log, so count across all.
+  const mentions = (apps: TestApp[], pattern: RegExp) =>
+    apps
+      .map((app) => app.logs.join(''))
+      .join('')
+      .match(pattern)?.length ?? 0;
+
+  it('boots and keeps limiting per process when nothing listens at REDIS_URL: no 500', async () => {
+    const closedPort = await new Promise<number>((resolve) => {
+      const server = net.createServer().listen(0, '127.0.0.1', () => {
+        const { port } = server.address() as net.AddressInfo;
+        server.close(() => resolve(port));
+      });
+    });
+    const t = await TestApp.start({
+      REDIS_URL: `redis://127.0.0.1:${closedPort}`,
+      AUTH_THROTTLE_EMAIL_LIMIT: '2',
+      AUTH_LOCKOUT_THRESHOLD: '1',
+    });
+    try {
+      const email = uniqueEmail('no-redis');
+      const statuses = [];
+      for (let i = 0; i < 3; i += 1) {
+        statuses.push((await resend(t, email)).status);
+      }
+      expect(statuses).toEqual([202, 202, 429]);
+      const lockout = [];
+      const unknown = uniqueEmail('no-redis-lockout');
+      for (let i = 0; i < 2; i += 1) {
+        const res = await t.request('/api/v1/auth/login', {
+          method: 'POST',
+          body: { email: unknown, password: 'wrong wrong wrong' },
+        });
+        lockout.push(`${res.status} ${res.body.code}`);
+      }
+      expect(lockout).toEqual(['401 INVALID_CREDENTIALS', '429 ACCOUNT_LOCKED']);
+      // Said once, not once per reconnect attempt or per request.
+      expect(mentions([t], unavailable)).toBe(1);
+    } finally {
+      await t.close();
+    }
+  });
+
+  it('falls back to memory when Redis is cut, and shares counters again once it returns', async () => {
+    await requireRedis();
+    const target = new URL(redisUrl);
+    const proxy = await TcpProxy.start(target.hostname, Number(target.port || 6379));
+    const env = {
+      REDIS_URL: `redis://127.0.0.1:${proxy.port}`,
+      AUTH_THROTTLE_EMAIL_LIMIT: '3',
+      AUTH_THROTTLE_WINDOW: freshWindow(),
+    };
+    const apps = [await TestApp.start(env), await TestApp.start(env)];
+    const alternating = async (email: string) => {
+      const statuses = [];
+      for (let i = 0; i < 4; i += 1) {
+        statuses.push((await resend(apps[i % 2], email)).status);
+      }
+      return statuses;
+    };
+    try {
+      expect(await alternating(uniqueEmail('before-cut'))).toEqual([202, 202, 202, 429]);
+
+      await proxy.cut();
+      // Each instance counts alone: two hits each stay under the limit of 3, and nothing is a 500.
+      expect(await alternating(uniqueEmail('during-cut'))).toEqual([202, 202, 202, 202]);
+      const alone = uniqueEmail('during-cut-alone');
+      const statuses = [];
+      for (let i = 0; i < 4; i += 1) {
+        statuses.push((await resend(apps[0], alone)).status);
+      }
+      expect(statuses).toEqual([202, 202, 202, 429]);
+      // Once per instance, not once per reconnect attempt or per request.
+      expect(mentions(apps, unavailable)).toBe(2);
+
+      await proxy.restore();
+      const deadline = Date.now() + 10_000;
+      while (mentions(apps, backAgain) < 2 && Date.now() < deadline) {
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      expect(mentions(apps, backAgain)).toBe(2);
+      expect(await alternating(uniqueEmail('after-restore'))).toEqual([202, 202, 202, 429]);
+    } finally {
+      for (const app of apps) {
+        await app.close();
+      }
+      await proxy.stop();
+    }
   });
 });
 

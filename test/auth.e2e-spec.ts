@@ -697,6 +697,40 @@ describe('throttling', () => {
     expect(Number(last.headers.get('retry-after'))).toBeGreaterThan(0);
   });
 
+  it('reports each limit in the IETF RateLimit-Policy and RateLimit fields, and Retry-After on 429', async () => {
+    const email = uniqueEmail('headers');
+    const answers = [];
+    for (let i = 0; i < 4; i += 1) {
+      answers.push(await t.request(`${api}/auth/resend-verification`, { method: 'POST', body: { email } }));
+    }
+    expect(answers.map((a) => a.status)).toEqual([202, 202, 202, 429]);
+    for (const answer of answers) {
+      expect(answer.headers.get('ratelimit-policy')).toBe('"ip";q=8;w=60, "email";q=3;w=60');
+    }
+    const limits = answers.map((a) => rateLimit(a.headers));
+    expect(limits.map((l) => l.email.r)).toEqual([2, 1, 0, 0]);
+    expect(limits.map((l) => l.ip.r)).toEqual([7, 6, 5, 4]);
+    for (const { ip, email: perEmail } of limits) {
+      expect(ip.t).toBeGreaterThan(0);
+      expect(ip.t).toBeLessThanOrEqual(60);
+      expect(perEmail.t).toBeGreaterThan(0);
+      expect(perEmail.t).toBeLessThanOrEqual(60);
+    }
+    const refused = answers[3];
+    expect(refused.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+    expect(refused.body).toMatchObject({ status: 429, code: 'RATE_LIMITED' });
+    expect(refused.headers.get('retry-after')).toBe(String(limits[3].email.t));
+    expect(answers[2].headers.get('retry-after')).toBeNull();
+  });
+
+  it('adds no rate-limit fields to routes the limits skip', async () => {
+    const user = await newUser(t);
+    const res = await t.request(`${api}/auth/logout`, { method: 'POST', token: user.accessToken });
+    expect(res.status).toBe(204);
+    expect(res.headers.get('ratelimit')).toBeNull();
+    expect(res.headers.get('ratelimit-policy')).toBeNull();
+  });
+
   it('limits per client IP across addresses', async () => {
     const statuses: number[] = [];
     for (let i = 0; i < 10; i += 1) {
@@ -727,6 +761,18 @@ describe('throttling', () => {
     expect(statuses).toEqual([401, 401, 401, 429]);
   });
 
+  it('limits a signed-in route per account and per IP, not per email', async () => {
+    const user = await newUser(t);
+    const res = await t.request(`${api}/users/me`, {
+      method: 'DELETE',
+      body: { password: 'not the password at all' },
+      token: user.accessToken,
+    });
+    expect(res.status).toBe(401);
+    expect(res.headers.get('ratelimit-policy')).toBe('"account";q=3;w=60, "ip";q=8;w=60');
+    expect(rateLimit(res.headers).account.r).toBe(2);
+  });
+
   it('ignores X-Forwarded-For unless TRUST_PROXY says so', async () => {
     const res = await t.request(`${api}/auth/login`, {
       method: 'POST',
@@ -736,3 +782,15 @@ describe('throttling', () => {
     expect(res.status).toBe(429);
   });
 });
+
+/** Parses the RateLimit field (`"ip";r=7;t=60, "email";r=2;t=60`) into numbers per limit name. */
+function rateLimit(headers: Headers): Record<string, { r: number; t: number }> {
+  const field = headers.get('ratelimit') ?? '';
+  return Object.fromEntries(
+    field.split(', ').map((item) => {
+      const [name, ...params] = item.split(';');
+      const values = Object.fromEntries(params.map((p) => p.split('=')).map(([k, v]) => [k, Number(v)]));
+      return [JSON.parse(name) as string, { r: values.r, t: values.t }];
+    }),
+  );
+}

@@ -1,10 +1,10 @@
 import { Body, Controller, Delete, HttpCode, HttpStatus, Put, UseGuards } from '@nestjs/common';
+import { SkipThrottle } from '@nestjs/throttler';
 import {
   ApiBadRequestResponse,
   ApiNoContentResponse,
   ApiOperation,
   ApiTags,
-  ApiTooManyRequestsResponse,
   ApiUnauthorizedResponse,
 } from '@nestjs/swagger';
 import { type RequestMeta, ReqMeta } from '../common/request-meta.js';
@@ -12,12 +12,14 @@ import { AccountService } from './account.service.js';
 import type { AuthUser } from '../common/auth/auth-user.js';
 import { Authenticated, CurrentUser } from '../common/auth/decorators.js';
 import { ChangePasswordDto, DeleteAccountDto } from './dto/auth.dto.js';
-import { AuthRateLimitGuard } from './rate-limit.js';
+import { ApiThrottled, AuthThrottlerGuard } from './auth-throttler.guard.js';
+import { Throttler } from './throttlers.js';
 
 @ApiTags('users')
 @Authenticated()
-@UseGuards(AuthRateLimitGuard)
-@ApiTooManyRequestsResponse({ description: 'RATE_LIMITED: too many password checks for this account or IP' })
+@UseGuards(AuthThrottlerGuard)
+@SkipThrottle({ [Throttler.email]: true })
+@ApiThrottled('RATE_LIMITED: too many password checks for this account or IP')
 @Controller('users/me')
 export class AccountController {
   constructor(private readonly account: AccountService) {}

@@ -1,4 +1,5 @@
 import { Body, Controller, HttpCode, HttpStatus, Post, UseGuards } from '@nestjs/common';
+import { SkipThrottle } from '@nestjs/throttler';
 import {
   ApiAcceptedResponse,
   ApiBadRequestResponse,
@@ -8,7 +9,6 @@ import {
   ApiOperation,
   ApiServiceUnavailableResponse,
   ApiTags,
-  ApiTooManyRequestsResponse,
   ApiUnauthorizedResponse,
 } from '@nestjs/swagger';
 import { type RequestMeta, ReqMeta } from '../common/request-meta.js';
@@ -31,7 +31,8 @@ import { LoginService } from './login.service.js';
 import { PasswordResetService } from './password-reset.service.js';
 import { RegistrationService } from './registration.service.js';
 import { SessionsService } from './sessions.service.js';
-import { AuthRateLimitGuard } from './rate-limit.js';
+import { ApiThrottled, AuthThrottlerGuard } from './auth-throttler.guard.js';
+import { NOT_THROTTLED, Throttler } from './throttlers.js';
 
 /**
  * Resend and forgot do a few writes for a known address and one read for an unknown one; both answer
@@ -42,7 +43,9 @@ const UNIFORM_ANSWER_MS = 150;
 const ACCEPTED: AcceptedDto = { message: 'If the address can be used, an email is on its way.' };
 
 @ApiTags('auth')
-@ApiTooManyRequestsResponse({ description: 'RATE_LIMITED (per IP and per email), with Retry-After' })
+@UseGuards(AuthThrottlerGuard)
+@SkipThrottle({ [Throttler.account]: true })
+@ApiThrottled('RATE_LIMITED (per IP and per email), with Retry-After')
 @Controller('auth')
 export class AuthController {
   constructor(
@@ -53,7 +56,6 @@ export class AuthController {
   ) {}
 
   @Public()
-  @UseGuards(AuthRateLimitGuard)
   @Post('register')
   @HttpCode(HttpStatus.ACCEPTED)
   @ApiOperation({
@@ -69,7 +71,6 @@ export class AuthController {
   }
 
   @Public()
-  @UseGuards(AuthRateLimitGuard)
   @Post('verify-email')
   @HttpCode(HttpStatus.OK)
   @ApiOperation({ summary: 'Confirm an email address with the token from the mailed link' })
@@ -81,7 +82,6 @@ export class AuthController {
   }
 
   @Public()
-  @UseGuards(AuthRateLimitGuard)
   @Post('resend-verification')
   @HttpCode(HttpStatus.ACCEPTED)
   @ApiOperation({
@@ -94,7 +94,6 @@ export class AuthController {
   }
 
   @Public()
-  @UseGuards(AuthRateLimitGuard)
   @Post('login')
   @HttpCode(HttpStatus.OK)
   @ApiOperation({ summary: 'Sign in: an access token and a refresh token' })
@@ -110,7 +109,6 @@ export class AuthController {
   }
 
   @Public()
-  @UseGuards(AuthRateLimitGuard)
   @Post('refresh')
   @HttpCode(HttpStatus.OK)
   @ApiOperation({
@@ -123,6 +121,7 @@ export class AuthController {
   }
 
   @Authenticated()
+  @SkipThrottle(NOT_THROTTLED)
   @Post('logout')
   @HttpCode(HttpStatus.NO_CONTENT)
   @ApiOperation({ summary: 'Revoke this session: its access token stops working at once' })
@@ -132,6 +131,7 @@ export class AuthController {
   }
 
   @Authenticated()
+  @SkipThrottle(NOT_THROTTLED)
   @Post('logout-all')
   @HttpCode(HttpStatus.NO_CONTENT)
   @ApiOperation({ summary: 'Revoke every session of your account' })
@@ -141,7 +141,6 @@ export class AuthController {
   }
 
   @Public()
-  @UseGuards(AuthRateLimitGuard)
   @Post('forgot-password')
   @HttpCode(HttpStatus.ACCEPTED)
   @ApiOperation({ summary: 'Mail a reset link if the account exists: 202 always' })
@@ -152,7 +151,6 @@ export class AuthController {
   }
 
   @Public()
-  @UseGuards(AuthRateLimitGuard)
   @Post('reset-password')
   @HttpCode(HttpStatus.NO_CONTENT)
   @ApiOperation({ summary: 'Set a new password with a reset token; signs out everywhere, does not sign in' })

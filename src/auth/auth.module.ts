@@ -24,7 +24,7 @@ import { SessionsController } from './sessions.controller.js';
 import { SessionsRepository } from './sessions.repository.js';
 import { SessionsRetention } from './sessions-retention.service.js';
 import { SessionsService } from './sessions.service.js';
-import { AuthRateLimitGuard, RateLimitStoreHolder } from './rate-limit.js';
+import { AuthThrottlerModule } from './throttlers.js';
 
 @Module({
   imports: [
@@ -35,6 +35,7 @@ import { AuthRateLimitGuard, RateLimitStoreHolder } from './rate-limit.js';
     TokensModule,
     MailModule,
     AuditModule,
+    AuthThrottlerModule,
   ],
   controllers: [AuthController, SessionsController, AccountController],
   providers: [
@@ -49,8 +50,6 @@ import { AuthRateLimitGuard, RateLimitStoreHolder } from './rate-limit.js';
     PasswordResetService,
     PasswordChangeService,
     AccountService,
-    RateLimitStoreHolder,
-    AuthRateLimitGuard,
     JwtStrategy,
     { provide: APP_GUARD, useClass: JwtAuthGuard },
   ],

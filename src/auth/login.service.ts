@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { HttpStatus, Injectable } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
+import { InjectThrottlerStorage, ThrottlerStorage } from '@nestjs/throttler';
 import { InjectDataSource } from '@nestjs/typeorm';
 import type { DataSource } from 'typeorm';
 import { AuditService } from '../audit/audit.service.js';
@@ -13,7 +14,6 @@ import { normalizeEmail } from '../users/email.js';
 import type { User } from '../users/user.entity.js';
 import { UsersService } from '../users/users.service.js';
 import { PasswordHasher } from './password-hasher.service.js';
-import { RateLimitStoreHolder } from './rate-limit.js';
 import { SessionsService, type TokenPair } from './sessions.service.js';
 
 export type LoginResult = TokenPair & { user: User };
@@ -50,7 +50,7 @@ export class LoginService {
     private readonly audit: AuditService,
     private readonly clock: Clock,
     private readonly metrics: MetricsService,
-    private readonly rateLimits: RateLimitStoreHolder,
+    @InjectThrottlerStorage() private readonly throttles: ThrottlerStorage,
     @InjectDataSource() private readonly dataSource: DataSource,
     config: ConfigService<Config, true>,
   ) {
@@ -141,16 +141,25 @@ export class LoginService {
 
   /**
    * An unknown address fails exactly like a known one: one bcrypt comparison, 401 until the threshold,
-   * then the same 429 ACCOUNT_LOCKED, counted per address in the rate-limit store (shared through Redis
-   * when configured). A lockout must not tell an attacker which addresses have accounts.
+   * then the same 429 ACCOUNT_LOCKED for the same period, counted per address in the throttler's
+   * storage (shared through Redis when configured). A lockout must not tell an attacker which
+   * addresses have accounts.
    */
   private async refuseUnknown(email: string, password: string, meta: RequestMeta): Promise<never> {
     await this.hasher.verifyNothing(password);
     const key = `login-unknown:${createHash('sha256').update(normalizeEmail(email)).digest('hex')}`;
-    const { hits, resetInMs } = await this.rateLimits.store.hit(key, this.auth.lockoutDurationMs);
-    if (hits > this.auth.lockoutThreshold) {
+    const period = this.auth.lockoutDurationMs;
+    const { isBlocked, timeToBlockExpire } = await this.throttles.increment(
+      key,
+      period,
+      this.auth.lockoutThreshold,
+      period,
+      'lockout',
+    );
+    if (isBlocked) {
       const now = this.clock.now();
-      return this.refuse(null, 'locked', meta, locked(new Date(now.getTime() + resetInMs), now));
+      const until = new Date(now.getTime() + timeToBlockExpire * 1000);
+      return this.refuse(null, 'locked', meta, locked(until, now));
     }
     return this.refuse(null, 'unknown_email', meta, invalidCredentials());
   }
