@@ -3,7 +3,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { simpleParser } from 'mailparser';
 import { Clock } from '../src/common/clock.js';
-import { MAIL_TEMPLATES } from '../src/mail/mail-templates.js';
+import { MAIL_TEMPLATE_NAMES } from '../src/mail/mail-template.js';
 import { MailService } from '../src/mail/mail.service.js';
 import { OutboxMessage } from '../src/mail/outbox-message.entity.js';
 import { OutboxWorker } from '../src/mail/outbox.worker.js';
@@ -101,7 +101,7 @@ describe('the mail outbox over real SMTP', () => {
   it('should render every template as HTML and text in the shared layout', async () => {
     const token = rawToken();
     const recipients = new Map<string, string>();
-    for (const template of MAIL_TEMPLATES) {
+    for (const template of MAIL_TEMPLATE_NAMES) {
       const to = address(template);
       recipients.set(template, to);
       await mail.enqueue(template, to, { token });

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import type { Type } from '@nestjs/common';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
+import { Test, type TestingModuleBuilder } from '@nestjs/testing';
 import { getDataSourceToken } from '@nestjs/typeorm';
 import type { DataSource } from 'typeorm';
 import { ensureRootLogger, resetRootLogger } from './pino-root-logger.js';
@@ -37,6 +38,11 @@ export interface StartOptions {
    * app instances on one database, or a restart. The caller creates it and drops it.
    */
   database?: ThrowawayDatabase;
+  /**
+   * Replaces providers the way a team extending Gatehouse would, e.g.
+   * `(app) => app.overrideProvider(MailSender).useValue(capture)`. The app is otherwise the real one.
+   */
+  override?: (builder: TestingModuleBuilder) => TestingModuleBuilder;
 }
 
 /** The real application on a real port with a database of its own; what the e2e tests talk to. */
@@ -77,7 +83,18 @@ export class TestApp {
     // The newest app owns the process-wide root logger (older apps still open log there too).
     resetRootLogger();
     ensureRootLogger(loggerParams(config.app, logDestination).pinoHttp);
-    const app = await createApp({ config, logDestination, extraModules });
+    const { override } = options;
+    const app = await createApp({
+      config,
+      logDestination,
+      extraModules,
+      instantiate: override
+        ? async (root, adapter, appOptions) => {
+            const moduleRef = await override(Test.createTestingModule({ imports: [root] })).compile();
+            return moduleRef.createNestApplication<NestFastifyApplication>(adapter, appOptions);
+          }
+        : undefined,
+    });
     await app.listen(0, '127.0.0.1');
     const address = app.getHttpServer().address();
     const port = typeof address === 'object' && address ? address.port : 0;
