@@ -19,6 +19,9 @@ export interface OutboxStats {
   dead: number;
 }
 
+/** The part of the outbox the worker uses: claim due rows, then release each claim. */
+export type OutboxClaims = Pick<OutboxRepository, 'claimDue' | 'markSent' | 'markFailed' | 'markDead'>;
+
 /**
  * The mail_outbox table. A claim is a lease: claimDue() moves next_attempt_at to locked_until, so a
  * row whose worker died is simply due again once the lease runs out, with no separate recovery job.

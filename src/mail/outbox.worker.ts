@@ -1,6 +1,12 @@
 import { randomBytes, randomInt } from 'node:crypto';
 import { hostname } from 'node:os';
-import { Injectable, Logger, type OnApplicationBootstrap, type OnModuleDestroy } from '@nestjs/common';
+import {
+  Inject,
+  Injectable,
+  Logger,
+  type OnApplicationBootstrap,
+  type OnModuleDestroy,
+} from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
 import { Clock } from '../common/clock.js';
 import type { Config, MailConfig } from '../config/config.js';
@@ -8,7 +14,7 @@ import { MailSender, type OutgoingMail, PermanentMailError } from './mail-sender
 import { isMailTemplate, type LinkLifetimes, mailContext } from './mail-template.js';
 import { SMTP_CONNECTIONS, sendTimeoutMs } from './mailer.options.js';
 import type { OutboxMessage } from './outbox-message.entity.js';
-import { OutboxRepository } from './outbox.repository.js';
+import { type OutboxClaims, OutboxRepository } from './outbox.repository.js';
 import { PayloadCipher, openPayload } from './payload-cipher.js';
 
 /** Rows claimed per round; the pooled SMTP transport sends up to SMTP_CONNECTIONS of them at a time. */
@@ -37,7 +43,7 @@ export class OutboxWorker implements OnApplicationBootstrap, OnModuleDestroy {
   private chain: Promise<unknown> = Promise.resolve();
 
   constructor(
-    private readonly outbox: OutboxRepository,
+    @Inject(OutboxRepository) private readonly outbox: OutboxClaims,
     private readonly sender: MailSender,
     private readonly cipher: PayloadCipher,
     private readonly clock: Clock,
