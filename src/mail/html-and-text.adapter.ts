@@ -13,9 +13,11 @@ interface AdapterMail {
  * are plain `{{key}}` substitution, without a layout); each of our templates wraps itself in its
  * layout with a partial block (`{{#> html-layout}}`), from the adapter's partials directory.
  *
- * The stock adapter runs synchronously, and on a missing template file it reports the error and then
- * throws; both become one callback here, so a broken template fails the one message (retried, then
- * dead), never the process.
+ * The stock adapter runs synchronously. On a missing template file it reports the error to its
+ * callback and then throws a TypeError; handed nodemailer's callback directly, that rejects the send
+ * with the TypeError and leaves nodemailer's own promise rejected and unhandled, which ends the
+ * process. Here both become one error for one callback: a broken template fails its message
+ * (retried, then dead), never the process.
  */
 export class HtmlAndTextAdapter implements TemplateAdapter {
   private readonly handlebars = new HandlebarsAdapter(
