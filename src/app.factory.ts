@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import helmet from '@fastify/helmet';
-import { RequestMethod } from '@nestjs/common';
+import { type DynamicModule, type NestApplicationOptions, RequestMethod } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import { DocumentBuilder, type OpenAPIObject, SwaggerModule } from '@nestjs/swagger';
@@ -28,11 +28,23 @@ const UNPREFIXED = [
 /** Letters, digits and . _ - : up to 128 characters; anything else could forge log lines. */
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
+export interface CreateAppOptions extends AppModuleOptions {
+  /**
+   * Instantiates the root module; NestFactory.create by default. Tests pass one built on
+   * @nestjs/testing to replace a provider the way a team would (a MailSender, say).
+   */
+  instantiate?: (
+    root: DynamicModule,
+    adapter: FastifyAdapter,
+    options: NestApplicationOptions,
+  ) => Promise<NestFastifyApplication>;
+}
+
 /**
  * Builds the fully configured application (not yet listening). main.ts, the CLI and every e2e test
  * go through here, so what is tested is what runs.
  */
-export async function createApp(options: AppModuleOptions): Promise<NestFastifyApplication> {
+export async function createApp(options: CreateAppOptions): Promise<NestFastifyApplication> {
   const { app: appConfig } = options.config.values;
   const adapter = new FastifyAdapter({
     bodyLimit: appConfig.bodyLimit,
@@ -47,7 +59,8 @@ export async function createApp(options: AppModuleOptions): Promise<NestFastifyA
     onConstructorPoisoning: 'error',
     routerOptions: { ignoreTrailingSlash: true },
   });
-  const app = await NestFactory.create<NestFastifyApplication>(AppModule.forRoot(options), adapter, {
+  const instantiate = options.instantiate ?? ((root, http, opts) => NestFactory.create(root, http, opts));
+  const app = await instantiate(AppModule.forRoot(options), adapter, {
     bufferLogs: true,
     // A wiring error is thrown to the caller (main.ts logs it and exits 1) instead of Nest calling
     // process.exit() itself, which in a test worker would end the thread and hang the run.

@@ -1,9 +1,16 @@
 import { randomBytes } from 'node:crypto';
-import { readdirSync, readFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { ConfigService } from '@nestjs/config';
+import { MAILER_OPTIONS } from '@nestjs-modules/mailer';
 import { simpleParser } from 'mailparser';
 import { Clock } from '../src/common/clock.js';
-import { MAIL_TEMPLATES } from '../src/mail/mail-templates.js';
+import type { Config } from '../src/config/config.js';
+import { UnitOfWork } from '../src/database/unit-of-work.js';
+import { MailSender, type OutgoingMail, PermanentMailError } from '../src/mail/mail-sender.js';
+import { MAIL_TEMPLATE_NAMES } from '../src/mail/mail-template.js';
+import { mailerOptions, TEMPLATES_DIR } from '../src/mail/mailer.options.js';
 import { MailService } from '../src/mail/mail.service.js';
 import { OutboxMessage } from '../src/mail/outbox-message.entity.js';
 import { OutboxWorker } from '../src/mail/outbox.worker.js';
@@ -39,6 +46,29 @@ async function statusOf(t: TestApp, recipient: string, status: string): Promise<
   }
 }
 
+const ERASED = '{"v":1,"erased":true}';
+
+/**
+ * Drains until the row for `recipient` is sent or dead, moving the clock past each retry time (at most
+ * MAIL_MAX_ATTEMPTS rounds). Returns the status after each attempt, and the row as it ended.
+ */
+async function attemptsOf(
+  t: TestApp,
+  recipient: string,
+): Promise<{ statuses: string[]; row: OutboxMessage }> {
+  const statuses: string[] = [];
+  for (let attempt = 1; attempt <= t.config.mail.maxAttempts; attempt += 1) {
+    await t.app.get(OutboxWorker).drainOnce();
+    const row = await outbox(t).findOneByOrFail({ recipient });
+    statuses.push(row.status);
+    if (row.status !== 'pending') {
+      break;
+    }
+    advance(t, row.nextAttemptAt.getTime() - t.app.get(Clock).now().getTime() + 1);
+  }
+  return { statuses, row: await outbox(t).findOneByOrFail({ recipient }) };
+}
+
 describe('the mail outbox over real SMTP', () => {
   let capture: SmtpCapture;
   let t: TestApp;
@@ -60,6 +90,7 @@ describe('the mail outbox over real SMTP', () => {
     jest.restoreAllMocks();
     await capture.setMode('normal');
     capture.clear();
+    capture.rejectedRecipients.clear();
   });
 
   afterAll(async () => {
@@ -101,7 +132,7 @@ describe('the mail outbox over real SMTP', () => {
   it('should render every template as HTML and text in the shared layout', async () => {
     const token = rawToken();
     const recipients = new Map<string, string>();
-    for (const template of MAIL_TEMPLATES) {
+    for (const template of MAIL_TEMPLATE_NAMES) {
       const to = address(template);
       recipients.set(template, to);
       await mail.enqueue(template, to, { token });
@@ -261,6 +292,60 @@ describe('the mail outbox over real SMTP', () => {
     });
   });
 
+  it('should retry an unreachable mail server with backoff, then mark the row dead with the reason', async () => {
+    await capture.setMode('down');
+    const to = address('unreachable');
+    const token = rawToken();
+    const res = await t.request('/api/v1/mail-probe/verify', { method: 'POST', body: { to, token } });
+    expect(res.status).toBe(201);
+
+    const { statuses, row } = await attemptsOf(t, to);
+    expect(statuses).toEqual(['pending', 'pending', 'dead']);
+    expect(row).toMatchObject({ status: 'dead', attempts: 3, lockedBy: null, payload: ERASED });
+    expect(row.lastError).toMatch(/ECONNREFUSED|connect/i);
+    expect(row.lastError).not.toContain(token);
+    expect(t.logs.join('')).not.toContain(token);
+    await expect(t.request('/health/live')).resolves.toMatchObject({ status: 200 });
+  });
+
+  it('should retry a recipient the server rejects, mark it dead with the server answer, and deliver the rest', async () => {
+    const rejected = address('rejected');
+    const welcome = address('welcome');
+    capture.rejectedRecipients.add(rejected);
+    await mail.enqueue('password-changed', rejected, {});
+    await mail.enqueue('password-changed', welcome, {});
+
+    const { statuses, row } = await attemptsOf(t, rejected);
+    expect(statuses).toEqual(['pending', 'pending', 'dead']);
+    expect(row).toMatchObject({ status: 'dead', attempts: 3, payload: ERASED });
+    expect(row.lastError).toContain('550');
+    expect(row.lastError).toContain('Recipient address rejected');
+    await capture.waitFor((m) => recipientsOf(m).includes(welcome));
+    await expect(outbox(t).findOneByOrFail({ recipient: welcome })).resolves.toMatchObject({
+      status: 'sent',
+    });
+    expect(capture.messages.some((m) => recipientsOf(m).includes(rejected))).toBe(false);
+  });
+
+  it('should write the message in the open unit of work, so a rolled-back change sends nothing', async () => {
+    const uow = t.app.get(UnitOfWork);
+    const kept = address('kept');
+    const dropped = address('dropped');
+    await uow.withTransaction(() => mail.enqueue('password-changed', kept, {}));
+    await expect(
+      uow.withTransaction(async () => {
+        await mail.enqueue('password-changed', dropped, {});
+        throw new Error('the change the mail belongs to failed');
+      }),
+    ).rejects.toThrow('the change the mail belongs to failed');
+
+    await expect(outbox(t).countBy({ recipient: kept })).resolves.toBe(1);
+    await expect(outbox(t).countBy({ recipient: dropped })).resolves.toBe(0);
+    await worker.drainOnce();
+    await capture.waitFor((m) => recipientsOf(m).includes(kept));
+    expect(capture.messages.some((m) => recipientsOf(m).includes(dropped))).toBe(false);
+  });
+
   it('should count pending and dead messages for health and metrics', async () => {
     const before = await mail.outboxStats();
     await capture.setMode('down');
@@ -312,6 +397,163 @@ describe.each([
     await t.app.get(OutboxWorker).drainOnce();
     await capture.waitFor((m) => recipientsOf(m).includes(to));
     await expect(statusOf(t, to, 'sent')).resolves.toMatchObject({ status: 'sent' });
+  });
+});
+
+describe('templates that do not render', () => {
+  let capture: SmtpCapture;
+  let t: TestApp;
+  let templates: string;
+
+  beforeAll(async () => {
+    capture = await SmtpCapture.start();
+    templates = mkdtempSync(join(tmpdir(), 'gatehouse-templates-'));
+    cpSync(TEMPLATES_DIR, templates, { recursive: true });
+    // A variable no message carries (strict mode refuses to print a blank), and a missing file.
+    writeFileSync(
+      join(templates, 'verify-email.html.hbs'),
+      '{{#> html-layout}}<p>{{noSuchValue}}</p>{{/html-layout}}\n',
+    );
+    rmSync(join(templates, 'reset-password.text.hbs'));
+    t = await TestApp.start(
+      { MAIL_URL: capture.url, MAIL_POLL_INTERVAL: '1h', MAIL_MAX_ATTEMPTS: '2' },
+      [MailProbeModule],
+      {
+        // The real mailer, reading its templates from the broken copy.
+        override: (app) =>
+          app.overrideProvider(MAILER_OPTIONS).useFactory({
+            inject: [ConfigService],
+            factory: (config: ConfigService<Config, true>) =>
+              mailerOptions(config.getOrThrow('mail', { infer: true }), templates),
+          }),
+      },
+    );
+  });
+
+  afterEach(() => {
+    jest.restoreAllMocks();
+  });
+
+  afterAll(async () => {
+    await t.close();
+    await capture.stop();
+    rmSync(templates, { recursive: true, force: true });
+  });
+
+  it('should answer the request, retry the mail, then mark it dead naming what failed', async () => {
+    const to = address('strict');
+    const token = rawToken();
+    const res = await t.request('/api/v1/mail-probe/verify', { method: 'POST', body: { to, token } });
+    expect(res.status).toBe(201);
+
+    const { statuses, row } = await attemptsOf(t, to);
+    expect(statuses).toEqual(['pending', 'dead']);
+    expect(row).toMatchObject({ status: 'dead', attempts: 2, payload: ERASED });
+    expect(row.lastError).toContain('noSuchValue');
+    expect(row.lastError).not.toContain(token);
+    expect(capture.messages.some((m) => recipientsOf(m).includes(to))).toBe(false);
+  });
+
+  it('should survive a missing template file the same way, and keep delivering the others', async () => {
+    const broken = address('missing-file');
+    const fine = address('fine');
+    await t.app.get(MailService).enqueue('reset-password', broken, { token: rawToken() });
+    await t.app.get(MailService).enqueue('account-exists', fine, {});
+
+    const { statuses, row } = await attemptsOf(t, broken);
+    expect(statuses).toEqual(['pending', 'dead']);
+    expect(row.lastError).toMatch(/ENOENT|no such file/);
+    const delivered = await capture.waitFor((m) => recipientsOf(m).includes(fine));
+    expect(delivered.subject).toBe('You already have an account');
+    await expect(t.request('/health/ready')).resolves.toMatchObject({ status: 200 });
+  });
+});
+
+/** A team's own sending step (DESIGN §11): keeps what it would send, or fails as told. */
+class CapturingMailSender extends MailSender {
+  readonly sent: OutgoingMail[] = [];
+  failWith: Error | undefined;
+
+  send(mail: OutgoingMail): Promise<void> {
+    if (this.failWith) {
+      return Promise.reject(this.failWith);
+    }
+    this.sent.push(mail);
+    return Promise.resolve();
+  }
+}
+
+describe('a MailSender a team provides in place of the mailer', () => {
+  let t: TestApp;
+  let sender: CapturingMailSender;
+
+  beforeAll(async () => {
+    t = await TestApp.start({ MAIL_POLL_INTERVAL: '1h', MAIL_MAX_ATTEMPTS: '2' }, [MailProbeModule], {
+      override: (app) => app.overrideProvider(MailSender).useClass(CapturingMailSender),
+    });
+    const provided = t.app.get(MailSender);
+    if (!(provided instanceof CapturingMailSender)) {
+      throw new Error('the MailSender override did not take');
+    }
+    sender = provided;
+  });
+
+  afterEach(() => {
+    jest.restoreAllMocks();
+    sender.failWith = undefined;
+  });
+
+  afterAll(async () => {
+    await t.close();
+  });
+
+  it('should get each claimed message once, with what the templates print, and the outbox marks it sent', async () => {
+    const to = address('team');
+    const token = rawToken();
+    const res = await t.request('/api/v1/mail-probe/verify', { method: 'POST', body: { to, token } });
+    expect(res.status).toBe(201);
+
+    await expect(t.app.get(OutboxWorker).drainOnce()).resolves.toBe(1);
+    await expect(t.app.get(OutboxWorker).drainOnce()).resolves.toBe(0);
+    const row = await outbox(t).findOneByOrFail({ recipient: to });
+    expect(sender.sent.filter((m) => m.to === to)).toEqual([
+      {
+        outboxId: row.id,
+        template: 'verify-email',
+        to,
+        subject: 'Confirm your email address',
+        context: expect.objectContaining({
+          email: to,
+          token,
+          link: `http://gatehouse.test/verify-email?token=${token}`,
+          expiresIn: '1 day',
+        }) as unknown,
+      },
+    ]);
+    expect(row).toMatchObject({ status: 'sent', attempts: 1, lockedBy: null, payload: ERASED });
+    // The default sender (and its development .eml files) is out of the picture.
+    const dir = t.config.mail.dir;
+    expect(existsSync(dir) ? readdirSync(dir) : []).toEqual([]);
+  });
+
+  it('should have its failures retried and then marked dead, like any transport', async () => {
+    sender.failWith = new Error('mail API answered 503');
+    const to = address('team-retry');
+    await t.app.get(MailService).enqueue('password-changed', to, {});
+
+    const { statuses, row } = await attemptsOf(t, to);
+    expect(statuses).toEqual(['pending', 'dead']);
+    expect(row).toMatchObject({ status: 'dead', attempts: 2, lastError: 'mail API answered 503' });
+  });
+
+  it('should have a PermanentMailError marked dead at once', async () => {
+    sender.failWith = new PermanentMailError('address suppressed by the provider');
+    const to = address('team-suppressed');
+    await t.app.get(MailService).enqueue('password-changed', to, {});
+
+    const { statuses, row } = await attemptsOf(t, to);
+    expect(statuses).toEqual(['dead']);
+    expect(row).toMatchObject({ attempts: 1, lastError: 'address suppressed by the provider' });
   });
 });
 

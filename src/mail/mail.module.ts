@@ -1,15 +1,26 @@
 import { Module } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
+import { MailerModule } from '@nestjs-modules/mailer';
 import type { Config } from '../config/config.js';
-import { MailRenderer } from './mail-templates.js';
+import { MailSender } from './mail-sender.js';
 import { MailService } from './mail.service.js';
-import { MailTransport } from './mail.transport.js';
+import { MailerMailSender } from './mailer-mail-sender.js';
+import { mailerOptions } from './mailer.options.js';
 import { OutboxRetention } from './outbox-retention.service.js';
+import { OutboxRepository } from './outbox.repository.js';
 import { OutboxWorker } from './outbox.worker.js';
 import { PayloadCipher } from './payload-cipher.js';
 
-/** The transactional outbox: MailService writes rows, OutboxWorker delivers them. */
+/** The transactional outbox: MailService writes rows, OutboxWorker hands them to the MailSender. */
 @Module({
+  imports: [
+    MailerModule.forRootAsync({
+      imports: [],
+      inject: [ConfigService],
+      useFactory: (config: ConfigService<Config, true>) =>
+        mailerOptions(config.getOrThrow('mail', { infer: true })),
+    }),
+  ],
   providers: [
     {
       provide: PayloadCipher,
@@ -17,16 +28,10 @@ import { PayloadCipher } from './payload-cipher.js';
       useFactory: (config: ConfigService<Config, true>) =>
         new PayloadCipher(config.getOrThrow('mail', { infer: true }).payloadKey),
     },
-    {
-      provide: MailRenderer,
-      inject: [ConfigService],
-      useFactory: (config: ConfigService<Config, true>) =>
-        new MailRenderer(
-          config.getOrThrow('mail', { infer: true }).publicUrl,
-          config.getOrThrow('tokens', { infer: true }),
-        ),
-    },
-    MailTransport,
+    // The swappable sending step (DESIGN §11): provide another MailSender class here to send through
+    // something other than @nestjs-modules/mailer.
+    { provide: MailSender, useClass: MailerMailSender },
+    OutboxRepository,
     MailService,
     OutboxWorker,
     OutboxRetention,

@@ -1,21 +1,19 @@
 import { Injectable } from '@nestjs/common';
-import { InjectDataSource } from '@nestjs/typeorm';
-import type { DataSource, EntityManager } from 'typeorm';
+import type { EntityManager } from 'typeorm';
 import { Clock } from '../common/clock.js';
-import { isMailTemplate, type MailTemplate } from './mail-templates.js';
-import { OutboxMessage } from './outbox-message.entity.js';
+import { isMailTemplate, type MailTemplate } from './mail-template.js';
+import { OutboxRepository, type OutboxStats } from './outbox.repository.js';
 import { PayloadCipher, sealPayload } from './payload-cipher.js';
 
-export type { MailTemplate } from './mail-templates.js';
+export type { MailTemplate } from './mail-template.js';
+export type { OutboxStats } from './outbox.repository.js';
 
 export interface EnqueueOptions {
-  /** The caller's transaction: the message commits (or rolls back) with the change it belongs to. */
+  /**
+   * The caller's transaction. Going away: without it the message joins the open unit of work
+   * (`@Transactional()`), which is what every caller should rely on.
+   */
   manager?: EntityManager;
-}
-
-export interface OutboxStats {
-  pending: number;
-  dead: number;
 }
 
 /**
@@ -25,7 +23,7 @@ export interface OutboxStats {
 @Injectable()
 export class MailService {
   constructor(
-    @InjectDataSource() private readonly dataSource: DataSource,
+    private readonly outbox: OutboxRepository,
     private readonly cipher: PayloadCipher,
     private readonly clock: Clock,
   ) {}
@@ -44,29 +42,19 @@ export class MailService {
     if (to.length === 0 || to.length > 255) {
       throw new Error('A mail recipient must be 1-255 characters');
     }
-    const now = this.clock.now();
-    await (options.manager ?? this.dataSource.manager).getRepository(OutboxMessage).insert({
-      template,
-      recipient: to,
-      payload: sealPayload(this.cipher, template, to, data),
-      status: 'pending',
-      attempts: 0,
-      nextAttemptAt: now,
-      createdAt: now,
-    });
+    await this.outbox.enqueue(
+      {
+        template,
+        recipient: to,
+        payload: sealPayload(this.cipher, template, to, data),
+        dueAt: this.clock.now(),
+      },
+      options.manager,
+    );
   }
 
   /** For /health/ready details and metrics: what is waiting, and what gave up. */
-  async outboxStats(): Promise<OutboxStats> {
-    const rows = await this.dataSource
-      .getRepository(OutboxMessage)
-      .createQueryBuilder('m')
-      .select('m.status', 'status')
-      .addSelect('COUNT(*)', 'n')
-      .where('m.status IN (:...statuses)', { statuses: ['pending', 'dead'] })
-      .groupBy('m.status')
-      .getRawMany<{ status: string; n: string | number }>();
-    const count = (status: string) => Number(rows.find((r) => r.status === status)?.n ?? 0);
-    return { pending: count('pending'), dead: count('dead') };
+  outboxStats(): Promise<OutboxStats> {
+    return this.outbox.stats();
   }
 }

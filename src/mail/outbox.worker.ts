@@ -1,17 +1,21 @@
 import { randomBytes, randomInt } from 'node:crypto';
 import { hostname } from 'node:os';
-import { Injectable, Logger, type OnApplicationBootstrap, type OnModuleDestroy } from '@nestjs/common';
+import {
+  Inject,
+  Injectable,
+  Logger,
+  type OnApplicationBootstrap,
+  type OnModuleDestroy,
+} from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
-import { InjectDataSource } from '@nestjs/typeorm';
-import { type DataSource, In } from 'typeorm';
 import { Clock } from '../common/clock.js';
 import type { Config, MailConfig } from '../config/config.js';
-import { isMysqlFamily } from '../database/data-source.js';
-import type { FileTransportInfo } from './file.transport.js';
-import { MailRenderer, PermanentMailError } from './mail-templates.js';
-import { MailTransport, SMTP_CONNECTIONS } from './mail.transport.js';
-import { OutboxMessage } from './outbox-message.entity.js';
-import { ERASED_PAYLOAD, PayloadCipher, openPayload } from './payload-cipher.js';
+import { MailSender, type OutgoingMail, PermanentMailError } from './mail-sender.js';
+import { isMailTemplate, type LinkLifetimes, mailContext } from './mail-template.js';
+import { SMTP_CONNECTIONS, sendTimeoutMs } from './mailer.options.js';
+import type { OutboxMessage } from './outbox-message.entity.js';
+import { type OutboxClaims, OutboxRepository } from './outbox.repository.js';
+import { PayloadCipher, openPayload } from './payload-cipher.js';
 
 /** Rows claimed per round; the pooled SMTP transport sends up to SMTP_CONNECTIONS of them at a time. */
 export const CLAIM_BATCH = 10;
@@ -20,11 +24,9 @@ const MAX_BACKOFF_MS = 60 * 60 * 1000;
 const ADDRESS = /^[^\s@<>()[\]\\,;:"]+@[^\s@<>()[\]\\,;:"]+\.[^\s@<>()[\]\\,;:"]+$/;
 
 /**
- * Delivers the outbox (DESIGN §6). Every MAIL_POLL_INTERVAL it claims due rows exclusively: on
- * MySQL/MariaDB with SELECT … FOR UPDATE SKIP LOCKED, so any number of app instances can run a worker
- * without sending a message twice; on SQLite with one atomic UPDATE (SQLite has a single writer).
- * A claim is a lease: it moves next_attempt_at to locked_until, so a row whose worker died is simply
- * due again once the lease runs out, with no separate recovery job.
+ * Delivers the outbox (DESIGN §6). Every MAIL_POLL_INTERVAL it claims due rows exclusively
+ * (OutboxRepository.claimDue: SKIP LOCKED on MySQL), hands each to the MailSender, and marks it sent;
+ * a failure is retried with exponential backoff until MAIL_MAX_ATTEMPTS, then the row is dead.
  */
 @Injectable()
 export class OutboxWorker implements OnApplicationBootstrap, OnModuleDestroy {
@@ -32,6 +34,7 @@ export class OutboxWorker implements OnApplicationBootstrap, OnModuleDestroy {
   readonly workerId = `${hostname().slice(0, 40)}:${process.pid}:${randomBytes(4).toString('hex')}`;
   private readonly logger = new Logger(OutboxWorker.name);
   private readonly config: MailConfig;
+  private readonly lifetimes: LinkLifetimes;
   /** Longer than a full claimed batch can take, so a live worker never loses its lease mid-send. */
   private readonly leaseMs: number;
   private timer?: NodeJS.Timeout;
@@ -40,14 +43,14 @@ export class OutboxWorker implements OnApplicationBootstrap, OnModuleDestroy {
   private chain: Promise<unknown> = Promise.resolve();
 
   constructor(
-    @InjectDataSource() private readonly dataSource: DataSource,
-    private readonly transport: MailTransport,
-    private readonly renderer: MailRenderer,
+    @Inject(OutboxRepository) private readonly outbox: OutboxClaims,
+    private readonly sender: MailSender,
     private readonly cipher: PayloadCipher,
     private readonly clock: Clock,
     config: ConfigService<Config, true>,
   ) {
     this.config = config.getOrThrow('mail', { infer: true });
+    this.lifetimes = config.getOrThrow('tokens', { infer: true });
     this.leaseMs = 60_000 + (CLAIM_BATCH / SMTP_CONNECTIONS + 1) * sendTimeoutMs(this.config);
   }
 
@@ -55,7 +58,7 @@ export class OutboxWorker implements OnApplicationBootstrap, OnModuleDestroy {
     this.schedule();
   }
 
-  /** Shutdown: no new claims; the batch in flight finishes (bounded by the SMTP timeouts). */
+  /** Shutdown: no new claims; the batch in flight finishes (bounded by the send timeout). */
   async onModuleDestroy(): Promise<void> {
     this.stopped = true;
     clearTimeout(this.timer);
@@ -87,7 +90,9 @@ export class OutboxWorker implements OnApplicationBootstrap, OnModuleDestroy {
   private async drain(): Promise<number> {
     let handled = 0;
     while (!this.stopped || handled === 0) {
-      const rows = await this.claim();
+      const now = this.clock.now();
+      const leaseUntil = new Date(now.getTime() + this.leaseMs);
+      const rows = await this.outbox.claimDue(this.workerId, now, leaseUntil, CLAIM_BATCH);
       await Promise.all(rows.map((row) => this.deliver(row)));
       handled += rows.length;
       if (rows.length < CLAIM_BATCH || this.stopped) {
@@ -97,107 +102,76 @@ export class OutboxWorker implements OnApplicationBootstrap, OnModuleDestroy {
     return handled;
   }
 
-  private async claim(): Promise<OutboxMessage[]> {
-    const now = this.clock.now();
-    const leaseUntil = new Date(now.getTime() + this.leaseMs);
-    const claimed = { lockedBy: this.workerId, lockedUntil: leaseUntil, nextAttemptAt: leaseUntil };
-    const repository = this.dataSource.getRepository(OutboxMessage);
-
-    if (isMysqlFamily(this.dataSource)) {
-      const ids = await this.dataSource.transaction(async (manager) => {
-        const due: { id: number }[] = await manager.query(
-          `SELECT id FROM mail_outbox WHERE status = 'pending' AND next_attempt_at <= ?
-           ORDER BY next_attempt_at, id LIMIT ${CLAIM_BATCH} FOR UPDATE SKIP LOCKED`,
-          [now],
-        );
-        if (due.length > 0) {
-          await manager
-            .createQueryBuilder()
-            .update(OutboxMessage)
-            .set({ ...claimed, attempts: () => 'attempts + 1' })
-            .whereInIds(due.map((r) => r.id))
-            .execute();
-        }
-        return due.map((r) => Number(r.id));
-      });
-      return ids.length > 0 ? repository.findBy({ id: In(ids) }) : [];
-    }
-
-    await repository
-      .createQueryBuilder()
-      .update()
-      .set({ ...claimed, attempts: () => 'attempts + 1' })
-      .where(
-        `id IN (SELECT id FROM mail_outbox WHERE status = 'pending' AND next_attempt_at <= :now
-                ORDER BY next_attempt_at, id LIMIT ${CLAIM_BATCH})`,
-        { now },
-      )
-      .execute();
-    return repository.findBy({ status: 'pending', lockedBy: this.workerId, lockedUntil: leaseUntil });
-  }
-
   private async deliver(row: OutboxMessage): Promise<void> {
     try {
-      const data = this.open(row);
-      if (!ADDRESS.test(row.recipient) || row.recipient.length > 254) {
-        throw new PermanentMailError('invalid recipient address');
-      }
-      const mail = this.renderer.render(row.template, row.recipient, data);
-      const info = (await withTimeout(
-        this.transport.send({ to: row.recipient, subject: mail.subject, html: mail.html, text: mail.text }),
-        sendTimeoutMs(this.config),
-      )) as Partial<FileTransportInfo>;
-      await this.finish(row, { status: 'sent', sentAt: this.clock.now(), lastError: null });
-      if (info.path !== undefined) {
-        // The one place a link may be logged: the development file transport, so a new user can
-        // finish sign-up without a mail server. Never under NODE_ENV=test or production.
-        const link = this.config.nodeEnv === 'development' && mail.link ? `; link: ${mail.link}` : '';
-        this.logger.log(`Mail #${row.id} (${row.template}) written to ${info.path}${link}`);
-      } else {
-        this.logger.log(`Mail #${row.id} (${row.template}) sent by ${this.workerId}`);
-      }
+      await this.sender.send(this.compose(row));
     } catch (error) {
       await this.fail(row, error);
+      return;
     }
+    // Sent. If this update fails the lease runs out and the message may go out twice: rare, and
+    // better than never (the alternative, marking before sending, loses mail on a crash).
+    await this.settle(row, 'sent', () => this.outbox.markSent(row, this.clock.now()));
+    this.logger.log(`Mail #${row.id} (${row.template}) sent by ${this.workerId}`);
   }
 
-  private open(row: OutboxMessage): Record<string, string> {
+  private compose(row: OutboxMessage): OutgoingMail {
+    let data: Record<string, string>;
     try {
-      return openPayload(this.cipher, row.template, row.recipient, row.payload);
+      data = openPayload(this.cipher, row.template, row.recipient, row.payload);
     } catch (error) {
       throw new PermanentMailError(
         `payload cannot be decrypted (${describe(error)}); was MAIL_PAYLOAD_KEY changed?`,
       );
     }
+    if (!ADDRESS.test(row.recipient) || row.recipient.length > 254) {
+      throw new PermanentMailError('invalid recipient address');
+    }
+    if (!isMailTemplate(row.template)) {
+      // A row another version of the app wrote: this build cannot render it.
+      throw new PermanentMailError(`unknown mail template "${row.template}"`);
+    }
+    const context = mailContext(row.template, row.recipient, data, {
+      publicUrl: this.config.publicUrl,
+      lifetimes: this.lifetimes,
+    });
+    return {
+      outboxId: row.id,
+      template: row.template,
+      to: row.recipient,
+      subject: context.subject,
+      context,
+    };
   }
 
   private async fail(row: OutboxMessage, error: unknown): Promise<void> {
     const lastError = describe(error).slice(0, 1000);
     const permanent = error instanceof PermanentMailError;
-    try {
-      if (permanent || row.attempts >= this.config.maxAttempts) {
-        await this.finish(row, { status: 'dead', lastError });
-        this.logger.error(
-          `Mail outbox #${row.id} (${row.template}) is dead after ${row.attempts} attempt(s)` +
-            `${permanent ? ' (not retryable)' : ''}: ${lastError}`,
-        );
-        return;
-      }
-      const delayMs = this.backoffMs(row.attempts);
-      await this.finish(row, {
-        status: 'pending',
-        lastError,
-        nextAttemptAt: new Date(this.clock.now().getTime() + delayMs),
-      });
-      this.logger.warn(
-        `Mail outbox #${row.id} (${row.template}) attempt ${row.attempts}/${this.config.maxAttempts} failed, ` +
-          `retrying in ${Math.round(delayMs / 1000)}s: ${lastError}`,
-      );
-    } catch (updateError) {
-      // The lease runs out and the row is retried: nothing is lost, but say so.
+    if (permanent || row.attempts >= this.config.maxAttempts) {
+      await this.settle(row, 'dead', () => this.outbox.markDead(row, lastError));
       this.logger.error(
-        `Mail outbox #${row.id} could not be updated after a failure: ${describe(updateError)}`,
+        `Mail outbox #${row.id} (${row.template}) is dead after ${row.attempts} attempt(s)` +
+          `${permanent ? ' (not retryable)' : ''}: ${lastError}`,
       );
+      return;
+    }
+    const delayMs = this.backoffMs(row.attempts);
+    const nextAttemptAt = new Date(this.clock.now().getTime() + delayMs);
+    await this.settle(row, 'rescheduled', () => this.outbox.markFailed(row, lastError, nextAttemptAt));
+    this.logger.warn(
+      `Mail outbox #${row.id} (${row.template}) attempt ${row.attempts}/${this.config.maxAttempts} failed, ` +
+        `retrying in ${Math.round(delayMs / 1000)}s: ${lastError}`,
+    );
+  }
+
+  /** Releases the claim; a failure to do so is logged, never thrown (the lease runs out and the row is due again). */
+  private async settle(row: OutboxMessage, outcome: string, release: () => Promise<boolean>): Promise<void> {
+    try {
+      if (!(await release())) {
+        this.logger.warn(`Mail outbox #${row.id}: the claim expired before the worker finished`);
+      }
+    } catch (error) {
+      this.logger.error(`Mail outbox #${row.id} could not be marked ${outcome}: ${describe(error)}`);
     }
   }
 
@@ -209,42 +183,6 @@ export class OutboxWorker implements OnApplicationBootstrap, OnModuleDestroy {
     );
     return Math.round(exponential / 2 + randomInt(Math.max(1, Math.floor(exponential / 2)) + 1));
   }
-
-  /** Releases the claim; only while this worker still holds it (a late writer cannot clobber a re-claim). */
-  private async finish(row: OutboxMessage, changes: Partial<OutboxMessage>): Promise<void> {
-    const done = changes.status !== 'pending';
-    const result = await this.dataSource
-      .createQueryBuilder()
-      .update(OutboxMessage)
-      .set({
-        ...changes,
-        lockedBy: null,
-        lockedUntil: null,
-        ...(done ? { payload: ERASED_PAYLOAD } : {}),
-      })
-      .where('id = :id AND locked_by = :workerId AND locked_until = :lockedUntil', {
-        id: row.id,
-        workerId: this.workerId,
-        lockedUntil: row.lockedUntil,
-      })
-      .execute();
-    if (result.affected === 0) {
-      this.logger.warn(`Mail outbox #${row.id}: the claim expired before the worker finished`);
-    }
-  }
-}
-
-/** A hard cap on one send; the transport's own timeouts normally fire first. */
-function sendTimeoutMs(config: MailConfig): number {
-  return config.smtpTimeoutMs * 3;
-}
-
-function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`sending took longer than ${ms} ms`)), ms);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
 
 function describe(error: unknown): string {

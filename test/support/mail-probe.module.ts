@@ -1,8 +1,7 @@
 import { Body, Controller, Module, Post } from '@nestjs/common';
-import { InjectDataSource } from '@nestjs/typeorm';
 import { IsString, MaxLength } from 'class-validator';
-import type { DataSource } from 'typeorm';
 import { Public } from '../../src/common/auth/decorators.js';
+import { UnitOfWork } from '../../src/database/unit-of-work.js';
 import { MailModule } from '../../src/mail/mail.module.js';
 import { MailService } from '../../src/mail/mail.service.js';
 
@@ -20,7 +19,7 @@ export class MailProbeDto {
 @Controller('mail-probe')
 export class MailProbeController {
   constructor(
-    @InjectDataSource() private readonly dataSource: DataSource,
+    private readonly uow: UnitOfWork,
     private readonly mail: MailService,
   ) {}
 
@@ -28,9 +27,10 @@ export class MailProbeController {
   @Post('verify')
   async verify(@Body() body: MailProbeDto) {
     let enqueueMs = 0;
-    await this.dataSource.transaction(async (manager) => {
+    // No manager passed: the message joins the open unit of work.
+    await this.uow.withTransaction(async () => {
       const started = performance.now();
-      await this.mail.enqueue('verify-email', body.to, { token: body.token }, { manager });
+      await this.mail.enqueue('verify-email', body.to, { token: body.token });
       enqueueMs = performance.now() - started;
     });
     return { enqueueMs };

@@ -15,6 +15,8 @@ export type CaptureMode = 'normal' | 'down' | 'tempfail' | 'permfail' | 'hang' |
 /** A real SMTP server on a free local port that keeps every message it receives, parsed. */
 export class SmtpCapture {
   readonly messages: ParsedMail[] = [];
+  /** Addresses refused at RCPT TO with 550, as a server refuses an unknown mailbox. */
+  readonly rejectedRecipients = new Set<string>();
   /** Connections currently open (hung ones included), closed on stop(). */
   private readonly sockets = new Set<Socket>();
   private readonly waiters = new Set<() => void>();
@@ -28,6 +30,16 @@ export class SmtpCapture {
       disabledCommands: ['STARTTLS', 'AUTH'],
       logger: false,
       size: 10 * 1024 * 1024,
+      onRcptTo: (address, _session, callback) => {
+        if (this.rejectedRecipients.has(address.address.toLowerCase())) {
+          return callback(
+            Object.assign(new Error(`<${address.address}>: Recipient address rejected: User unknown`), {
+              responseCode: 550,
+            }),
+          );
+        }
+        callback();
+      },
       onData: (stream, _session, callback) => {
         simpleParser(stream)
           .then((mail) => {

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import type { Type } from '@nestjs/common';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
+import { Test, type TestingModuleBuilder } from '@nestjs/testing';
 import { getDataSourceToken } from '@nestjs/typeorm';
 import type { DataSource } from 'typeorm';
 import { ensureRootLogger, resetRootLogger } from './pino-root-logger.js';
@@ -41,6 +42,11 @@ export interface StartOptions {
   database?: ThrowawayDatabase;
   /** Features beyond the app's own (their modules, tables and migrations): a team's extension, say. */
   features?: readonly Feature[];
+  /**
+   * Replaces providers the way a team extending Gatehouse would, e.g.
+   * `(app) => app.overrideProvider(MailSender).useValue(capture)`. The app is otherwise the real one.
+   */
+  override?: (builder: TestingModuleBuilder) => TestingModuleBuilder;
 }
 
 /** The real application on a real port with a database of its own; what the e2e tests talk to. */
@@ -82,7 +88,18 @@ export class TestApp {
     // The newest app owns the process-wide root logger (older apps still open log there too).
     resetRootLogger();
     ensureRootLogger(loggerParams(config.values.app, logDestination).pinoHttp);
-    const app = await createApp({ config, logDestination, extraModules, extraFeatures: options.features });
+    const { override } = options;
+    const app = await createApp({
+      config,
+      logDestination,
+      extraModules,
+      instantiate: override
+        ? async (root, adapter, appOptions) => {
+            const moduleRef = await override(Test.createTestingModule({ imports: [root] })).compile();
+            return moduleRef.createNestApplication<NestFastifyApplication>(adapter, appOptions);
+          }
+        : undefined,
+    });
     await app.listen(0, '127.0.0.1');
     const address = app.getHttpServer().address();
     const port = typeof address === 'object' && address ? address.port : 0;

@@ -1,0 +1,42 @@
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { MailerOptions } from '@nestjs-modules/mailer';
+import type { MailConfig } from '../config/config.js';
+import { HtmlAndTextAdapter } from './html-and-text.adapter.js';
+
+/** src/mail/templates in a dev build's sources, dist/src/mail/templates once built (nest-cli.json assets). */
+export const TEMPLATES_DIR = fileURLToPath(new URL('./templates/', import.meta.url));
+
+/** The pooled SMTP transport sends up to this many messages at a time. */
+export const SMTP_CONNECTIONS = 5;
+
+/** A hard cap on one send; the SMTP connection, greeting and socket timeouts normally fire first. */
+export function sendTimeoutMs(mail: MailConfig): number {
+  return mail.smtpTimeoutMs * 3;
+}
+
+/**
+ * @nestjs-modules/mailer, configured from the `mail` namespace. MAIL_URL (smtp:// or smtps://, checked
+ * at boot) picks a pooled SMTP transport whose timeouts keep a hung server from holding the worker.
+ * Unset (development and tests; production refuses to boot without it), nodemailer's stream transport
+ * builds each message and MailerMailSender keeps it as an .eml file under MAIL_DIR.
+ */
+export function mailerOptions(mail: MailConfig, templatesDir: string = TEMPLATES_DIR): MailerOptions {
+  const strict = { strict: true }; // a variable the caller forgot is an error, not a blank in someone's inbox
+  return {
+    transport:
+      mail.url === undefined
+        ? { streamTransport: true, buffer: true, newline: 'windows' }
+        : {
+            url: mail.url,
+            pool: true,
+            maxConnections: SMTP_CONNECTIONS,
+            connectionTimeout: mail.smtpTimeoutMs,
+            greetingTimeout: mail.smtpTimeoutMs,
+            socketTimeout: mail.smtpTimeoutMs,
+          },
+    template: { dir: templatesDir, adapter: new HtmlAndTextAdapter(), options: strict },
+    options: { partials: { dir: join(templatesDir, 'partials'), options: strict } },
+    sendTimeout: sendTimeoutMs(mail),
+  };
+}

@@ -1,0 +1,200 @@
+import { randomBytes } from 'node:crypto';
+import { Logger } from '@nestjs/common';
+import { ConfigService } from '@nestjs/config';
+import { Clock } from '../common/clock.js';
+import { type Config, loadConfig } from '../config/config.js';
+import { MailSender, type OutgoingMail, PermanentMailError } from './mail-sender.js';
+import { OutboxMessage } from './outbox-message.entity.js';
+import type { OutboxClaims } from './outbox.repository.js';
+import { CLAIM_BATCH, OutboxWorker } from './outbox.worker.js';
+import { PayloadCipher, sealPayload } from './payload-cipher.js';
+
+const NOW = new Date('2026-01-02T03:04:05.000Z');
+const BASE_DELAY_MS = 30_000;
+
+class FixedClock extends Clock {
+  override now(): Date {
+    return new Date(NOW);
+  }
+}
+
+/** The MailSender seam: records what it is given, or fails with `failure`. */
+class FakeSender extends MailSender {
+  readonly sent: OutgoingMail[] = [];
+  failure: Error | undefined;
+
+  send(mail: OutgoingMail): Promise<void> {
+    if (this.failure) {
+      return Promise.reject(this.failure);
+    }
+    this.sent.push(mail);
+    return Promise.resolve();
+  }
+}
+
+/** The repository seam: hands out `batches` one claim at a time, and records how each claim is released. */
+function fakeOutbox(...batches: OutboxMessage[][]): jest.Mocked<OutboxClaims> {
+  const claimDue = jest.fn<Promise<OutboxMessage[]>, Parameters<OutboxClaims['claimDue']>>();
+  claimDue.mockImplementation(() => Promise.resolve(batches.shift() ?? []));
+  return {
+    claimDue,
+    markSent: jest.fn<Promise<boolean>, Parameters<OutboxClaims['markSent']>>().mockResolvedValue(true),
+    markFailed: jest.fn<Promise<boolean>, Parameters<OutboxClaims['markFailed']>>().mockResolvedValue(true),
+    markDead: jest.fn<Promise<boolean>, Parameters<OutboxClaims['markDead']>>().mockResolvedValue(true),
+  };
+}
+
+describe(OutboxWorker.name, () => {
+  const config = loadConfig({
+    NODE_ENV: 'test',
+    APP_PUBLIC_URL: 'https://gatehouse.example',
+    MAIL_MAX_ATTEMPTS: '3',
+    MAIL_RETRY_BASE_DELAY: `${BASE_DELAY_MS}ms`,
+  });
+  const cipher = new PayloadCipher(randomBytes(32));
+  let ids = 0;
+
+  beforeEach(() => {
+    // The worker reports every outcome in the log; keep the test output to the results.
+    for (const level of ['log', 'warn', 'error'] as const) {
+      jest.spyOn(Logger.prototype, level).mockImplementation(() => undefined);
+    }
+  });
+
+  afterEach(() => {
+    jest.restoreAllMocks();
+  });
+
+  /** A row as claimDue returns it: leased to the worker, its attempt already counted. */
+  function claimed(
+    overrides: Partial<OutboxMessage> & { data?: Record<string, string> } = {},
+  ): OutboxMessage {
+    const { data = {}, ...fields } = overrides;
+    const row = Object.assign(new OutboxMessage(), {
+      id: (ids += 1),
+      template: 'password-changed',
+      recipient: `user-${ids}@example.test`,
+      status: 'pending',
+      attempts: 1,
+      lockedBy: 'worker',
+      lockedUntil: new Date(NOW.getTime() + 60_000),
+      ...fields,
+    });
+    row.payload = sealPayload(cipher, row.template, row.recipient, data);
+    return row;
+  }
+
+  function setup(...batches: OutboxMessage[][]) {
+    const outbox = fakeOutbox(...batches);
+    const sender = new FakeSender();
+    const sut = new OutboxWorker(
+      outbox,
+      sender,
+      cipher,
+      new FixedClock(),
+      new ConfigService<Config, true>(config),
+    );
+    return { sut, outbox, sender };
+  }
+
+  it('should claim due rows for itself under a lease, batch after batch, until a batch comes back short', async () => {
+    const full = Array.from({ length: CLAIM_BATCH }, () => claimed());
+    const { sut, outbox, sender } = setup(full, [claimed(), claimed()]);
+
+    await expect(sut.drainOnce()).resolves.toBe(CLAIM_BATCH + 2);
+
+    expect(outbox.claimDue).toHaveBeenCalledTimes(2);
+    const [workerId, now, leaseUntil, limit] = outbox.claimDue.mock.calls[0];
+    expect(workerId).toBe(sut.workerId);
+    expect(now).toEqual(NOW);
+    expect(leaseUntil.getTime()).toBeGreaterThan(NOW.getTime() + 60_000);
+    expect(limit).toBe(CLAIM_BATCH);
+    expect(sender.sent).toHaveLength(CLAIM_BATCH + 2);
+  });
+
+  it('should hand the MailSender the decrypted message with its link, then mark the row sent, which erases its payload', async () => {
+    const row = claimed({ template: 'verify-email', data: { token: 'tok_en-1' } });
+    const { sut, outbox, sender } = setup([row]);
+
+    await expect(sut.drainOnce()).resolves.toBe(1);
+
+    expect(sender.sent).toEqual([
+      {
+        outboxId: row.id,
+        template: 'verify-email',
+        to: row.recipient,
+        subject: 'Confirm your email address',
+        context: expect.objectContaining({
+          token: 'tok_en-1',
+          email: row.recipient,
+          link: 'https://gatehouse.example/verify-email?token=tok_en-1',
+          expiresIn: '1 day',
+        }) as unknown,
+      },
+    ]);
+    expect(outbox.markSent).toHaveBeenCalledWith(row, NOW);
+    expect(outbox.markFailed).not.toHaveBeenCalled();
+    expect(outbox.markDead).not.toHaveBeenCalled();
+  });
+
+  it('should reschedule a failed send with exponential backoff, keeping the reason', async () => {
+    const first = claimed({ attempts: 1 });
+    const second = claimed({ attempts: 2 });
+    const { sut, outbox, sender } = setup([first, second]);
+    sender.failure = Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:25'), { code: 'ESOCKET' });
+
+    await expect(sut.drainOnce()).resolves.toBe(2);
+
+    expect(outbox.markFailed).toHaveBeenCalledTimes(2);
+    const delay = (row: OutboxMessage) => {
+      const call = outbox.markFailed.mock.calls.find(([claim]) => claim === row);
+      expect(call?.[1]).toBe('[ESOCKET] connect ECONNREFUSED 127.0.0.1:25');
+      return (call?.[2].getTime() ?? 0) - NOW.getTime();
+    };
+    // base·2^(attempt-1), of which a random 50-100 %.
+    expect(delay(first)).toBeGreaterThanOrEqual(BASE_DELAY_MS / 2);
+    expect(delay(first)).toBeLessThanOrEqual(BASE_DELAY_MS);
+    expect(delay(second)).toBeGreaterThanOrEqual(BASE_DELAY_MS);
+    expect(delay(second)).toBeLessThanOrEqual(2 * BASE_DELAY_MS);
+    expect(outbox.markSent).not.toHaveBeenCalled();
+    expect(outbox.markDead).not.toHaveBeenCalled();
+  });
+
+  it('should mark the row dead when its last attempt fails', async () => {
+    const row = claimed({ attempts: 3 });
+    const { sut, outbox, sender } = setup([row]);
+    sender.failure = Object.assign(new Error('Mailbox unavailable'), { responseCode: 550 });
+
+    await expect(sut.drainOnce()).resolves.toBe(1);
+
+    expect(outbox.markDead).toHaveBeenCalledWith(row, '[550] Mailbox unavailable');
+    expect(outbox.markFailed).not.toHaveBeenCalled();
+  });
+
+  it('should mark the row dead at once when no retry can help', async () => {
+    const suppressed = claimed();
+    const badAddress = claimed({ recipient: 'victim@example.test\r\nBcc: all@example.test' });
+    const noToken = claimed({ template: 'reset-password' });
+    const { sut, outbox, sender } = setup([suppressed, badAddress, noToken]);
+    sender.failure = new PermanentMailError('address suppressed by the provider');
+
+    await expect(sut.drainOnce()).resolves.toBe(3);
+
+    expect(outbox.markDead).toHaveBeenCalledWith(suppressed, 'address suppressed by the provider');
+    expect(outbox.markDead).toHaveBeenCalledWith(badAddress, 'invalid recipient address');
+    expect(outbox.markDead).toHaveBeenCalledWith(noToken, 'template "reset-password" needs a token');
+    expect(outbox.markFailed).not.toHaveBeenCalled();
+  });
+
+  it('should not count a failure to mark a delivered row as a failed send', async () => {
+    const row = claimed();
+    const { sut, outbox, sender } = setup([row]);
+    outbox.markSent.mockRejectedValue(new Error('database went away'));
+
+    await expect(sut.drainOnce()).resolves.toBe(1);
+
+    expect(sender.sent).toHaveLength(1);
+    expect(outbox.markFailed).not.toHaveBeenCalled();
+    expect(outbox.markDead).not.toHaveBeenCalled();
+  });
+});
