@@ -93,6 +93,7 @@ export class TestApp {
       config,
       logDestination,
       extraModules,
+      extraFeatures: options.features,
       instantiate: override
         ? async (root, adapter, appOptions) => {
             const moduleRef = await override(Test.createTestingModule({ imports: [root] })).compile();
