@@ -1,13 +1,15 @@
 import 'reflect-metadata';
 import { writeFileSync } from 'node:fs';
+import { NestFactory } from '@nestjs/core';
 import { Command } from 'commander';
 import { buildOpenApiDocument, createApp } from './app.factory.js';
+import { AppModule } from './app.module.js';
 import { validateConfig } from './config/config.module.js';
 import { ConfigError } from './config/env.js';
 import { databaseKind, openDataSource } from './database/data-source.js';
 import { checkMigrations, schemaDiff, withScratchDatabase } from './database/schema-check.js';
 import { appSchema } from './features.js';
-import { UsersAdminCli } from './users/users-admin.cli.js';
+import { UsersService } from './users/users.service.js';
 
 /** The same validated environment `npm start` gets (.env, then process.env). */
 async function config() {
@@ -125,11 +127,18 @@ program
   .argument('<email>', 'the account to make an administrator')
   .description('grant the admin role to an existing account (how the first operator is made)')
   .action(async (email: string) => {
-    const dataSource = await openDataSource((await config()).database, appSchema());
+    // The app's own module graph, without HTTP: the same service, transaction and audit row as a route.
+    const app = await NestFactory.createApplicationContext(
+      AppModule.forRoot({ config: await validateConfig() }),
+      {
+        logger: false,
+        abortOnError: false,
+      },
+    );
     try {
-      console.log(await new UsersAdminCli(dataSource).promote(email));
+      console.log(await app.get(UsersService).promote(email));
     } finally {
-      await dataSource.destroy();
+      await app.close();
     }
   });
 

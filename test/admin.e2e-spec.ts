@@ -1,5 +1,4 @@
-import { execFile, execFileSync } from 'node:child_process';
-import { existsSync, statSync } from 'node:fs';
+import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { AuditEvent } from '../src/audit/audit-event.entity.js';
@@ -15,17 +14,6 @@ const ADMIN_USERS = '/api/v1/admin/users';
 const ME_TRAIL = '/api/v1/users/me/audit-events';
 const ROOT = process.cwd();
 const BUILT_CLI = join(ROOT, 'dist/src/cli.js');
-
-/** True when the built CLI is missing or older than the sources it runs. */
-function cliStale(): boolean {
-  if (!existsSync(BUILT_CLI)) {
-    return true;
-  }
-  const built = statSync(BUILT_CLI).mtimeMs;
-  return ['src/cli.ts', 'src/users/users-admin.cli.ts', 'src/audit/audit.service.ts'].some(
-    (file) => statSync(join(ROOT, file)).mtimeMs > built,
-  );
-}
 
 describe('admin', () => {
   let t: TestApp;
@@ -259,13 +247,6 @@ describe('admin', () => {
   });
 
   describe('the first admin, from the CLI', () => {
-    beforeAll(() => {
-      // `npm test` builds first; a lone run of this file builds when dist is missing or stale.
-      if (cliStale()) {
-        execFileSync('npx', ['nest', 'build'], { cwd: ROOT, stdio: 'ignore', timeout: 180_000 });
-      }
-    }, 200_000);
-
     it('`users:promote <email>` makes an account admin, audited; its live token gains admin routes', async () => {
       const user = await newUser(t);
       await expect(t.request(ADMIN_USERS, { token: user.accessToken })).resolves.toMatchObject({
@@ -293,6 +274,14 @@ describe('admin', () => {
       await expect(
         run('node', [BUILT_CLI, 'users:promote', 'nobody@example.test'], { cwd: ROOT, env }),
       ).rejects.toMatchObject({ code: 1, stderr: expect.stringContaining('No account has the email') });
+
+      // An address nobody has proved may have been registered by someone else first (DESIGN §5).
+      const unverified = await newUser(t, { verified: false });
+      await expect(
+        run('node', [BUILT_CLI, 'users:promote', unverified.email], { cwd: ROOT, env }),
+      ).rejects.toMatchObject({ code: 1, stderr: expect.stringContaining('only verified accounts') });
+      expect((await userRow(unverified.id)).role).toBe('user');
+      expect(await auditOf(unverified.id, 'user.promoted')).toEqual([]);
     }, 60_000);
   });
 });

@@ -1,4 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
+import { UnitOfWork } from '../src/database/unit-of-work.js';
 import { AuditService } from '../src/audit/audit.service.js';
 import { TestApp } from './support/test-app.js';
 
@@ -24,8 +25,9 @@ describe('concurrent transactions', () => {
 
   it('keeps a write made beside a transaction that rolls back', async () => {
     const audit = t.app.get(AuditService);
-    const doomed = t.dataSource.transaction(async (manager) => {
-      await audit.record('test.doomed', {}, manager);
+    const uow = t.app.get(UnitOfWork);
+    const doomed = uow.withTransaction(async () => {
+      await audit.record('test.doomed', {});
       await sleep(100);
       throw new Error('roll back');
     });
@@ -38,12 +40,13 @@ describe('concurrent transactions', () => {
 
   it('runs overlapping transactions without errors and keeps each one whole', async () => {
     const audit = t.app.get(AuditService);
+    const uow = t.app.get(UnitOfWork);
     await Promise.all(
       Array.from({ length: 10 }, (_, i) =>
-        t.dataSource.transaction(async (manager) => {
-          await audit.record('test.overlap', { metadata: { i } }, manager);
+        uow.withTransaction(async () => {
+          await audit.record('test.overlap', { metadata: { i } });
           await sleep(5);
-          await audit.record('test.overlap', { metadata: { i } }, manager);
+          await audit.record('test.overlap', { metadata: { i } });
         }),
       ),
     );

@@ -576,9 +576,9 @@ describe('the outbox across a restart', () => {
       });
       const to = address();
       const token = rawToken();
-      await first.dataSource.transaction((manager) =>
-        first.app.get(MailService).enqueue('reset-password', to, { token }, { manager }),
-      );
+      await first.app
+        .get(UnitOfWork)
+        .withTransaction(() => first.app.get(MailService).enqueue('reset-password', to, { token }));
       // A row a crashed worker had claimed: its lease runs out and any worker may take it.
       const orphan = address('orphan');
       await first.app.get(MailService).enqueue('password-changed', orphan, {});
@@ -630,9 +630,9 @@ onMysql('two app instances on one MySQL database', () => {
     const b = await TestApp.start(env, [], { database });
     try {
       const recipients = Array.from({ length: 200 }, (_, i) => `bulk-${i}@example.test`);
-      await a.dataSource.transaction(async (manager) => {
+      await a.app.get(UnitOfWork).withTransaction(async () => {
         for (const to of recipients) {
-          await a.app.get(MailService).enqueue('password-changed', to, {}, { manager });
+          await a.app.get(MailService).enqueue('password-changed', to, {});
         }
       });
       await capture.waitForCount(200, 20_000);

@@ -2,8 +2,8 @@ import { Clock } from '../src/common/clock.js';
 import { MailService } from '../src/mail/mail.service.js';
 import { EmailVerificationToken, PasswordResetToken } from '../src/tokens/one-time-token.entity.js';
 import { hashToken, TokensService } from '../src/tokens/tokens.service.js';
-import { usingMysql } from './support/database.js';
 import { newUser } from './support/factories.js';
+import { UnitOfWork } from '../src/database/unit-of-work.js';
 import { TestApp } from './support/test-app.js';
 
 describe(TokensService.name, () => {
@@ -26,10 +26,10 @@ describe(TokensService.name, () => {
 
   it('should issue 10,000 distinct 256-bit base64url tokens', async () => {
     const user = await newUser(t);
-    const tokens = await t.dataSource.transaction(async (manager) => {
+    const tokens = await t.app.get(UnitOfWork).withTransaction(async () => {
       const issued: string[] = [];
       for (let i = 0; i < 10_000; i += 1) {
-        issued.push(await sut.issue('email_verification', user.id, manager));
+        issued.push(await sut.issue('email_verification', user.id));
       }
       return issued;
     });
@@ -133,11 +133,8 @@ describe(TokensService.name, () => {
     const token = await sut.issue('password_reset', user.id);
     const results = await Promise.allSettled(
       Array.from({ length: 20 }, () =>
-        // Each in a transaction of its own on MySQL, as a request would. TypeORM's better-sqlite3
-        // driver has one connection and cannot interleave transactions, so SQLite races bare consumes.
-        usingMysql()
-          ? t.dataSource.transaction((manager) => sut.consume('password_reset', token, manager))
-          : sut.consume('password_reset', token),
+        // Each in a unit of work of its own, as a request would (queued on SQLite's one connection).
+        t.app.get(UnitOfWork).withTransaction(() => sut.consume('password_reset', token)),
       ),
     );
     const won = results.filter((r) => r.status === 'fulfilled');
@@ -153,8 +150,8 @@ describe(TokensService.name, () => {
     const user = await newUser(t);
     const token = await sut.issue('email_verification', user.id);
     await expect(
-      t.dataSource.transaction(async (manager) => {
-        await sut.consume('email_verification', token, manager);
+      t.app.get(UnitOfWork).withTransaction(async () => {
+        await sut.consume('email_verification', token);
         throw new Error('the rest of the request failed');
       }),
     ).rejects.toThrow('the rest of the request failed');

@@ -1,12 +1,10 @@
 import { Injectable, Logger, type OnModuleInit } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
 import { SchedulerRegistry } from '@nestjs/schedule';
-import { InjectDataSource } from '@nestjs/typeorm';
-import { type DataSource, In } from 'typeorm';
 import { Clock } from '../common/clock.js';
 import { scheduleCleanup } from '../common/schedule.js';
 import type { Config } from '../config/config.js';
-import { AuditEvent } from './audit-event.entity.js';
+import { AuditRepository } from './audit.repository.js';
 import { AuditService } from './audit.service.js';
 
 const DAY_MS = 24 * 3600 * 1000;
@@ -24,7 +22,7 @@ export class AuditRetentionService implements OnModuleInit {
   private readonly logger = new Logger(AuditRetentionService.name);
 
   constructor(
-    @InjectDataSource() private readonly dataSource: DataSource,
+    private readonly events: AuditRepository,
     private readonly audit: AuditService,
     private readonly config: ConfigService<Config, true>,
     private readonly clock: Clock,
@@ -52,23 +50,11 @@ export class AuditRetentionService implements OnModuleInit {
   private async purge(): Promise<number> {
     const { retentionDays } = this.config.getOrThrow('audit', { infer: true });
     const before = new Date(this.clock.now().getTime() - retentionDays * DAY_MS);
-    const events = this.dataSource.getRepository(AuditEvent);
     let deleted = 0;
     for (;;) {
-      const rows = await events
-        .createQueryBuilder('e')
-        .select('e.id', 'id')
-        .where('e.occurredAt < :before', { before })
-        .orderBy('e.occurredAt', 'ASC')
-        .limit(BATCH)
-        .getRawMany<{ id: string | number }>();
-      if (rows.length === 0) {
-        break;
-      }
-      // Ids go back as the driver gave them (a string from MySQL's BIGINT, a number from SQLite).
-      const result = await events.delete({ id: In(rows.map((row) => row.id as string)) });
-      deleted += result.affected ?? rows.length;
-      if (rows.length < BATCH) {
+      const batch = await this.events.deleteOldest(before, BATCH);
+      deleted += batch;
+      if (batch < BATCH) {
         break;
       }
     }

@@ -1,11 +1,8 @@
 import { Injectable } from '@nestjs/common';
-import { InjectRepository } from '@nestjs/typeorm';
-import type { EntityManager, Repository } from 'typeorm';
-import type { QueryDeepPartialEntity } from 'typeorm/query-builder/QueryPartialEntity.js';
 import { Clock } from '../common/clock.js';
-import { UnitOfWork } from '../database/unit-of-work.js';
 import type { RequestMeta } from '../common/request-meta.js';
-import { AuditEvent, type AuditOutcome } from './audit-event.entity.js';
+import type { AuditOutcome } from './audit-event.entity.js';
+import { AuditRepository } from './audit.repository.js';
 
 export interface AuditInput {
   outcome?: AuditOutcome;
@@ -19,21 +16,19 @@ export interface AuditInput {
 const SECRET_KEY = /pass|token|secret|authorization|jwt|cookie/i;
 
 /**
- * Writes the security trail. Pass the caller's EntityManager to record inside its transaction, so the
- * event and the change it describes commit (or roll back) together. Rows are never updated or deleted
- * here; only the retention purge removes old ones.
+ * Writes the security trail. A row joins the caller's unit of work, so the event and the change it
+ * describes commit (or roll back) together. Rows are never updated or deleted here; only the
+ * retention purge removes old ones.
  */
 @Injectable()
 export class AuditService {
   constructor(
-    @InjectRepository(AuditEvent) private readonly events: Repository<AuditEvent>,
-    private readonly uow: UnitOfWork,
+    private readonly events: AuditRepository,
     private readonly clock: Clock,
   ) {}
 
-  async record(event: string, input: AuditInput = {}, manager?: EntityManager): Promise<void> {
-    const repository = (manager ?? this.uow.tx).getRepository(AuditEvent);
-    const row: Partial<AuditEvent> = {
+  async record(event: string, input: AuditInput = {}): Promise<void> {
+    await this.events.append({
       occurredAt: this.clock.now(),
       event,
       outcome: input.outcome ?? 'success',
@@ -43,31 +38,17 @@ export class AuditService {
       userAgent: input.meta?.userAgent ?? null,
       requestId: input.meta?.requestId ?? null,
       metadata: input.metadata ? withoutSecrets(input.metadata) : null,
-    };
-    // simple-json columns take a plain object; TypeORM's insert typing cannot express that.
-    await repository.insert(row as QueryDeepPartialEntity<AuditEvent>);
+    });
   }
 
   /** Whether `event` was recorded for the user since `since` (optionally with the given metadata). */
-  async hasRecent(
+  hasRecent(
     event: string,
     userId: number,
     since: Date,
     metadata: Record<string, unknown> = {},
   ): Promise<boolean> {
-    const query = this.events
-      .createQueryBuilder('e')
-      .where('e.user_id = :userId AND e.event = :event AND e.occurred_at >= :since', {
-        userId,
-        event,
-        since,
-      });
-    Object.entries(metadata).forEach(([key, value], i) => {
-      query.andWhere(`e.metadata LIKE :m${i}`, {
-        [`m${i}`]: `%${JSON.stringify(key)}:${JSON.stringify(value)}%`,
-      });
-    });
-    return (await query.getCount()) > 0;
+    return this.events.existsSince(event, userId, since, metadata);
   }
 }
 

@@ -1,14 +1,15 @@
 import { HttpStatus, Injectable } from '@nestjs/common';
-import { InjectDataSource } from '@nestjs/typeorm';
-import type { DataSource } from 'typeorm';
 import { AuditService } from '../audit/audit.service.js';
 import { AppException } from '../common/problem.js';
 import type { RequestMeta } from '../common/request-meta.js';
+import { Transactional, UnitOfWork } from '../database/unit-of-work.js';
+import { DomainEvents } from '../events/domain-events.js';
 import type { User } from '../users/user.entity.js';
 import { UsersService } from '../users/users.service.js';
 import type { AuthUser } from '../common/auth/auth-user.js';
 import { PasswordChangeService } from './password-change.service.js';
 import { PasswordHasher } from './password-hasher.service.js';
+import './account.events.js';
 
 /** What a signed-in user does to their own credentials: change the password, delete the account. */
 @Injectable()
@@ -18,7 +19,8 @@ export class AccountService {
     private readonly hasher: PasswordHasher,
     private readonly passwords: PasswordChangeService,
     private readonly audit: AuditService,
-    @InjectDataSource() private readonly dataSource: DataSource,
+    private readonly events: DomainEvents,
+    private readonly uow: UnitOfWork,
   ) {}
 
   /** Keeps the current session, revokes the others and any outstanding reset link, mails a notice. */
@@ -30,23 +32,27 @@ export class AccountService {
   ): Promise<void> {
     const user = await this.verifiedCaller(caller, currentPassword, meta, 'password.change_failed');
     const passwordHash = await this.passwords.hashAcceptable(newPassword, user, 'newPassword');
-    await this.dataSource.transaction((manager) =>
-      this.passwords.apply(
-        user,
-        passwordHash,
-        { event: 'password.changed', reason: 'password_changed', keepSessionId: caller.sessionId, meta },
-        manager,
-      ),
+    await this.uow.withTransaction(() =>
+      this.passwords.apply(user, passwordHash, {
+        event: 'password.changed',
+        reason: 'password_changed',
+        keepSessionId: caller.sessionId,
+        meta,
+      }),
     );
   }
 
   /** Removes the user; tokens, sessions and todos go with it (FK cascades). The audit trail stays. */
   async deleteAccount(caller: AuthUser, password: string, meta: RequestMeta): Promise<void> {
     const user = await this.verifiedCaller(caller, password, meta, 'user.delete_failed');
-    await this.dataSource.transaction(async (manager) => {
-      await this.audit.record('user.deleted', { userId: user.id, meta }, manager);
-      await this.users.delete(user.id, manager);
-    });
+    await this.deleteUser(user.id, meta);
+  }
+
+  @Transactional()
+  private async deleteUser(userId: number, meta: RequestMeta): Promise<void> {
+    await this.audit.record('user.deleted', { userId, meta });
+    await this.users.delete(userId);
+    this.events.publish('user.deleted', { userId });
   }
 
   private async verifiedCaller(

@@ -53,6 +53,6 @@ import { AuthThrottlerModule } from './throttlers.js';
     JwtStrategy,
     { provide: APP_GUARD, useClass: JwtAuthGuard },
   ],
-  exports: [SessionsRepository, AccessTokensService, RegistrationService],
+  exports: [SessionsService, AccessTokensService, RegistrationService],
 })
 export class AuthModule {}

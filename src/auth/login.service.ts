@@ -2,10 +2,9 @@ import { createHash } from 'node:crypto';
 import { HttpStatus, Injectable } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
 import { InjectThrottlerStorage, ThrottlerStorage } from '@nestjs/throttler';
-import { InjectDataSource } from '@nestjs/typeorm';
-import type { DataSource } from 'typeorm';
 import { AuditService } from '../audit/audit.service.js';
 import { Clock } from '../common/clock.js';
+import { UnitOfWork } from '../database/unit-of-work.js';
 import { AppException } from '../common/problem.js';
 import type { RequestMeta } from '../common/request-meta.js';
 import type { Config } from '../config/config.js';
@@ -51,7 +50,7 @@ export class LoginService {
     private readonly clock: Clock,
     private readonly metrics: MetricsService,
     @InjectThrottlerStorage() private readonly throttles: ThrottlerStorage,
-    @InjectDataSource() private readonly dataSource: DataSource,
+    private readonly uow: UnitOfWork,
     config: ConfigService<Config, true>,
   ) {
     this.auth = config.getOrThrow('auth', { infer: true });
@@ -108,21 +107,17 @@ export class LoginService {
     }
     // Upgrading an old-cost hash needs the plain password, which only a successful login has.
     const rehashed = this.hasher.needsRehash(user.passwordHash) ? await this.hasher.hash(password) : null;
-    const { tokens } = await this.dataSource.transaction(async (manager) => {
+    const { tokens } = await this.uow.withTransaction(async () => {
       if (rehashed) {
-        await this.users.setPasswordHash(user.id, rehashed, manager);
+        await this.users.setPasswordHash(user.id, rehashed);
       }
-      await this.users.recordLogin(user.id, now, manager);
-      const opened = await this.sessions.open(user.id, meta, manager);
-      await this.audit.record(
-        'auth.login_succeeded',
-        {
-          userId: user.id,
-          meta,
-          metadata: { sessionId: opened.sessionId, ...(rehashed ? { rehashed: true } : {}) },
-        },
-        manager,
-      );
+      await this.users.recordLogin(user.id, now);
+      const opened = await this.sessions.open(user.id, meta);
+      await this.audit.record('auth.login_succeeded', {
+        userId: user.id,
+        meta,
+        metadata: { sessionId: opened.sessionId, ...(rehashed ? { rehashed: true } : {}) },
+      });
       return opened;
     });
     return { ...tokens, user: { ...user, lastLoginAt: now } };
@@ -187,18 +182,14 @@ export class LoginService {
     const until = new Date(
       now.getTime() + this.auth.lockoutDurationMs * 2 ** Math.min(user.lockoutCount, 10),
     );
-    await this.dataSource.transaction(async (manager) => {
-      if (await this.users.lock(user.id, until, now, manager)) {
-        await this.audit.record(
-          'auth.locked',
-          {
-            userId: user.id,
-            meta,
-            outcome: 'failure',
-            metadata: { until: until.toISOString(), lockouts: user.lockoutCount + 1 },
-          },
-          manager,
-        );
+    await this.uow.withTransaction(async () => {
+      if (await this.users.lock(user.id, until, now)) {
+        await this.audit.record('auth.locked', {
+          userId: user.id,
+          meta,
+          outcome: 'failure',
+          metadata: { until: until.toISOString(), lockouts: user.lockoutCount + 1 },
+        });
       }
     });
     return until;

@@ -1,13 +1,14 @@
 import { Injectable } from '@nestjs/common';
-import type { EntityManager } from 'typeorm';
 import { AuditService } from '../audit/audit.service.js';
 import { Clock } from '../common/clock.js';
 import type { RequestMeta } from '../common/request-meta.js';
+import { DomainEvents } from '../events/domain-events.js';
 import { MailService } from '../mail/mail.service.js';
 import { TokensService } from '../tokens/tokens.service.js';
 import { UsersService } from '../users/users.service.js';
 import { PasswordHasher } from './password-hasher.service.js';
 import { PasswordPolicy } from './password.policy.js';
+import './account.events.js';
 import type { SessionRevokedReason } from './session.entity.js';
 import { SessionsRepository } from './sessions.repository.js';
 
@@ -22,7 +23,7 @@ export interface PasswordChangeKind {
 /**
  * What setting a new password means, whichever way it happens (change while signed in, or reset by
  * link): the hash is replaced, every other session dies, outstanding reset links die, the owner is
- * told by mail, and the event is audited, all in the caller's transaction.
+ * told by mail, the event is audited and published, all in the caller's unit of work.
  */
 @Injectable()
 export class PasswordChangeService {
@@ -35,6 +36,7 @@ export class PasswordChangeService {
     private readonly mail: MailService,
     private readonly audit: AuditService,
     private readonly clock: Clock,
+    private readonly events: DomainEvents,
   ) {}
 
   /** The policy check and the bcrypt hash, done before any transaction opens (hashing is slow). */
@@ -51,19 +53,18 @@ export class PasswordChangeService {
     user: { id: number; email: string },
     passwordHash: string,
     kind: PasswordChangeKind,
-    manager: EntityManager,
   ): Promise<void> {
-    await this.users.setPasswordHash(user.id, passwordHash, manager);
+    await this.users.setPasswordHash(user.id, passwordHash);
     const revoked = await this.sessions.revokeAll(user.id, kind.reason, this.clock.now(), {
       except: kind.keepSessionId,
-      manager,
     });
-    await this.tokens.invalidateAll(user.id, 'password_reset', manager);
-    await this.mail.enqueue('password-changed', user.email, {}, { manager });
-    await this.audit.record(
-      kind.event,
-      { userId: user.id, meta: kind.meta, metadata: { sessionsRevoked: revoked } },
-      manager,
-    );
+    await this.tokens.invalidateAll(user.id, 'password_reset');
+    await this.mail.enqueue('password-changed', user.email, {});
+    await this.audit.record(kind.event, {
+      userId: user.id,
+      meta: kind.meta,
+      metadata: { sessionsRevoked: revoked },
+    });
+    this.events.publish(kind.event, { userId: user.id });
   }
 }

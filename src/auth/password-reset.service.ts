@@ -1,9 +1,9 @@
 import { HttpStatus, Injectable } from '@nestjs/common';
-import { InjectDataSource } from '@nestjs/typeorm';
-import type { DataSource } from 'typeorm';
 import { AuditService } from '../audit/audit.service.js';
 import { AppException } from '../common/problem.js';
 import type { RequestMeta } from '../common/request-meta.js';
+import { Transactional, UnitOfWork } from '../database/unit-of-work.js';
+import { DomainEvents } from '../events/domain-events.js';
 import { MailService } from '../mail/mail.service.js';
 import { TokensService } from '../tokens/tokens.service.js';
 import { UsersService } from '../users/users.service.js';
@@ -18,20 +18,20 @@ export class PasswordResetService {
     private readonly tokens: TokensService,
     private readonly mail: MailService,
     private readonly audit: AuditService,
-    @InjectDataSource() private readonly dataSource: DataSource,
+    private readonly events: DomainEvents,
+    private readonly uow: UnitOfWork,
   ) {}
 
   /** Works for locked accounts too: resetting is how a locked-out owner gets back in. */
+  @Transactional()
   async forgotPassword(rawEmail: string, meta: RequestMeta): Promise<void> {
     const user = await this.users.findByEmail(rawEmail);
     if (!user || user.disabledAt) {
       return;
     }
-    await this.dataSource.transaction(async (manager) => {
-      const token = await this.tokens.issue('password_reset', user.id, manager);
-      await this.mail.enqueue('reset-password', user.email, { token }, { manager });
-      await this.audit.record('password.reset_requested', { userId: user.id, meta }, manager);
-    });
+    const token = await this.tokens.issue('password_reset', user.id);
+    await this.mail.enqueue('reset-password', user.email, { token });
+    await this.audit.record('password.reset_requested', { userId: user.id, meta });
   }
 
   /**
@@ -46,18 +46,29 @@ export class PasswordResetService {
       await this.tokens.consume('password_reset', token);
       throw new AppException(HttpStatus.BAD_REQUEST, 'TOKEN_INVALID', 'This link is not valid.');
     }
+    // Hashed before the unit of work opens: a transaction never waits on bcrypt.
     const passwordHash = await this.passwords.hashAcceptable(password, owner);
-    await this.dataSource.transaction(async (manager) => {
-      // Consumption is the atomic step: of two concurrent resets with one link, one wins.
-      const consumedBy = await this.tokens.consume('password_reset', token, manager);
-      await this.users.markVerified(consumedBy, manager);
-      await this.users.unlock(consumedBy, manager);
-      await this.passwords.apply(
-        { id: consumedBy, email: owner.email },
-        passwordHash,
-        { event: 'password.reset', reason: 'password_reset', meta },
-        manager,
-      );
+    await this.applyReset(token, owner, passwordHash, meta);
+  }
+
+  @Transactional()
+  private async applyReset(
+    token: string,
+    owner: { email: string; isVerified: boolean },
+    passwordHash: string,
+    meta: RequestMeta,
+  ): Promise<void> {
+    // Consumption is the atomic step: of two concurrent resets with one link, one wins.
+    const consumedBy = await this.tokens.consume('password_reset', token);
+    await this.users.markVerified(consumedBy);
+    await this.users.unlock(consumedBy);
+    await this.passwords.apply({ id: consumedBy, email: owner.email }, passwordHash, {
+      event: 'password.reset',
+      reason: 'password_reset',
+      meta,
     });
+    if (!owner.isVerified) {
+      this.events.publish('user.verified', { userId: consumedBy });
+    }
   }
 }

@@ -1,12 +1,12 @@
 import { HttpStatus, Injectable } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
-import { InjectDataSource } from '@nestjs/typeorm';
-import type { DataSource, EntityManager } from 'typeorm';
 import { AuditService } from '../audit/audit.service.js';
 import { Clock } from '../common/clock.js';
 import { AppException } from '../common/problem.js';
 import type { RequestMeta } from '../common/request-meta.js';
 import type { Config } from '../config/config.js';
+import { Transactional, UnitOfWork } from '../database/unit-of-work.js';
+import { DomainEvents } from '../events/domain-events.js';
 import { MailService } from '../mail/mail.service.js';
 import { TokensService } from '../tokens/tokens.service.js';
 import { normalizeEmail } from '../users/email.js';
@@ -14,6 +14,7 @@ import type { User } from '../users/user.entity.js';
 import { UsersService } from '../users/users.service.js';
 import { PasswordHasher } from './password-hasher.service.js';
 import { PasswordPolicy } from './password.policy.js';
+import './account.events.js';
 
 /**
  * Sign-up and email verification. Every outcome of register and resend answers the same way; the
@@ -32,7 +33,8 @@ export class RegistrationService {
     private readonly mail: MailService,
     private readonly audit: AuditService,
     private readonly clock: Clock,
-    @InjectDataSource() private readonly dataSource: DataSource,
+    private readonly events: DomainEvents,
+    private readonly uow: UnitOfWork,
     config: ConfigService<Config, true>,
   ) {
     this.accountExistsWindowMs = config.getOrThrow('auth', { infer: true }).accountExistsMailWindowMs;
@@ -53,21 +55,7 @@ export class RegistrationService {
     if (existing) {
       return this.registerExisting(existing, meta);
     }
-    const created = await this.dataSource.transaction(async (manager) => {
-      const user = await this.users.createUnverified(email, passwordHash, normalizedUsername, manager);
-      if (user === 'username_taken') {
-        // Usernames are public handles (PATCH /users/me says the same); unlike emails they may be refused.
-        throw new AppException(HttpStatus.CONFLICT, 'USERNAME_TAKEN', 'That username is already taken.');
-      }
-      if (user === 'email_taken') {
-        return null;
-      }
-      await this.issueVerification(user, manager);
-      await this.audit.record('user.registered', { userId: user.id, meta }, manager);
-      await this.audit.record('email.verification_sent', { userId: user.id, meta }, manager);
-      return user;
-    });
-    if (!created) {
+    if (!(await this.createAccount(email, passwordHash, normalizedUsername, meta))) {
       // A concurrent registration won the insert; answer like a known address.
       const winner = await this.users.findByEmail(email);
       if (winner) {
@@ -76,12 +64,35 @@ export class RegistrationService {
     }
   }
 
+  /** The new account, its verification mail and audit rows in one unit of work; false if the email was taken meanwhile. */
+  @Transactional()
+  private async createAccount(
+    email: string,
+    passwordHash: string,
+    username: string | null,
+    meta: RequestMeta,
+  ): Promise<boolean> {
+    const user = await this.users.createUnverified(email, passwordHash, username);
+    if (user === 'username_taken') {
+      // Usernames are public handles (PATCH /users/me says the same); unlike emails they may be refused.
+      throw new AppException(HttpStatus.CONFLICT, 'USERNAME_TAKEN', 'That username is already taken.');
+    }
+    if (user === 'email_taken') {
+      return false;
+    }
+    await this.issueVerification(user);
+    await this.audit.record('user.registered', { userId: user.id, meta });
+    await this.audit.record('email.verification_sent', { userId: user.id, meta });
+    this.events.publish('user.registered', { userId: user.id });
+    return true;
+  }
+
+  @Transactional()
   async verifyEmail(token: string, meta: RequestMeta): Promise<void> {
-    await this.dataSource.transaction(async (manager) => {
-      const userId = await this.tokens.consume('email_verification', token, manager);
-      await this.users.markVerified(userId, manager);
-      await this.audit.record('email.verified', { userId, meta }, manager);
-    });
+    const userId = await this.tokens.consume('email_verification', token);
+    await this.users.markVerified(userId);
+    await this.audit.record('email.verified', { userId, meta });
+    this.events.publish('user.verified', { userId });
   }
 
   async resendVerification(rawEmail: string, meta: RequestMeta): Promise<void> {
@@ -93,35 +104,33 @@ export class RegistrationService {
   }
 
   /** A verification mail for an unverified account, with its audit row. */
+  @Transactional()
   async sendVerification(user: User, meta: RequestMeta): Promise<void> {
-    await this.dataSource.transaction(async (manager) => {
-      await this.issueVerification(user, manager);
-      await this.audit.record('email.verification_sent', { userId: user.id, meta }, manager);
-    });
+    await this.issueVerification(user);
+    await this.audit.record('email.verification_sent', { userId: user.id, meta });
   }
 
-  /** Issues a verification token and queues its mail inside the caller's transaction (admin tools too). */
-  async issueVerification(user: User, manager: EntityManager): Promise<void> {
-    const token = await this.tokens.issue('email_verification', user.id, manager);
-    await this.mail.enqueue('verify-email', user.email, { token }, { manager });
+  /** Issues a verification token and queues its mail in the caller's unit of work (admin tools too). */
+  async issueVerification(user: User): Promise<void> {
+    const token = await this.tokens.issue('email_verification', user.id);
+    await this.mail.enqueue('verify-email', user.email, { token });
   }
 
   /**
    * Unverified: a fresh verification mail. Verified: an "account exists" notice, at most one per
    * address per window, so the endpoint cannot be used to flood someone's inbox. Never a new password.
    */
+  @Transactional()
   private async registerExisting(user: User, meta: RequestMeta): Promise<void> {
     if (!user.isVerified) {
-      await this.dataSource.transaction(async (manager) => {
-        if (!user.disabledAt) {
-          await this.issueVerification(user, manager);
-          await this.audit.record('email.verification_sent', { userId: user.id, meta }, manager);
-        }
-        await this.audit.record(
-          'user.register_existing',
-          { userId: user.id, meta, metadata: { verified: false } },
-          manager,
-        );
+      if (!user.disabledAt) {
+        await this.issueVerification(user);
+        await this.audit.record('email.verification_sent', { userId: user.id, meta });
+      }
+      await this.audit.record('user.register_existing', {
+        userId: user.id,
+        meta,
+        metadata: { verified: false },
       });
       return;
     }
@@ -129,15 +138,13 @@ export class RegistrationService {
     const recentlyMailed = await this.audit.hasRecent('user.register_existing', user.id, since, {
       mailed: true,
     });
-    await this.dataSource.transaction(async (manager) => {
-      if (!recentlyMailed) {
-        await this.mail.enqueue('account-exists', user.email, {}, { manager });
-      }
-      await this.audit.record(
-        'user.register_existing',
-        { userId: user.id, meta, metadata: { verified: true, mailed: !recentlyMailed } },
-        manager,
-      );
+    if (!recentlyMailed) {
+      await this.mail.enqueue('account-exists', user.email, {});
+    }
+    await this.audit.record('user.register_existing', {
+      userId: user.id,
+      meta,
+      metadata: { verified: true, mailed: !recentlyMailed },
     });
   }
 }

@@ -2,6 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import { type EntityManager, IsNull, MoreThan, type Repository } from 'typeorm';
 import { isMysqlFamily } from '../database/data-source.js';
+import { UnitOfWork } from '../database/unit-of-work.js';
 import type { AuthUser } from '../common/auth/auth-user.js';
 import { RefreshTokenHistory } from './refresh-token-history.entity.js';
 import { Session, type SessionRevokedReason } from './session.entity.js';
@@ -9,10 +10,13 @@ import { Session, type SessionRevokedReason } from './session.entity.js';
 /** Intent-named access to the sessions table; every query that touches one user's rows names the user. */
 @Injectable()
 export class SessionsRepository {
-  constructor(@InjectRepository(Session) private readonly sessions: Repository<Session>) {}
+  constructor(
+    @InjectRepository(Session) private readonly sessions: Repository<Session>,
+    private readonly uow: UnitOfWork,
+  ) {}
 
   private repo(manager?: EntityManager): Repository<Session> {
-    return manager ? manager.getRepository(Session) : this.sessions;
+    return (manager ?? this.uow.tx).getRepository(Session);
   }
 
   /**

@@ -1,10 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import { HttpStatus, Injectable } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
-import { InjectDataSource } from '@nestjs/typeorm';
-import type { DataSource, EntityManager } from 'typeorm';
 import { AuditService } from '../audit/audit.service.js';
 import { Clock } from '../common/clock.js';
+import { UnitOfWork } from '../database/unit-of-work.js';
 import { AppException } from '../common/problem.js';
 import type { RequestMeta } from '../common/request-meta.js';
 import type { Config } from '../config/config.js';
@@ -12,6 +11,7 @@ import { hashToken } from '../tokens/tokens.service.js';
 import { AccessTokensService } from './access-tokens.service.js';
 import type { AuthUser } from '../common/auth/auth-user.js';
 import type { Session } from './session.entity.js';
+import type { SessionRevokedReason } from './session.entity.js';
 import { SessionsRepository } from './sessions.repository.js';
 
 /** What login and refresh hand back to the client. */
@@ -45,32 +45,25 @@ export class SessionsService {
     private readonly accessTokens: AccessTokensService,
     private readonly audit: AuditService,
     private readonly clock: Clock,
-    @InjectDataSource() private readonly dataSource: DataSource,
+    private readonly uow: UnitOfWork,
     config: ConfigService<Config, true>,
   ) {
     this.refreshTtlMs = config.getOrThrow('auth', { infer: true }).refreshTtlMs;
   }
 
   /** Opens a session inside the caller's transaction and returns its first token pair. */
-  async open(
-    userId: number,
-    meta: RequestMeta,
-    manager: EntityManager,
-  ): Promise<{ sessionId: number; tokens: TokenPair }> {
+  async open(userId: number, meta: RequestMeta): Promise<{ sessionId: number; tokens: TokenPair }> {
     const now = this.clock.now();
     const refreshToken = randomBytes(32).toString('base64url');
-    const sessionId = await this.sessions.insert(
-      {
-        userId,
-        refreshTokenHash: hashToken(refreshToken),
-        expiresAt: new Date(now.getTime() + this.refreshTtlMs),
-        createdAt: now,
-        lastUsedAt: now,
-        ip: meta.ip,
-        userAgent: meta.userAgent,
-      },
-      manager,
-    );
+    const sessionId = await this.sessions.insert({
+      userId,
+      refreshTokenHash: hashToken(refreshToken),
+      expiresAt: new Date(now.getTime() + this.refreshTtlMs),
+      createdAt: now,
+      lastUsedAt: now,
+      ip: meta.ip,
+      userAgent: meta.userAgent,
+    });
     return { sessionId, tokens: await this.pair(userId, sessionId, refreshToken) };
   }
 
@@ -83,15 +76,15 @@ export class SessionsService {
     const session = await this.sessions.findByRefreshHash(presented);
     if (session) {
       const next = randomBytes(32).toString('base64url');
-      const rotated = await this.dataSource.transaction(async (manager) => {
-        if (!(await this.sessions.rotate(session.id, presented, hashToken(next), now, manager))) {
+      const rotated = await this.uow.withTransaction(async () => {
+        if (!(await this.sessions.rotate(session.id, presented, hashToken(next), now))) {
           return false;
         }
-        await this.audit.record(
-          'auth.refreshed',
-          { userId: session.userId, meta, metadata: { sessionId: session.id } },
-          manager,
-        );
+        await this.audit.record('auth.refreshed', {
+          userId: session.userId,
+          meta,
+          metadata: { sessionId: session.id },
+        });
         return true;
       });
       if (rotated) {
@@ -108,20 +101,25 @@ export class SessionsService {
   }
 
   async logout(user: AuthUser, meta: RequestMeta): Promise<void> {
-    await this.dataSource.transaction(async (manager) => {
-      await this.sessions.revoke(user.id, user.sessionId, 'logout', this.clock.now(), manager);
-      await this.audit.record(
-        'auth.logout',
-        { userId: user.id, meta, metadata: { sessionId: user.sessionId } },
-        manager,
-      );
+    await this.uow.withTransaction(async () => {
+      await this.sessions.revoke(user.id, user.sessionId, 'logout', this.clock.now());
+      await this.audit.record('auth.logout', {
+        userId: user.id,
+        meta,
+        metadata: { sessionId: user.sessionId },
+      });
     });
   }
 
+  /** Revokes every live session of the user (joins the caller's unit of work); returns how many. */
+  revokeAll(userId: number, reason: SessionRevokedReason): Promise<number> {
+    return this.sessions.revokeAll(userId, reason, this.clock.now());
+  }
+
   async logoutAll(user: AuthUser, meta: RequestMeta): Promise<void> {
-    await this.dataSource.transaction(async (manager) => {
-      const revoked = await this.sessions.revokeAll(user.id, 'logout_all', this.clock.now(), { manager });
-      await this.audit.record('auth.logout_all', { userId: user.id, meta, metadata: { revoked } }, manager);
+    await this.uow.withTransaction(async () => {
+      const revoked = await this.sessions.revokeAll(user.id, 'logout_all', this.clock.now());
+      await this.audit.record('auth.logout_all', { userId: user.id, meta, metadata: { revoked } });
     });
   }
 
@@ -132,22 +130,23 @@ export class SessionsService {
 
   /** Someone else's session and a missing one answer the same 404. */
   async revokeOne(user: AuthUser, sessionId: number, meta: RequestMeta): Promise<void> {
-    await this.dataSource.transaction(async (manager) => {
-      if (!(await this.sessions.revoke(user.id, sessionId, 'revoked', this.clock.now(), manager))) {
+    await this.uow.withTransaction(async () => {
+      if (!(await this.sessions.revoke(user.id, sessionId, 'revoked', this.clock.now()))) {
         throw new AppException(HttpStatus.NOT_FOUND, 'SESSION_NOT_FOUND', 'No such active session.');
       }
-      await this.audit.record('session.revoked', { userId: user.id, meta, metadata: { sessionId } }, manager);
+      await this.audit.record('session.revoked', { userId: user.id, meta, metadata: { sessionId } });
     });
   }
 
   private async revokeForReuse(session: Session, meta: RequestMeta): Promise<void> {
-    await this.dataSource.transaction(async (manager) => {
-      await this.sessions.revoke(session.userId, session.id, 'refresh_reused', this.clock.now(), manager);
-      await this.audit.record(
-        'auth.refresh_reused',
-        { userId: session.userId, meta, outcome: 'failure', metadata: { sessionId: session.id } },
-        manager,
-      );
+    await this.uow.withTransaction(async () => {
+      await this.sessions.revoke(session.userId, session.id, 'refresh_reused', this.clock.now());
+      await this.audit.record('auth.refresh_reused', {
+        userId: session.userId,
+        meta,
+        outcome: 'failure',
+        metadata: { sessionId: session.id },
+      });
     });
   }
 

@@ -1,5 +1,4 @@
 import { Injectable } from '@nestjs/common';
-import type { EntityManager } from 'typeorm';
 import { Clock } from '../common/clock.js';
 import { isMailTemplate, type MailTemplate } from './mail-template.js';
 import { OutboxRepository, type OutboxStats } from './outbox.repository.js';
@@ -7,14 +6,6 @@ import { PayloadCipher, sealPayload } from './payload-cipher.js';
 
 export type { MailTemplate } from './mail-template.js';
 export type { OutboxStats } from './outbox.repository.js';
-
-export interface EnqueueOptions {
-  /**
-   * The caller's transaction. Going away: without it the message joins the open unit of work
-   * (`@Transactional()`), which is what every caller should rely on.
-   */
-  manager?: EntityManager;
-}
 
 /**
  * The request side of the transactional outbox (DESIGN §6): one INSERT, no SMTP. The OutboxWorker
@@ -28,12 +19,7 @@ export class MailService {
     private readonly clock: Clock,
   ) {}
 
-  async enqueue(
-    template: MailTemplate,
-    to: string,
-    data: Record<string, string>,
-    options: EnqueueOptions = {},
-  ): Promise<void> {
+  async enqueue(template: MailTemplate, to: string, data: Record<string, string>): Promise<void> {
     // Both are programming errors, so they fail the caller loudly rather than queue a message that
     // can never be sent. A syntactically odd address is the worker's call (it marks the row dead).
     if (!isMailTemplate(template)) {
@@ -42,15 +28,13 @@ export class MailService {
     if (to.length === 0 || to.length > 255) {
       throw new Error('A mail recipient must be 1-255 characters');
     }
-    await this.outbox.enqueue(
-      {
-        template,
-        recipient: to,
-        payload: sealPayload(this.cipher, template, to, data),
-        dueAt: this.clock.now(),
-      },
-      options.manager,
-    );
+    // Joins the caller's unit of work: the message commits, or rolls back, with its change.
+    await this.outbox.enqueue({
+      template,
+      recipient: to,
+      payload: sealPayload(this.cipher, template, to, data),
+      dueAt: this.clock.now(),
+    });
   }
 
   /** For /health/ready details and metrics: what is waiting, and what gave up. */

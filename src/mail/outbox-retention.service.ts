@@ -1,12 +1,10 @@
 import { Injectable, Logger, type OnModuleInit } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
 import { SchedulerRegistry } from '@nestjs/schedule';
-import { InjectDataSource } from '@nestjs/typeorm';
-import type { DataSource } from 'typeorm';
 import { Clock } from '../common/clock.js';
 import { scheduleCleanup } from '../common/schedule.js';
 import type { Config } from '../config/config.js';
-import { OutboxMessage } from './outbox-message.entity.js';
+import { OutboxRepository } from './outbox.repository.js';
 
 const PURGE_EVERY_MS = 60 * 60 * 1000;
 
@@ -20,7 +18,7 @@ export class OutboxRetention implements OnModuleInit {
   private readonly retentionMs: number;
 
   constructor(
-    @InjectDataSource() private readonly dataSource: DataSource,
+    private readonly outbox: OutboxRepository,
     private readonly clock: Clock,
     config: ConfigService<Config, true>,
     private readonly scheduler: SchedulerRegistry,
@@ -29,19 +27,7 @@ export class OutboxRetention implements OnModuleInit {
   }
 
   purgeFinished(): Promise<number> {
-    return this.deleteFinished();
-  }
-
-  private async deleteFinished(): Promise<number> {
-    const cutoff = new Date(this.clock.now().getTime() - this.retentionMs);
-    const result = await this.dataSource
-      .getRepository(OutboxMessage)
-      .createQueryBuilder()
-      .delete()
-      .where('status IN (:...finished)', { finished: ['sent', 'dead'] })
-      .andWhere('created_at < :cutoff', { cutoff })
-      .execute();
-    return result.affected ?? 0;
+    return this.outbox.deleteFinished(new Date(this.clock.now().getTime() - this.retentionMs));
   }
 
   onModuleInit(): void {

@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import { type EntityManager, In } from 'typeorm';
+import { In } from 'typeorm';
 import { isMysqlFamily } from '../database/data-source.js';
 import { EntityRepository } from '../database/entity-repository.js';
 import { UnitOfWork } from '../database/unit-of-work.js';
@@ -34,12 +34,9 @@ export class OutboxRepository extends EntityRepository<OutboxMessage> {
     super(uow, OutboxMessage);
   }
 
-  /**
-   * Adds a message; it commits (or rolls back) with the open unit of work. `within` is for callers
-   * that still pass their transaction's EntityManager (MailService's `{ manager }` option).
-   */
-  async enqueue(message: NewOutboxMessage, within?: EntityManager): Promise<void> {
-    await (within ?? this.manager).getRepository(OutboxMessage).insert({
+  /** Adds a message; it commits (or rolls back) with the open unit of work. */
+  async enqueue(message: NewOutboxMessage): Promise<void> {
+    await this.repo.insert({
       template: message.template,
       recipient: message.recipient,
       payload: message.payload,

@@ -1,8 +1,9 @@
 import { Module } from '@nestjs/common';
+import { OneTimeTokensRepository } from './one-time-tokens.repository.js';
 import { TokensService } from './tokens.service.js';
 
 @Module({
-  providers: [TokensService],
+  providers: [OneTimeTokensRepository, TokensService],
   exports: [TokensService],
 })
 export class TokensModule {}

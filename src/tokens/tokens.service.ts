@@ -2,20 +2,14 @@ import { createHash, randomBytes } from 'node:crypto';
 import { HttpStatus, Injectable, Logger, type OnModuleInit } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
 import { SchedulerRegistry } from '@nestjs/schedule';
-import { InjectDataSource } from '@nestjs/typeorm';
-import type { DataSource, EntityManager } from 'typeorm';
 import { Clock } from '../common/clock.js';
 import { AppException } from '../common/problem.js';
 import { scheduleCleanup } from '../common/schedule.js';
 import type { Config } from '../config/config.js';
-import { EmailVerificationToken, PasswordResetToken } from './one-time-token.entity.js';
+import { OneTimeTokensRepository } from './one-time-tokens.repository.js';
+import { TOKEN_PURPOSE_NAMES, TOKEN_PURPOSES, type TokenPurpose } from './token-purposes.js';
 
-export type TokenPurpose = 'email_verification' | 'password_reset';
-
-const ENTITY = {
-  email_verification: EmailVerificationToken,
-  password_reset: PasswordResetToken,
-} as const;
+export type { TokenPurpose } from './token-purposes.js';
 
 /** 32 bytes = 256 bits, the floor DESIGN §5 sets; base64url without padding is 43 characters. */
 const TOKEN_BYTES = 32;
@@ -36,27 +30,25 @@ export class TokensService implements OnModuleInit {
   private readonly logger = new Logger(TokensService.name);
 
   constructor(
-    @InjectDataSource() private readonly dataSource: DataSource,
+    private readonly tokens: OneTimeTokensRepository,
     private readonly config: ConfigService<Config, true>,
     private readonly clock: Clock,
     private readonly scheduler: SchedulerRegistry,
   ) {}
 
   /** Returns the raw token, to be mailed; it is never stored. */
-  async issue(purpose: TokenPurpose, userId: number, manager?: EntityManager): Promise<string> {
-    const repository = this.repository(purpose, manager);
+  async issue(purpose: TokenPurpose, userId: number): Promise<string> {
     const now = this.clock.now();
-    if (purpose === 'password_reset') {
-      // Only the newest reset link works: an older mail lying in an inbox is dead.
-      await this.invalidateAll(userId, purpose, manager);
+    if (TOKEN_PURPOSES[purpose].supersedes) {
+      // Only the newest link works: an older mail lying in an inbox is dead.
+      await this.invalidateAll(userId, purpose);
     }
     const rawToken = randomBytes(TOKEN_BYTES).toString('base64url');
-    await repository.insert({
+    await this.tokens.insert(purpose, {
       userId,
       tokenHash: hashToken(rawToken),
       expirationDate: new Date(now.getTime() + this.ttlMs(purpose)),
       createdAt: now,
-      usedAt: null,
     });
     return rawToken;
   }
@@ -65,26 +57,15 @@ export class TokensService implements OnModuleInit {
    * Burns the token and returns its user's id. Unknown, used, other-purpose or malformed tokens are
    * TOKEN_INVALID; a token past its expiration_date (compared with the injected clock) is TOKEN_EXPIRED.
    */
-  async consume(purpose: TokenPurpose, rawToken: string, manager?: EntityManager): Promise<number> {
+  async consume(purpose: TokenPurpose, rawToken: string): Promise<number> {
     if (typeof rawToken !== 'string' || !TOKEN_SHAPE.test(rawToken)) {
       throw invalid();
     }
-    const repository = this.repository(purpose, manager);
     const tokenHash = hashToken(rawToken);
     const now = this.clock.now();
-    const result = await repository
-      .createQueryBuilder()
-      .update()
-      .set({ usedAt: now })
-      .where('token_hash = :tokenHash', { tokenHash })
-      .andWhere('used_at IS NULL')
-      .andWhere('expiration_date > :now', { now })
-      .execute();
-    const row = await repository.findOne({
-      where: { tokenHash },
-      select: { userId: true, usedAt: true, expirationDate: true },
-    });
-    if (result.affected === 1 && row) {
+    const burnt = await this.tokens.markUsed(purpose, tokenHash, now);
+    const row = await this.tokens.findByHash(purpose, tokenHash);
+    if (burnt && row) {
       return row.userId;
     }
     if (row && row.usedAt === null && row.expirationDate.getTime() <= now.getTime()) {
@@ -105,39 +86,21 @@ export class TokensService implements OnModuleInit {
     if (typeof rawToken !== 'string' || !TOKEN_SHAPE.test(rawToken)) {
       return null;
     }
-    const row = await this.repository(purpose).findOne({
-      where: { tokenHash: hashToken(rawToken) },
-      select: { userId: true, usedAt: true, expirationDate: true },
-    });
+    const row = await this.tokens.findByHash(purpose, hashToken(rawToken));
     return row && row.usedAt === null && row.expirationDate > this.clock.now() ? row.userId : null;
   }
 
   /** Kills every outstanding token of a purpose, e.g. reset links after a password change. */
-  async invalidateAll(userId: number, purpose: TokenPurpose, manager?: EntityManager): Promise<void> {
-    await this.repository(purpose, manager)
-      .createQueryBuilder()
-      .delete()
-      .where('user_id = :userId', { userId })
-      .andWhere('used_at IS NULL')
-      .execute();
+  invalidateAll(userId: number, purpose: TokenPurpose): Promise<void> {
+    return this.tokens.deleteUnused(purpose, userId);
   }
 
-  /** Deletes used and expired rows of both purposes; returns how many went. */
-  purgeExpired(): Promise<number> {
-    return this.deleteUsedAndExpired();
-  }
-
-  private async deleteUsedAndExpired(): Promise<number> {
+  /** Deletes used and expired rows of every purpose; returns how many went. */
+  async purgeExpired(): Promise<number> {
     const now = this.clock.now();
     let purged = 0;
-    for (const purpose of Object.keys(ENTITY) as TokenPurpose[]) {
-      const result = await this.repository(purpose)
-        .createQueryBuilder()
-        .delete()
-        .where('used_at IS NOT NULL')
-        .orWhere('expiration_date <= :now', { now })
-        .execute();
-      purged += result.affected ?? 0;
+    for (const purpose of TOKEN_PURPOSE_NAMES) {
+      purged += await this.tokens.deleteFinished(purpose, now);
     }
     return purged;
   }
@@ -156,14 +119,7 @@ export class TokensService implements OnModuleInit {
   }
 
   private ttlMs(purpose: TokenPurpose): number {
-    const { verifyTtlMs, resetTtlMs } = this.config.getOrThrow('tokens', { infer: true });
-    return purpose === 'email_verification' ? verifyTtlMs : resetTtlMs;
-  }
-
-  private repository(purpose: TokenPurpose, manager?: EntityManager) {
-    return (manager ?? this.dataSource.manager).getRepository<EmailVerificationToken | PasswordResetToken>(
-      ENTITY[purpose],
-    );
+    return TOKEN_PURPOSES[purpose].ttlMs(this.config.getOrThrow('tokens', { infer: true }));
   }
 }
 

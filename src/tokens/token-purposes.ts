@@ -1,0 +1,26 @@
+import type { Config } from '../config/config.js';
+import { EmailVerificationToken, PasswordResetToken } from './one-time-token.entity.js';
+
+type TokensConfig = Config['tokens'];
+
+export interface TokenPurposeSpec {
+  /** The table holding this purpose's hashes: one table per purpose, so a token never crosses over. */
+  entity: typeof EmailVerificationToken | typeof PasswordResetToken;
+  /** How long a token lives from issue (DESIGN §5: verification 24 h, reset 1 h). */
+  ttlMs(config: TokensConfig): number;
+  /** Whether issuing a token kills the user's outstanding ones of the same purpose (only the newest works). */
+  supersedes: boolean;
+}
+
+/**
+ * Every one-time token purpose, in one table: a new purpose is one entry (and its entity), and a
+ * missing field fails the type check instead of borrowing another purpose's behaviour.
+ */
+export const TOKEN_PURPOSES = {
+  email_verification: { entity: EmailVerificationToken, ttlMs: (c) => c.verifyTtlMs, supersedes: false },
+  password_reset: { entity: PasswordResetToken, ttlMs: (c) => c.resetTtlMs, supersedes: true },
+} as const satisfies Record<string, TokenPurposeSpec>;
+
+export type TokenPurpose = keyof typeof TOKEN_PURPOSES;
+
+export const TOKEN_PURPOSE_NAMES = Object.keys(TOKEN_PURPOSES) as TokenPurpose[];
