@@ -1,8 +1,10 @@
 import { Injectable, Module } from '@nestjs/common';
 import { OnEvent } from '@nestjs/event-emitter';
 import type { AuthUser } from '../src/common/auth/auth-user.js';
+import { checkMigrations } from '../src/database/schema-check.js';
 import { Transactional, UnitOfWork } from '../src/database/unit-of-work.js';
-import { DomainEvents } from '../src/events/domain-events.js';
+import { type DomainEventMap, type DomainEventName, DomainEvents } from '../src/events/domain-events.js';
+import { appSchema } from '../src/features.js';
 import type { OwnedResourceEvent } from '../src/owned/owned-resources.js';
 import { Note } from './fixtures/notes/note.entity.js';
 import { NOTES_FEATURE } from './fixtures/notes/notes.module.js';
@@ -20,14 +22,15 @@ const seen: { event: string; payload: OwnedResourceEvent; rowVisible: boolean }[
 class NoteListener {
   constructor(private readonly uow: UnitOfWork) {}
 
-  @OnEvent('note.created')
-  async onCreated(payload: OwnedResourceEvent): Promise<void> {
+  // `satisfies` turns a misspelt name into a compile error: @OnEvent alone takes any string.
+  @OnEvent('note.created' satisfies DomainEventName)
+  async onCreated(payload: DomainEventMap['note.created']): Promise<void> {
     // After commit, the row is there for anyone to read, outside any transaction.
     const row = await this.uow.tx.getRepository(Note).findOneBy({ id: payload.id });
     seen.push({ event: 'note.created', payload, rowVisible: row !== null });
   }
 
-  @OnEvent('note.deleted')
+  @OnEvent('note.deleted' satisfies DomainEventName)
   onDeleted(): void {
     throw new Error('a listener that fails');
   }
@@ -81,6 +84,22 @@ describe('extending Gatehouse: the notes feature of docs/extending.md', () => {
           `DELETE ${collection}/{id}`,
         ]),
       );
+    }
+  });
+
+  it('has a migration that builds exactly its entity, on this database, down and up again', async () => {
+    await expect(checkMigrations(t.config.database, appSchema([NOTES_FEATURE]))).resolves.toEqual([]);
+  });
+
+  it('documents the id parameter, the 400 and the 404 of every notes route that takes an id', async () => {
+    const doc = await t.request<{ paths: Record<string, Record<string, object>> }>('/docs/openapi.json');
+    const byId = doc.body.paths['/api/v1/notes/{id}'];
+    expect(Object.keys(byId).sort()).toEqual(['delete', 'get', 'patch']);
+    for (const operation of Object.values(byId)) {
+      expect(operation).toMatchObject({
+        parameters: [expect.objectContaining({ name: 'id', in: 'path', required: true })],
+        responses: expect.objectContaining({ '400': expect.anything(), '404': expect.anything() }),
+      });
     }
   });
 
