@@ -1,6 +1,5 @@
 import type { ConfigService } from '@nestjs/config';
 import type { AuditInput, AuditService } from '../audit/audit.service.js';
-import type { Clock } from '../common/clock.js';
 import type { RequestMeta } from '../common/request-meta.js';
 import type { Config } from '../config/config.js';
 import type { UnitOfWork } from '../database/unit-of-work.js';
