@@ -11,9 +11,11 @@ import { AccessTokensService } from './access-tokens.service.js';
 import { AccountController } from './account.controller.js';
 import { AccountService } from './account.service.js';
 import { AuthController } from './auth.controller.js';
+import { BcryptPasswordHasher } from './bcrypt-password-hasher.service.js';
 import { JwtAuthGuard } from './jwt-auth.guard.js';
 import { JwtStrategy } from './jwt.strategy.js';
 import { LoginService } from './login.service.js';
+import { NistPasswordPolicy } from './nist-password.policy.js';
 import { PasswordChangeService } from './password-change.service.js';
 import { PasswordHasher } from './password-hasher.service.js';
 import { PasswordResetService } from './password-reset.service.js';
@@ -43,8 +45,9 @@ import { AuthThrottlerModule } from './throttlers.js';
     SessionsService,
     SessionsRetention,
     AccessTokensService,
-    PasswordHasher,
-    PasswordPolicy,
+    // The swappable parts: a team provides its own class under the same token (docs/extending.md).
+    { provide: PasswordHasher, useClass: BcryptPasswordHasher },
+    { provide: PasswordPolicy, useClass: NistPasswordPolicy },
     LoginService,
     RegistrationService,
     PasswordResetService,
