@@ -8,7 +8,7 @@ import { mapPage, type Page } from '../common/pagination.js';
 import { AppException } from '../common/problem.js';
 import type { RequestMeta } from '../common/request-meta.js';
 import { RegistrationService } from '../auth/registration.service.js';
-import { SessionsRepository } from '../auth/sessions.repository.js';
+import { SessionsService } from '../auth/sessions.service.js';
 import type { User } from '../users/user.entity.js';
 import { UsersService } from '../users/users.service.js';
 import { type AdminUserDto, type ListAdminUsersQueryDto, toAdminUser } from './dto/admin-user.dto.js';
@@ -21,7 +21,7 @@ import { type AdminUserDto, type ListAdminUsersQueryDto, toAdminUser } from './d
 export class AdminUsersService {
   constructor(
     private readonly users: UsersService,
-    private readonly sessions: SessionsRepository,
+    private readonly sessions: SessionsService,
     private readonly registration: RegistrationService,
     private readonly audit: AuditService,
     private readonly clock: Clock,
@@ -46,7 +46,7 @@ export class AdminUsersService {
     await this.act(actor, userId, 'admin.user_disabled', meta, async (_user, manager) => {
       const now = this.clock.now();
       await this.users.disable(userId, now, manager);
-      const sessionsRevoked = await this.sessions.revokeAll(userId, 'account_disabled', now, { manager });
+      const sessionsRevoked = await this.sessions.revokeAll(userId, 'account_disabled');
       return { sessionsRevoked };
     });
   }

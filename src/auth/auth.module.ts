@@ -2,7 +2,6 @@ import { Module } from '@nestjs/common';
 import { APP_GUARD } from '@nestjs/core';
 import { JwtModule } from '@nestjs/jwt';
 import { PassportModule } from '@nestjs/passport';
-import { TypeOrmModule } from '@nestjs/typeorm';
 import { AuditModule } from '../audit/audit.module.js';
 import { MailModule } from '../mail/mail.module.js';
 import { TokensModule } from '../tokens/tokens.module.js';
@@ -21,18 +20,17 @@ import { PasswordHasher } from './password-hasher.service.js';
 import { PasswordResetService } from './password-reset.service.js';
 import { PasswordPolicy } from './password.policy.js';
 import { RegistrationService } from './registration.service.js';
-import { Session } from './session.entity.js';
 import { SessionsController } from './sessions.controller.js';
 import { SessionsRepository } from './sessions.repository.js';
 import { SessionsRetention } from './sessions-retention.service.js';
 import { SessionsService } from './sessions.service.js';
+import { SignInService } from './sign-in.service.js';
 import { AuthThrottlerModule } from './throttlers.js';
 
 @Module({
   imports: [
     PassportModule,
     JwtModule.register({}),
-    TypeOrmModule.forFeature([Session]),
     UsersModule,
     TokensModule,
     MailModule,
@@ -48,6 +46,7 @@ import { AuthThrottlerModule } from './throttlers.js';
     // The swappable parts: a team provides its own class under the same token (docs/extending.md).
     { provide: PasswordHasher, useClass: BcryptPasswordHasher },
     { provide: PasswordPolicy, useClass: NistPasswordPolicy },
+    SignInService,
     LoginService,
     RegistrationService,
     PasswordResetService,
@@ -56,6 +55,6 @@ import { AuthThrottlerModule } from './throttlers.js';
     JwtStrategy,
     { provide: APP_GUARD, useClass: JwtAuthGuard },
   ],
-  exports: [SessionsRepository, AccessTokensService, RegistrationService],
+  exports: [SessionsService, SignInService, AccessTokensService, RegistrationService],
 })
 export class AuthModule {}

@@ -56,7 +56,6 @@ export class PasswordChangeService {
     await this.users.setPasswordHash(user.id, passwordHash, manager);
     const revoked = await this.sessions.revokeAll(user.id, kind.reason, this.clock.now(), {
       except: kind.keepSessionId,
-      manager,
     });
     await this.tokens.invalidateAll(user.id, 'password_reset', manager);
     await this.mail.enqueue('password-changed', user.email, {}, { manager });

@@ -127,7 +127,7 @@ export class UsersService {
   }
 
   /** Locks the account unless it already is; true when this call locked it. */
-  async lock(id: number, until: Date, now: Date, manager: EntityManager): Promise<boolean> {
+  async lock(id: number, until: Date, now: Date, manager?: EntityManager): Promise<boolean> {
     const result = await this.repo(manager)
       .createQueryBuilder()
       .update()
