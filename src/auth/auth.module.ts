@@ -43,7 +43,7 @@ import { AuthThrottlerModule } from './throttlers.js';
     SessionsService,
     SessionsRetention,
     AccessTokensService,
-    // The swappable parts: a team provides its own class under the same token (docs/extending.md).
+    // The swappable parts: a team replaces one by providing its own class under the same token.
     { provide: PasswordHasher, useClass: BcryptPasswordHasher },
     { provide: PasswordPolicy, useClass: NistPasswordPolicy },
     SignInService,
