@@ -2,7 +2,6 @@ import { Module } from '@nestjs/common';
 import { APP_GUARD } from '@nestjs/core';
 import { JwtModule } from '@nestjs/jwt';
 import { PassportModule } from '@nestjs/passport';
-import { TypeOrmModule } from '@nestjs/typeorm';
 import { AuditModule } from '../audit/audit.module.js';
 import { MailModule } from '../mail/mail.module.js';
 import { TokensModule } from '../tokens/tokens.module.js';
@@ -11,26 +10,27 @@ import { AccessTokensService } from './access-tokens.service.js';
 import { AccountController } from './account.controller.js';
 import { AccountService } from './account.service.js';
 import { AuthController } from './auth.controller.js';
+import { BcryptPasswordHasher } from './bcrypt-password-hasher.service.js';
 import { JwtAuthGuard } from './jwt-auth.guard.js';
 import { JwtStrategy } from './jwt.strategy.js';
 import { LoginService } from './login.service.js';
+import { NistPasswordPolicy } from './nist-password.policy.js';
 import { PasswordChangeService } from './password-change.service.js';
 import { PasswordHasher } from './password-hasher.service.js';
 import { PasswordResetService } from './password-reset.service.js';
 import { PasswordPolicy } from './password.policy.js';
 import { RegistrationService } from './registration.service.js';
-import { Session } from './session.entity.js';
 import { SessionsController } from './sessions.controller.js';
 import { SessionsRepository } from './sessions.repository.js';
 import { SessionsRetention } from './sessions-retention.service.js';
 import { SessionsService } from './sessions.service.js';
+import { SignInService } from './sign-in.service.js';
 import { AuthThrottlerModule } from './throttlers.js';
 
 @Module({
   imports: [
     PassportModule,
     JwtModule.register({}),
-    TypeOrmModule.forFeature([Session]),
     UsersModule,
     TokensModule,
     MailModule,
@@ -43,8 +43,10 @@ import { AuthThrottlerModule } from './throttlers.js';
     SessionsService,
     SessionsRetention,
     AccessTokensService,
-    PasswordHasher,
-    PasswordPolicy,
+    // The swappable parts: a team replaces one by providing its own class under the same token.
+    { provide: PasswordHasher, useClass: BcryptPasswordHasher },
+    { provide: PasswordPolicy, useClass: NistPasswordPolicy },
+    SignInService,
     LoginService,
     RegistrationService,
     PasswordResetService,
@@ -53,6 +55,6 @@ import { AuthThrottlerModule } from './throttlers.js';
     JwtStrategy,
     { provide: APP_GUARD, useClass: JwtAuthGuard },
   ],
-  exports: [SessionsService, AccessTokensService, RegistrationService],
+  exports: [SessionsService, SignInService, AccessTokensService, RegistrationService],
 })
 export class AuthModule {}

@@ -4,26 +4,16 @@ import { ConfigService } from '@nestjs/config';
 import { InjectThrottlerStorage, ThrottlerStorage } from '@nestjs/throttler';
 import { AuditService } from '../audit/audit.service.js';
 import { Clock } from '../common/clock.js';
-import { UnitOfWork } from '../database/unit-of-work.js';
 import { AppException } from '../common/problem.js';
 import type { RequestMeta } from '../common/request-meta.js';
 import type { Config } from '../config/config.js';
-import { type LoginOutcome, MetricsService } from '../metrics/metrics.service.js';
+import { Transactional, UnitOfWork } from '../database/unit-of-work.js';
+import { MetricsService } from '../metrics/metrics.service.js';
 import { normalizeEmail } from '../users/email.js';
 import type { User } from '../users/user.entity.js';
 import { UsersService } from '../users/users.service.js';
 import { PasswordHasher } from './password-hasher.service.js';
-import { SessionsService, type TokenPair } from './sessions.service.js';
-
-export type LoginResult = TokenPair & { user: User };
-
-const LOGIN_OUTCOME_BY_CODE: Record<string, LoginOutcome> = {
-  INVALID_CREDENTIALS: 'invalid_credentials',
-  EMAIL_NOT_VERIFIED: 'email_not_verified',
-  ACCOUNT_DISABLED: 'account_disabled',
-  ACCOUNT_LOCKED: 'locked',
-  AUTH_BUSY: 'throttled',
-};
+import { type LoginFailureReason, type SignedIn, SignInService } from './sign-in.service.js';
 
 function invalidCredentials(): AppException {
   return new AppException(
@@ -34,8 +24,9 @@ function invalidCredentials(): AppException {
 }
 
 /**
- * Password login. An unknown email and a wrong password give the same answer and cost the same one
- * bcrypt comparison; "not verified" and "disabled" are only said after a correct password. After
+ * Password login: what is specific to passwords, then the sign-in pipeline (SignInService). An
+ * unknown email and a wrong password give the same answer and cost the same one bcrypt comparison;
+ * "not verified" and "disabled" are only said after a correct password. After
  * AUTH_LOCKOUT_THRESHOLD consecutive failures the account locks for a period that doubles each time.
  */
 @Injectable()
@@ -43,32 +34,32 @@ export class LoginService {
   private readonly auth: Config['auth'];
 
   constructor(
+    private readonly uow: UnitOfWork,
     private readonly users: UsersService,
     private readonly hasher: PasswordHasher,
-    private readonly sessions: SessionsService,
+    private readonly signIn: SignInService,
     private readonly audit: AuditService,
     private readonly clock: Clock,
     private readonly metrics: MetricsService,
     @InjectThrottlerStorage() private readonly throttles: ThrottlerStorage,
-    private readonly uow: UnitOfWork,
     config: ConfigService<Config, true>,
   ) {
     this.auth = config.getOrThrow('auth', { infer: true });
   }
 
-  async login(email: string, password: string, meta: RequestMeta): Promise<LoginResult> {
+  async login(email: string, password: string, meta: RequestMeta): Promise<SignedIn> {
     try {
-      const result = await this.attempt(email, password, meta);
-      this.metrics.loginAttempt('success');
-      return result;
+      return await this.attempt(email, password, meta);
     } catch (error) {
-      const code = error instanceof AppException ? error.code : '';
-      this.metrics.loginAttempt(LOGIN_OUTCOME_BY_CODE[code] ?? 'invalid_credentials');
+      // Outcomes are counted by the sign-in pipeline; a full hashing queue never reaches it.
+      if (error instanceof AppException && error.code === 'AUTH_BUSY') {
+        this.metrics.loginAttempt('throttled');
+      }
       throw error;
     }
   }
 
-  private async attempt(email: string, password: string, meta: RequestMeta): Promise<LoginResult> {
+  private async attempt(email: string, password: string, meta: RequestMeta): Promise<SignedIn> {
     const user = await this.users.findByEmailWithHash(email);
     if (!user) {
       return this.refuseUnknown(email, password, meta);
@@ -83,55 +74,26 @@ export class LoginService {
       return this.refuse(user.id, 'locked', meta, locked(until, now));
     }
     if (!(await this.hasher.verify(password, user.passwordHash))) {
-      await this.refuseWrongPassword(user, attempts, now, meta);
+      if (attempts >= this.auth.lockoutThreshold) {
+        await this.lockNow(user, now, meta);
+      }
+      return this.refuse(user.id, 'wrong_password', meta, invalidCredentials(), { failures: attempts });
     }
-    if (user.disabledAt || (this.auth.requireVerifiedEmail && !user.isVerified)) {
+    if (this.signIn.barrier(user)) {
       // The password was right: this attempt must not count toward a lockout.
       await this.users.clearFailedLogins(user.id);
     }
-    if (user.disabledAt) {
-      const disabled = new AppException(
-        HttpStatus.FORBIDDEN,
-        'ACCOUNT_DISABLED',
-        'This account has been disabled.',
-      );
-      return this.refuse(user.id, 'disabled', meta, disabled);
-    }
-    if (this.auth.requireVerifiedEmail && !user.isVerified) {
-      const unverified = new AppException(
-        HttpStatus.FORBIDDEN,
-        'EMAIL_NOT_VERIFIED',
-        'Verify your email address before signing in.',
-      );
-      return this.refuse(user.id, 'email_not_verified', meta, unverified);
-    }
-    // Upgrading an old-cost hash needs the plain password, which only a successful login has.
-    const rehashed = this.hasher.needsRehash(user.passwordHash) ? await this.hasher.hash(password) : null;
-    const { tokens } = await this.uow.withTransaction(async () => {
-      if (rehashed) {
-        await this.users.setPasswordHash(user.id, rehashed);
-      }
-      await this.users.recordLogin(user.id, now);
-      const opened = await this.sessions.open(user.id, meta);
-      await this.audit.record('auth.login_succeeded', {
-        userId: user.id,
-        meta,
-        metadata: { sessionId: opened.sessionId, ...(rehashed ? { rehashed: true } : {}) },
-      });
-      return opened;
-    });
-    return { ...tokens, user: { ...user, lastLoginAt: now } };
+    return this.signIn.complete(user, { method: 'password', meta, password });
   }
 
-  /** Records the refused attempt (with why) and throws the answer the client gets. */
-  private async refuse(
+  private refuse(
     userId: number | null,
-    reason: string,
+    reason: LoginFailureReason,
     meta: RequestMeta,
     answer: AppException,
+    details?: Record<string, unknown>,
   ): Promise<never> {
-    await this.audit.record('auth.login_failed', { userId, meta, outcome: 'failure', metadata: { reason } });
-    throw answer;
+    return this.signIn.refuse({ userId, reason, method: 'password', meta, details }, answer);
   }
 
   /**
@@ -159,39 +121,20 @@ export class LoginService {
     return this.refuse(null, 'unknown_email', meta, invalidCredentials());
   }
 
-  private async refuseWrongPassword(
-    user: User,
-    attempts: number,
-    now: Date,
-    meta: RequestMeta,
-  ): Promise<never> {
-    await this.audit.record('auth.login_failed', {
-      userId: user.id,
-      meta,
-      outcome: 'failure',
-      metadata: { reason: 'wrong_password', failures: attempts },
-    });
-    if (attempts >= this.auth.lockoutThreshold) {
-      await this.lockNow(user, now, meta);
-    }
-    throw invalidCredentials();
-  }
-
   /** Locks for a period that doubles with each lockout in a row; audits only the call that locked. */
+  @Transactional()
   private async lockNow(user: User, now: Date, meta: RequestMeta): Promise<Date> {
     const until = new Date(
       now.getTime() + this.auth.lockoutDurationMs * 2 ** Math.min(user.lockoutCount, 10),
     );
-    await this.uow.withTransaction(async () => {
-      if (await this.users.lock(user.id, until, now)) {
-        await this.audit.record('auth.locked', {
-          userId: user.id,
-          meta,
-          outcome: 'failure',
-          metadata: { until: until.toISOString(), lockouts: user.lockoutCount + 1 },
-        });
-      }
-    });
+    if (await this.users.lock(user.id, until, now)) {
+      await this.audit.record('auth.locked', {
+        userId: user.id,
+        meta,
+        outcome: 'failure',
+        metadata: { until: until.toISOString(), lockouts: user.lockoutCount + 1 },
+      });
+    }
     return until;
   }
 }

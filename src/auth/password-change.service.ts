@@ -1,6 +1,5 @@
 import { Injectable } from '@nestjs/common';
 import { AuditService } from '../audit/audit.service.js';
-import { Clock } from '../common/clock.js';
 import type { RequestMeta } from '../common/request-meta.js';
 import { DomainEvents } from '../events/domain-events.js';
 import { MailService } from '../mail/mail.service.js';
@@ -10,7 +9,7 @@ import { PasswordHasher } from './password-hasher.service.js';
 import { PasswordPolicy } from './password.policy.js';
 import './account.events.js';
 import type { SessionRevokedReason } from './session.entity.js';
-import { SessionsRepository } from './sessions.repository.js';
+import { SessionsService } from './sessions.service.js';
 
 export interface PasswordChangeKind {
   event: 'password.changed' | 'password.reset';
@@ -32,10 +31,9 @@ export class PasswordChangeService {
     private readonly hasher: PasswordHasher,
     private readonly policy: PasswordPolicy,
     private readonly tokens: TokensService,
-    private readonly sessions: SessionsRepository,
+    private readonly sessions: SessionsService,
     private readonly mail: MailService,
     private readonly audit: AuditService,
-    private readonly clock: Clock,
     private readonly events: DomainEvents,
   ) {}
 
@@ -55,9 +53,7 @@ export class PasswordChangeService {
     kind: PasswordChangeKind,
   ): Promise<void> {
     await this.users.setPasswordHash(user.id, passwordHash);
-    const revoked = await this.sessions.revokeAll(user.id, kind.reason, this.clock.now(), {
-      except: kind.keepSessionId,
-    });
+    const revoked = await this.sessions.revokeAll(user.id, kind.reason, { except: kind.keepSessionId });
     await this.tokens.invalidateAll(user.id, 'password_reset');
     await this.mail.enqueue('password-changed', user.email, {});
     await this.audit.record(kind.event, {

@@ -1,60 +1,31 @@
-import { HttpStatus, Injectable } from '@nestjs/common';
-import { ConfigService } from '@nestjs/config';
-import { dictionary } from '@zxcvbn-ts/language-common';
+import { HttpStatus } from '@nestjs/common';
 import { AppException } from '../common/problem.js';
-import type { Config } from '../config/config.js';
 
 /** Longest password accepted, in Unicode code points (after NFKC). */
 export const PASSWORD_MAX_LENGTH = 128;
-
-/** ~49,000 of the most common passwords, from zxcvbn-ts's maintained list. */
-const COMMON_PASSWORDS = new Set(dictionary['passwords-common'].map((p) => p.toLowerCase()));
 
 /** NFKC, so that visually identical input (full-width digits, ligatures) is one password. */
 export function normalizePassword(password: string): string {
   return password.normalize('NFKC');
 }
 
+/** What a policy may hold a password against: the account it is for. */
+export interface PasswordContext {
+  email?: string | null;
+  username?: string | null;
+}
+
 /**
- * The one password policy (NIST SP 800-63B §5.1.1.2): length in code points, no composition rules,
- * not a common password, not the account's own email or username. Register, reset and change use it.
+ * The password policy register, reset and change all ask. AuthModule provides NistPasswordPolicy; a
+ * team replaces it by providing its own subclass under this token:
+ * `{ provide: PasswordPolicy, useClass: MyPolicy }` (extend NistPasswordPolicy to add a rule to it).
  */
-@Injectable()
-export class PasswordPolicy {
-  private readonly minLength: number;
+export abstract class PasswordPolicy {
+  /** Why the password is refused (completing "password …"), or null when it is acceptable. */
+  abstract problem(password: string, context: PasswordContext): string | null;
 
-  constructor(config: ConfigService<Config, true>) {
-    this.minLength = config.getOrThrow('auth', { infer: true }).passwordMinLength;
-  }
-
-  problem(password: string, context: { email?: string | null; username?: string | null }): string | null {
-    const normalized = normalizePassword(password);
-    const length = [...normalized].length;
-    if (length < this.minLength) {
-      return `must be at least ${this.minLength} characters`;
-    }
-    if (length > PASSWORD_MAX_LENGTH) {
-      return `must be at most ${PASSWORD_MAX_LENGTH} characters`;
-    }
-    const lower = normalized.toLowerCase();
-    if (COMMON_PASSWORDS.has(lower)) {
-      return 'is too common; choose a less guessable password';
-    }
-    const email = context.email?.toLowerCase();
-    if (email && (lower === email || lower === email.split('@')[0])) {
-      return 'must not be your email address';
-    }
-    if (context.username && lower === context.username.toLowerCase()) {
-      return 'must not be your username';
-    }
-    return null;
-  }
-
-  assertAcceptable(
-    password: string,
-    context: { email?: string | null; username?: string | null },
-    field = 'password',
-  ): void {
+  /** Throws 400 VALIDATION_FAILED naming `field` when the policy refuses the password. */
+  assertAcceptable(password: string, context: PasswordContext, field = 'password'): void {
     const problem = this.problem(password, context);
     if (problem) {
       throw new AppException(HttpStatus.BAD_REQUEST, 'VALIDATION_FAILED', 'The request is invalid.', [

@@ -1,22 +1,26 @@
 import { Injectable } from '@nestjs/common';
-import { InjectRepository } from '@nestjs/typeorm';
-import { type EntityManager, IsNull, MoreThan, type Repository } from 'typeorm';
-import { isMysqlFamily } from '../database/data-source.js';
-import { UnitOfWork } from '../database/unit-of-work.js';
+import { IsNull, MoreThan } from 'typeorm';
 import type { AuthUser } from '../common/auth/auth-user.js';
+import { isMysqlFamily } from '../database/data-source.js';
+import { EntityRepository } from '../database/entity-repository.js';
+import { UnitOfWork } from '../database/unit-of-work.js';
 import { RefreshTokenHistory } from './refresh-token-history.entity.js';
 import { Session, type SessionRevokedReason } from './session.entity.js';
 
-/** Intent-named access to the sessions table; every query that touches one user's rows names the user. */
-@Injectable()
-export class SessionsRepository {
-  constructor(
-    @InjectRepository(Session) private readonly sessions: Repository<Session>,
-    private readonly uow: UnitOfWork,
-  ) {}
+/** What a new session starts with: the hash of its first refresh token, its absolute expiry, the device. */
+export type NewSession = Pick<
+  Session,
+  'userId' | 'refreshTokenHash' | 'expiresAt' | 'createdAt' | 'lastUsedAt' | 'ip' | 'userAgent'
+>;
 
-  private repo(manager?: EntityManager): Repository<Session> {
-    return (manager ?? this.uow.tx).getRepository(Session);
+/**
+ * The sessions table and its refresh-token history, by intent; every statement that touches one
+ * user's rows names the user, and joins the caller's unit of work when one is open.
+ */
+@Injectable()
+export class SessionsRepository extends EntityRepository<Session> {
+  constructor(uow: UnitOfWork) {
+    super(uow, Session);
   }
 
   /**
@@ -26,12 +30,13 @@ export class SessionsRepository {
   async findLiveCaller(sessionId: number, userId: number, now: Date): Promise<AuthUser | null> {
     // Hand-written SQL: this runs on every authenticated request, and TypeORM's query building and
     // hydration cost more than the query itself. Portable: `?` placeholders work on both drivers.
+    const manager = this.manager;
     const rows: { email: string; role: AuthUser['role']; is_verified: number | boolean }[] =
-      await this.sessions.query(
+      await manager.query(
         `SELECT u.email, u.role, u.is_verified
          FROM sessions s JOIN users u ON u.id = s.user_id
         WHERE s.id = ? AND s.user_id = ? AND s.revoked_at IS NULL AND s.expires_at > ? AND u.disabled_at IS NULL`,
-        [sessionId, userId, this.timestamp(now)],
+        [sessionId, userId, isMysqlFamily(manager.connection) ? now : sqliteTimestamp(now)],
       );
     const row = rows[0];
     return row
@@ -39,40 +44,31 @@ export class SessionsRepository {
       : null;
   }
 
-  /** A Date as the driver compares it: mysql2 binds Dates; better-sqlite3 stores UTC text with milliseconds. */
-  private timestamp(date: Date): Date | string {
-    return isMysqlFamily(this.sessions.manager.connection)
-      ? date
-      : date.toISOString().replace('T', ' ').replace('Z', '');
-  }
-
-  async insert(row: Partial<Session>, manager?: EntityManager): Promise<number> {
-    const { identifiers } = await this.repo(manager).insert(row);
+  /** Inserts a new session; its id. */
+  async open(session: NewSession): Promise<number> {
+    const { identifiers } = await this.repo.insert(session);
     return Number(identifiers[0].id);
   }
 
   findByRefreshHash(hash: string): Promise<Session | null> {
-    return this.sessions.findOneBy({ refreshTokenHash: hash });
+    return this.repo.findOneBy({ refreshTokenHash: hash });
   }
 
   /** The session that once rotated this refresh token out, if any. */
   async findByRotatedOutHash(hash: string): Promise<Session | null> {
-    const rotated = await this.sessions.manager.getRepository(RefreshTokenHistory).findOne({
+    const rotated = await this.manager.getRepository(RefreshTokenHistory).findOne({
       where: { tokenHash: hash },
       relations: { session: true },
     });
     return rotated?.session ?? null;
   }
 
-  /** The rotation: one conditional UPDATE, so of two concurrent refreshes with one token at most one wins. */
-  async rotate(
-    sessionId: number,
-    fromHash: string,
-    toHash: string,
-    now: Date,
-    manager?: EntityManager,
-  ): Promise<boolean> {
-    const result = await this.repo(manager)
+  /**
+   * The rotation: one conditional UPDATE, so of two concurrent refreshes with one token at most one
+   * wins; the winner files the old token's hash in the history, where a replay will find it.
+   */
+  async rotate(sessionId: number, fromHash: string, toHash: string, now: Date): Promise<boolean> {
+    const result = await this.repo
       .createQueryBuilder()
       .update()
       .set({ refreshTokenHash: toHash, lastUsedAt: now })
@@ -84,21 +80,15 @@ export class SessionsRepository {
     if (result.affected !== 1) {
       return false;
     }
-    await this.repo(manager)
-      .manager.getRepository(RefreshTokenHistory)
+    await this.manager
+      .getRepository(RefreshTokenHistory)
       .insert({ tokenHash: fromHash, sessionId, rotatedAt: now });
     return true;
   }
 
   /** Revokes one of the user's live sessions; false when it is not theirs or already dead. */
-  async revoke(
-    userId: number,
-    sessionId: number,
-    reason: SessionRevokedReason,
-    now: Date,
-    manager?: EntityManager,
-  ): Promise<boolean> {
-    const result = await this.repo(manager)
+  async revoke(userId: number, sessionId: number, reason: SessionRevokedReason, now: Date): Promise<boolean> {
+    const result = await this.repo
       .createQueryBuilder()
       .update()
       .set({ revokedAt: now, revokedReason: reason })
@@ -108,14 +98,36 @@ export class SessionsRepository {
     return result.affected === 1;
   }
 
-  /** Revokes every live session of the user, optionally sparing one (the caller's own). */
+  /**
+   * The ids revokeAll() would revoke now. On MySQL the rows stay locked until the unit of work ends
+   * (call it inside one), so the list and the revocation that follows it name the same sessions.
+   */
+  async lockUnrevoked(userId: number, options: { except?: number } = {}): Promise<number[]> {
+    const query = this.repo
+      .createQueryBuilder('session')
+      .select('session.id', 'id')
+      .where('session.user_id = :userId', { userId })
+      .andWhere('session.revoked_at IS NULL')
+      .orderBy('session.id', 'ASC');
+    if (options.except !== undefined) {
+      query.andWhere('session.id <> :except', { except: options.except });
+    }
+    if (isMysqlFamily(this.manager.connection)) {
+      // SQLite has no row locks (and TypeORM refuses the clause there); its writers are serialized.
+      query.setLock('pessimistic_write');
+    }
+    const rows = await query.getRawMany<{ id: number | string }>();
+    return rows.map((row) => Number(row.id));
+  }
+
+  /** Revokes every live session of the user, optionally sparing one (the caller's own); how many. */
   async revokeAll(
     userId: number,
     reason: SessionRevokedReason,
     now: Date,
-    options: { except?: number; manager?: EntityManager } = {},
+    options: { except?: number } = {},
   ): Promise<number> {
-    const query = this.repo(options.manager)
+    const query = this.repo
       .createQueryBuilder()
       .update()
       .set({ revokedAt: now, revokedReason: reason })
@@ -129,7 +141,7 @@ export class SessionsRepository {
 
   /** Deletes sessions that expired or were revoked before `cutoff`; their refresh history cascades. */
   async purgeEndedBefore(cutoff: Date): Promise<number> {
-    const result = await this.sessions
+    const result = await this.repo
       .createQueryBuilder()
       .delete()
       .where('expires_at < :cutoff OR revoked_at < :cutoff', { cutoff })
@@ -137,10 +149,16 @@ export class SessionsRepository {
     return result.affected ?? 0;
   }
 
+  /** The user's sessions that still work, newest first. */
   listLive(userId: number, now: Date): Promise<Session[]> {
-    return this.sessions.find({
+    return this.repo.find({
       where: { userId, revokedAt: IsNull(), expiresAt: MoreThan(now) },
       order: { id: 'DESC' },
     });
   }
+}
+
+/** A Date as better-sqlite3 compares it: the UTC text with milliseconds the columns store (mysql2 binds Dates). */
+function sqliteTimestamp(date: Date): string {
+  return date.toISOString().replace('T', ' ').replace('Z', '');
 }

@@ -1,0 +1,84 @@
+import { createHmac } from 'node:crypto';
+import { HttpStatus, Injectable, type OnModuleInit } from '@nestjs/common';
+import { ConfigService } from '@nestjs/config';
+import bcrypt from 'bcrypt';
+import { AppException } from '../common/problem.js';
+import type { Config } from '../config/config.js';
+import { PasswordHasher } from './password-hasher.service.js';
+import { normalizePassword } from './password.policy.js';
+
+/**
+ * bcrypt reads only the first 72 bytes of its input, so passwords are pre-hashed with HMAC-SHA-256
+ * (base64, 44 bytes) first: nothing is truncated and a 64-emoji password is as strong as it looks.
+ * The HMAC key is a fixed domain separator, not a secret (see OWASP Password Storage Cheat Sheet,
+ * "Pre-Hashing Passwords with bcrypt").
+ */
+const PREHASH_KEY = 'gatehouse/password/v1';
+
+/** The default PasswordHasher: bcrypt at BCRYPT_COST, behind a bounded queue. */
+@Injectable()
+export class BcryptPasswordHasher extends PasswordHasher implements OnModuleInit {
+  private readonly cost: number;
+  private readonly queueLimit: number;
+  private inFlight = 0;
+  /** A real hash at the configured cost, compared against when the email is unknown (same timing). */
+  private dummyHash = '';
+
+  constructor(config: ConfigService<Config, true>) {
+    super();
+    const auth = config.getOrThrow('auth', { infer: true });
+    this.cost = auth.bcryptCost;
+    this.queueLimit = auth.hashQueueLimit;
+  }
+
+  async onModuleInit(): Promise<void> {
+    this.dummyHash = await bcrypt.hash(prehash('gatehouse-dummy-password'), this.cost);
+  }
+
+  hash(password: string): Promise<string> {
+    return this.bounded(() => bcrypt.hash(prehash(password), this.cost));
+  }
+
+  verify(password: string, hash: string): Promise<boolean> {
+    return this.bounded(() => bcrypt.compare(prehash(password), hash));
+  }
+
+  async verifyNothing(password: string): Promise<false> {
+    await this.bounded(() => bcrypt.compare(prehash(password), this.dummyHash));
+    return false;
+  }
+
+  /** True when the hash was made with a lower cost than configured. */
+  needsRehash(hash: string): boolean {
+    const cost = Number(/^\$2[aby]\$(\d{2})\$/.exec(hash)?.[1]);
+    return !Number.isFinite(cost) || cost < this.cost;
+  }
+
+  /**
+   * bcrypt runs on libuv's thread pool; beyond HASH_QUEUE_LIMIT waiting hashes a login flood gets 503
+   * at once instead of queueing without bound and starving every other route.
+   */
+  private async bounded<T>(work: () => Promise<T>): Promise<T> {
+    if (this.inFlight >= this.queueLimit) {
+      throw new AppException(
+        HttpStatus.SERVICE_UNAVAILABLE,
+        'AUTH_BUSY',
+        'Too many sign-ins at once; try again shortly.',
+        undefined,
+        {
+          'Retry-After': '1',
+        },
+      );
+    }
+    this.inFlight += 1;
+    try {
+      return await work();
+    } finally {
+      this.inFlight -= 1;
+    }
+  }
+}
+
+function prehash(password: string): string {
+  return createHmac('sha256', PREHASH_KEY).update(normalizePassword(password), 'utf8').digest('base64');
+}

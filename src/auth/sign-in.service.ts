@@ -1,0 +1,169 @@
+import { HttpStatus, Injectable } from '@nestjs/common';
+import { ConfigService } from '@nestjs/config';
+import { AuditService } from '../audit/audit.service.js';
+import { Clock } from '../common/clock.js';
+import { AppException } from '../common/problem.js';
+import type { RequestMeta } from '../common/request-meta.js';
+import type { Config } from '../config/config.js';
+import { afterCommit, Transactional, UnitOfWork } from '../database/unit-of-work.js';
+import { DomainEvents } from '../events/domain-events.js';
+import { type LoginOutcome, MetricsService } from '../metrics/metrics.service.js';
+import type { User } from '../users/user.entity.js';
+import { UsersService } from '../users/users.service.js';
+import './auth.events.js';
+import { PasswordHasher } from './password-hasher.service.js';
+import { SessionsService, type TokenPair } from './sessions.service.js';
+
+/** How the user proved who they are. TOTP and later methods (magic link, OAuth) add their name here. */
+export type SignInMethod = 'password';
+
+/** Every reason a sign-in is refused, with the login-metric outcome it counts as. */
+export const LOGIN_FAILURES = {
+  unknown_email: 'invalid_credentials',
+  wrong_password: 'invalid_credentials',
+  locked: 'locked',
+  disabled: 'account_disabled',
+  email_not_verified: 'email_not_verified',
+} as const satisfies Record<string, LoginOutcome>;
+
+export type LoginFailureReason = keyof typeof LOGIN_FAILURES;
+
+/** What refuses an account that proved who it is, in the order they are checked. */
+export type SignInBarrier = Extract<LoginFailureReason, 'disabled' | 'email_not_verified'>;
+
+const BARRIER_ANSWERS: Record<SignInBarrier, () => AppException> = {
+  disabled: () =>
+    new AppException(HttpStatus.FORBIDDEN, 'ACCOUNT_DISABLED', 'This account has been disabled.'),
+  email_not_verified: () =>
+    new AppException(
+      HttpStatus.FORBIDDEN,
+      'EMAIL_NOT_VERIFIED',
+      'Verify your email address before signing in.',
+    ),
+};
+
+/** A user who has just proved who they are, by `method`. */
+export interface SignInAttempt {
+  method: SignInMethod;
+  meta: RequestMeta;
+  /** The plain password, when the method checked one: an old-cost hash is upgraded with it. */
+  password?: string;
+}
+
+/** A refused sign-in, as the audit trail, the metrics and the `auth.login_failed` event see it. */
+export interface SignInRefusal {
+  /** Null for an address with no account. */
+  userId: number | null;
+  reason: LoginFailureReason;
+  method: SignInMethod;
+  meta: RequestMeta;
+  /** More for the audit row (never a secret), e.g. how many failures in a row. */
+  details?: Record<string, unknown>;
+}
+
+export type SignedIn = TokenPair & { user: User };
+
+/**
+ * The one sign-in pipeline. Every login method proves the user in its own way (a password, a TOTP
+ * code, a mailed link) and then ends here: `complete()` checks the account may sign in, opens the
+ * session, records the login, upgrades an old password hash, writes the audit row and counts the
+ * metric in one unit of work, and publishes `auth.login_succeeded` once it commits. Every refusal,
+ * whichever step makes it, goes through `refuse()`.
+ */
+@Injectable()
+export class SignInService {
+  private readonly requireVerifiedEmail: boolean;
+
+  constructor(
+    private readonly uow: UnitOfWork,
+    private readonly users: UsersService,
+    private readonly sessions: SessionsService,
+    private readonly hasher: PasswordHasher,
+    private readonly audit: AuditService,
+    private readonly events: DomainEvents,
+    private readonly metrics: MetricsService,
+    private readonly clock: Clock,
+    config: ConfigService<Config, true>,
+  ) {
+    this.requireVerifiedEmail = config.getOrThrow('auth', { infer: true }).requireVerifiedEmail;
+  }
+
+  /**
+   * What keeps this account out even though it proved who it is, or null. Say it only after the proof
+   * (a correct password): before it, "disabled" or "not verified" would tell a stranger the account exists.
+   */
+  barrier(user: Pick<User, 'disabledAt' | 'isVerified'>): SignInBarrier | null {
+    if (user.disabledAt) {
+      return 'disabled';
+    }
+    if (this.requireVerifiedEmail && !user.isVerified) {
+      return 'email_not_verified';
+    }
+    return null;
+  }
+
+  /** Signs in a user who has just proved who they are; 403 ACCOUNT_DISABLED / EMAIL_NOT_VERIFIED otherwise. */
+  async complete(user: User, attempt: SignInAttempt): Promise<SignedIn> {
+    const barrier = this.barrier(user);
+    if (barrier) {
+      return this.refuse(
+        { userId: user.id, reason: barrier, method: attempt.method, meta: attempt.meta },
+        BARRIER_ANSWERS[barrier](),
+      );
+    }
+    // Upgrading an old-cost hash needs the plain password, which only a password sign-in has. Hashed
+    // before the unit of work opens: bcrypt is slow, and a transaction must not wait on it.
+    const rehashed =
+      attempt.password !== undefined && this.hasher.needsRehash(user.passwordHash)
+        ? await this.hasher.hash(attempt.password)
+        : null;
+    const now = this.clock.now();
+    const tokens = await this.openSession(user.id, attempt, rehashed, now);
+    return { ...tokens, user: { ...user, lastLoginAt: now } };
+  }
+
+  /**
+   * Records a refused sign-in (audit row with its reason, metric, `auth.login_failed` event) and throws
+   * `answer`, what the client is told. Call it outside a unit of work: the record commits on its own,
+   * so the refusal stays on the trail although the request fails.
+   */
+  async refuse(refusal: SignInRefusal, answer: AppException): Promise<never> {
+    await this.recordRefusal(refusal);
+    throw answer;
+  }
+
+  @Transactional()
+  private async openSession(
+    userId: number,
+    attempt: SignInAttempt,
+    rehashed: string | null,
+    now: Date,
+  ): Promise<TokenPair> {
+    if (rehashed) {
+      await this.users.setPasswordHash(userId, rehashed);
+    }
+    await this.users.recordLogin(userId, now);
+    const { sessionId, tokens } = await this.sessions.open(userId, attempt.meta);
+    await this.audit.record('auth.login_succeeded', {
+      userId,
+      meta: attempt.meta,
+      metadata: { sessionId, method: attempt.method, ...(rehashed ? { rehashed: true } : {}) },
+    });
+    this.events.publish('auth.login_succeeded', { userId, sessionId, method: attempt.method });
+    afterCommit(() => this.metrics.loginAttempt('success'));
+    return tokens;
+  }
+
+  @Transactional()
+  private async recordRefusal(refusal: SignInRefusal): Promise<void> {
+    const { userId, reason, method } = refusal;
+    await this.audit.record('auth.login_failed', {
+      userId,
+      meta: refusal.meta,
+      outcome: 'failure',
+      metadata: { reason, method, ...refusal.details },
+    });
+    this.events.publish('auth.login_failed', { userId, reason, method });
+    afterCommit(() => this.metrics.loginAttempt(LOGIN_FAILURES[reason]));
+  }
+}
