@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import helmet from '@fastify/helmet';
-import { type DynamicModule, type NestApplicationOptions, RequestMethod } from '@nestjs/common';
+import { type DynamicModule, HttpStatus, type NestApplicationOptions, RequestMethod } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import { DocumentBuilder, type OpenAPIObject, SwaggerModule } from '@nestjs/swagger';
@@ -9,7 +9,8 @@ import type { FastifyInstance } from 'fastify';
 import { Logger } from 'nestjs-pino';
 import { AppModule, type AppModuleOptions } from './app.module.js';
 import { ProblemDetailsFilter } from './common/exceptions.filter.js';
-import { PROBLEM_CONTENT_TYPE, problem } from './common/problem.js';
+import { exceedsJsonDepth, JSON_MAX_DEPTH } from './common/json-depth.js';
+import { AppException, PROBLEM_CONTENT_TYPE, problem } from './common/problem.js';
 import { AppValidationPipe } from './common/validation.js';
 import { MetricsService } from './metrics/metrics.service.js';
 
@@ -111,6 +112,24 @@ async function registerSecurityHeaders(app: NestFastifyApplication): Promise<voi
 function hardenFastify(fastify: FastifyInstance): void {
   // Only JSON is accepted; Fastify would otherwise parse text/plain into a string body.
   fastify.removeContentTypeParser(['text/plain']);
+  // Fastify's own JSON parser (prototype poisoning refused), behind a nesting-depth check that runs
+  // before anything parses or validates the body (DESIGN §5 "Bounded by design").
+  const parseJson = fastify.getDefaultJsonParser('error', 'error');
+  fastify.removeContentTypeParser('application/json');
+  fastify.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
+    if (exceedsJsonDepth(body as string)) {
+      done(
+        new AppException(
+          HttpStatus.BAD_REQUEST,
+          'BODY_TOO_DEEP',
+          `The request body nests arrays or objects deeper than ${JSON_MAX_DEPTH} levels.`,
+        ),
+        undefined,
+      );
+      return;
+    }
+    void parseJson(request, body as string, done);
+  });
 
   fastify.addHook('onRequest', async (request, reply) => {
     const given = request.headers['x-request-id'];

@@ -99,6 +99,27 @@ describe('the request pipeline', () => {
     expect(({} as Record<string, unknown>).isAdmin).toBeUndefined();
   });
 
+  it('refuses a body nested deeper than the limit with 400 BODY_TOO_DEEP, before parsing or validating it', async () => {
+    const hostile = [
+      // 45,000 nested arrays fit under the default BODY_LIMIT and used to overflow the stack in
+      // validation (a 500); this app's limit is smaller, the answer the same.
+      `{"name":${'['.repeat(400)}${']'.repeat(400)}}`,
+      `{"name":"a","extra":${'{"a":'.repeat(9)}1${'}'.repeat(9)}}`,
+    ];
+    for (const rawBody of hostile) {
+      const res = await t.request('/api/v1/probe/echo', {
+        method: 'POST',
+        rawBody,
+        headers: { 'content-type': 'application/json' },
+      });
+      expectProblem(res, 400, 'BODY_TOO_DEEP');
+    }
+    // A bracket inside a string is text, not nesting.
+    const fine = await t.request('/api/v1/probe/echo', { method: 'POST', body: { name: '[[[[[[[[[[[[' } });
+    expect(fine.status).toBe(201);
+    expect(t.logs.join('')).not.toMatch(/RangeError|Maximum call stack/);
+  });
+
   it('answers an oversized body with 413', async () => {
     const res = await t.request('/api/v1/probe/echo', { method: 'POST', body: { name: 'x'.repeat(20_000) } });
     expectProblem(res, 413, 'PAYLOAD_TOO_LARGE');
