@@ -1,4 +1,4 @@
-import { ProbeModule } from './support/probe.module.js';
+import { PROBE_SECRET, ProbeModule } from './support/probe.module.js';
 import { Session } from '../src/auth/session.entity.js';
 import { newUser } from './support/factories.js';
 import { TestApp } from './support/test-app.js';
@@ -164,6 +164,10 @@ describe('the request pipeline', () => {
     const res = await t.request('/api/v1/probe/sql-crash');
     expectProblem(res, 500, 'INTERNAL_ERROR');
     expect(res.text).not.toMatch(/no_such_table|SELECT|ER_|SQLITE|QueryFailed|node_modules/i);
+    // Logged once, with the cause, but never with a bound value (MySQL inlines them into err.sql).
+    const logged = t.logs.join('');
+    expect(logged).toContain('no_such_table_for_probe');
+    expect(logged).not.toContain(PROBE_SECRET);
   });
 
   it('protects every route without @Public()', async () => {

@@ -11,9 +11,12 @@ export const REDACT_PATHS = [
   'req.headers.authorization',
   'req.headers.cookie',
   'res.headers["set-cookie"]',
-  // A failed query's bound values can hold a password hash or a token hash.
+  // A failed query's bound values can hold a password hash or a token hash; MySQL's driver also
+  // inlines them into the statement it reports (`sql`), on the error and on its driverError.
   'err.parameters',
   'err.driverError.parameters',
+  'err.sql',
+  'err.driverError.sql',
   ...[
     'password',
     'currentPassword',

@@ -18,6 +18,9 @@ export class ProbeDto {
 }
 
 /** Routes that exist only in the e2e suite, to drive the request pipeline from the outside. */
+/** Bound into the failing statement of /probe/sql-crash; the logs must not contain it. */
+export const PROBE_SECRET = '$2b$12$probeSecretHashThatMustNotBeLogged';
+
 @Controller('probe')
 export class ProbeController {
   constructor(@InjectDataSource() private readonly dataSource: DataSource) {}
@@ -37,7 +40,8 @@ export class ProbeController {
   @Public()
   @Get('sql-crash')
   async sqlCrash() {
-    return this.dataSource.query('SELECT * FROM no_such_table_for_probe');
+    // A bound value a log must never show: MySQL's driver inlines it into `err.sql`.
+    return this.dataSource.query('SELECT * FROM no_such_table_for_probe WHERE secret = ?', [PROBE_SECRET]);
   }
 
   @Get('protected')
