@@ -170,3 +170,30 @@ describe('attack: owned resources through the body', () => {
     });
   }
 });
+
+describe('attack: the login pipeline', () => {
+  let t: TestApp;
+
+  beforeAll(async () => {
+    t = await TestApp.start({ AUTH_LOCKOUT_THRESHOLD: '3' });
+  });
+
+  afterAll(async () => {
+    await t.close();
+  });
+
+  it('signs in every one of more parallel correct logins than the lockout threshold', async () => {
+    const email = `parallel-${Date.now()}@example.test`;
+    const password = 'correct horse battery staple';
+    expect(
+      (await t.request('/api/v1/auth/register', { method: 'POST', body: { email, password } })).status,
+    ).toBe(202);
+    await t.dataSource.getRepository(User).update({ email }, { isVerified: true });
+    const results = await Promise.all(
+      Array.from({ length: 6 }, () =>
+        t.request('/api/v1/auth/login', { method: 'POST', body: { email, password } }),
+      ),
+    );
+    expect(results.map((r) => r.status)).toEqual([200, 200, 200, 200, 200, 200]);
+  });
+});

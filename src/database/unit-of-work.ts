@@ -34,6 +34,8 @@ export function Transactional(): MethodDecorator {
     // Decorators below this one (@OnEvent, @Post, @Cron) left their metadata on the original function;
     // without a copy the wrapper would silently drop a listener or a route.
     copyMethodMetadata(original, wrapper);
+    // Keeps the method's name for what reads it (stack traces, the throttler's per-handler keys).
+    Object.defineProperty(wrapper, 'name', { value: original.name });
     descriptor.value = wrapper;
   };
 }
