@@ -1,6 +1,7 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { Logger } from '@nestjs/common';
 import { TransactionHost } from '@nestjs-cls/transactional';
+import { copyMethodMetadata } from 'nestjs-cls';
 import { TransactionalAdapterTypeOrm } from '@nestjs-cls/transactional-adapter-typeorm';
 
 /**
@@ -24,12 +25,18 @@ export function Transactional(): MethodDecorator {
   return (target, key, descriptor: PropertyDescriptor) => {
     const original = descriptor.value as (...args: unknown[]) => Promise<unknown>;
     const name = `${target.constructor.name}.${String(key)}`;
-    descriptor.value = function (this: { uow?: Pick<UnitOfWork, 'withTransaction'> }, ...args: unknown[]) {
+    const wrapper = function (this: { uow?: Pick<UnitOfWork, 'withTransaction'> }, ...args: unknown[]) {
       if (typeof this.uow?.withTransaction !== 'function') {
         throw new Error(`@Transactional() on ${name}: inject UnitOfWork as \`uow\``);
       }
       return this.uow.withTransaction(() => original.apply(this, args));
     };
+    // Decorators below this one (@OnEvent, @Post, @Cron) left their metadata on the original function;
+    // without a copy the wrapper would silently drop a listener or a route.
+    copyMethodMetadata(original, wrapper);
+    // Keeps the method's name for what reads it (stack traces, the throttler's per-handler keys).
+    Object.defineProperty(wrapper, 'name', { value: original.name });
+    descriptor.value = wrapper;
   };
 }
 
