@@ -659,6 +659,82 @@ onMysql('two app instances on one MySQL database', () => {
   }, 60_000);
 });
 
+onMysql('a MAIL_PAYLOAD_KEY rotation across two instances on one MySQL database', () => {
+  it('should deliver every message exactly once, none dead, while the instances hold different keys', async () => {
+    const capture = await SmtpCapture.start();
+    const database = await createThrowawayDatabase();
+    const [k1, k2] = [randomBytes(32).toString('base64'), randomBytes(32).toString('hex')];
+    const env = (keys: string) => ({
+      MAIL_URL: capture.url,
+      MAIL_POLL_INTERVAL: '20ms',
+      MAIL_RETRY_BASE_DELAY: '200ms',
+      MAIL_PAYLOAD_KEY: keys,
+    });
+    const expected: string[] = [];
+    const enqueue = async (t: TestApp, label: string, n: number) => {
+      for (let i = 0; i < n; i += 1) {
+        const to = address(label);
+        expected.push(to);
+        await t.app.get(MailService).enqueue('password-changed', to, {});
+      }
+    };
+    const apps: TestApp[] = [];
+    try {
+      // A runs with K1 alone and has mail of its own in flight.
+      const a = await TestApp.start(env(k1), [], { database });
+      apps.push(a);
+      await enqueue(a, 'a-k1', 10);
+
+      // B starts with "K2,K1" and seals with K2. Its worker is parked for a moment, so A's worker
+      // certainly meets B's rows first: today's bug marked them dead ("18 of 20 messages lost").
+      const b = await TestApp.start(env(`${k2},${k1}`), [], { database });
+      apps.push(b);
+      const parked = jest.spyOn(b.app.get(OutboxWorker), 'drainOnce').mockResolvedValue(0);
+      await enqueue(b, 'b-k2', 10);
+      const handedBack = async () =>
+        outbox(a)
+          .createQueryBuilder('m')
+          .where('m.recipient LIKE :p AND m.last_error LIKE :e', { p: 'b-k2-%', e: '%does not hold%' })
+          .getCount();
+      const deadline = Date.now() + 5000;
+      while ((await handedBack()) < 10 && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      await expect(handedBack()).resolves.toBe(10);
+      await expect(outbox(a).countBy({ status: 'dead' })).resolves.toBe(0);
+      // Handed back, not attempted: the rows keep every attempt for real sends.
+      await expect(
+        outbox(a)
+          .createQueryBuilder('m')
+          .where('m.recipient LIKE :p AND m.attempts > 0', { p: 'b-k2-%' })
+          .getCount(),
+      ).resolves.toBe(0);
+      parked.mockRestore();
+
+      // Both instances write and deliver at once, then A is restarted with "K2,K1".
+      await Promise.all([enqueue(a, 'a-k1', 10), enqueue(b, 'b-k2', 10)]);
+      await a.close();
+      apps.splice(apps.indexOf(a), 1);
+      const a2 = await TestApp.start(env(`${k2},${k1}`), [], { database });
+      apps.push(a2);
+      await enqueue(a2, 'a2-k2', 10);
+
+      await capture.waitForCount(expected.length, 20_000);
+      await new Promise((r) => setTimeout(r, 500)); // room for a duplicate to show up
+      expect(capture.messages.flatMap(recipientsOf).sort()).toEqual([...expected].sort());
+      await expect(outbox(a2).countBy({ status: 'sent' })).resolves.toBe(expected.length);
+      await expect(outbox(a2).countBy({ status: 'dead' })).resolves.toBe(0);
+    } finally {
+      jest.restoreAllMocks();
+      for (const t of apps) {
+        await t.close();
+      }
+      await database.drop();
+      await capture.stop();
+    }
+  }, 60_000);
+});
+
 describe('the development file transport', () => {
   it('should write a readable .eml and log the link in development', async () => {
     const dev = await TestApp.start({
