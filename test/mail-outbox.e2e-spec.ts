@@ -400,6 +400,53 @@ describe.each([
   });
 });
 
+describe('a mail server that answers every step late', () => {
+  let capture: SmtpCapture;
+  let t: TestApp;
+
+  beforeAll(async () => {
+    capture = await SmtpCapture.start();
+    // 1 s per SMTP step, so a whole send is cancelled after 3 s.
+    t = await TestApp.start({ MAIL_URL: capture.url, MAIL_POLL_INTERVAL: '1h', MAIL_SMTP_TIMEOUT: '1s' });
+  });
+
+  afterAll(async () => {
+    jest.restoreAllMocks();
+    await t.close();
+    await capture.stop();
+  });
+
+  it('should close the connection of a send that outlives its deadline, so that the retry is the one delivery', async () => {
+    // Each reply comes after 800 ms (the greeting after 900: smtp-server waits 100 ms for early
+    // talkers), under the 1 s socket and greeting timeouts, so only the 3 s cap on the whole send
+    // stops it; the server would say "250" to the DATA at about 3.3 s.
+    capture.setReplyDelay(800);
+    const to = address('late');
+    await t.app.get(MailService).enqueue('password-changed', to, {});
+
+    const started = performance.now();
+    await t.app.get(OutboxWorker).drainOnce();
+    const elapsed = performance.now() - started;
+    expect(elapsed).toBeGreaterThanOrEqual(2900);
+    expect(elapsed).toBeLessThan(3300);
+    const row = await outbox(t).findOneByOrFail({ recipient: to });
+    expect(row).toMatchObject({ status: 'pending', attempts: 1 });
+    expect(row.lastError).toBe('send cancelled after 3000 ms (3 × MAIL_SMTP_TIMEOUT), connection closed');
+
+    // Past the moment the late "250" would have come: the server saw the hang-up and kept nothing.
+    await new Promise((r) => setTimeout(r, 1000));
+    expect(capture.abandoned).toBe(1);
+    expect(capture.messages).toHaveLength(0);
+
+    capture.setReplyDelay(0);
+    advance(t, 10 * t.config.mail.retryBaseDelayMs);
+    await t.app.get(OutboxWorker).drainOnce();
+    await expect(statusOf(t, to, 'sent')).resolves.toMatchObject({ status: 'sent', attempts: 2 });
+    await new Promise((r) => setTimeout(r, 300));
+    expect(capture.messages.flatMap(recipientsOf)).toEqual([to]);
+  });
+});
+
 describe('templates that do not render', () => {
   let capture: SmtpCapture;
   let t: TestApp;

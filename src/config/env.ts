@@ -194,7 +194,9 @@ const EnvShape = z.object({
   MAIL_RETRY_BASE_DELAY: duration
     .prefault('30s')
     .describe('First retry delay of a failed mail; it doubles per attempt (with jitter, capped at 1h)'),
-  MAIL_SMTP_TIMEOUT: duration.prefault('30s').describe('SMTP connection, greeting and socket timeout'),
+  MAIL_SMTP_TIMEOUT: duration
+    .prefault('30s')
+    .describe('SMTP connection, greeting and socket timeout; a whole send is cancelled after 3 times it'),
   REDIS_URL: url(['redis', 'rediss'])
     .optional()
     .describe('redis:// URL for shared throttle counters; unset keeps them in memory'),
