@@ -400,6 +400,53 @@ describe.each([
   });
 });
 
+describe('a mail server that answers every step late', () => {
+  let capture: SmtpCapture;
+  let t: TestApp;
+
+  beforeAll(async () => {
+    capture = await SmtpCapture.start();
+    // 1 s per SMTP step, so a whole send is cancelled after 3 s.
+    t = await TestApp.start({ MAIL_URL: capture.url, MAIL_POLL_INTERVAL: '1h', MAIL_SMTP_TIMEOUT: '1s' });
+  });
+
+  afterAll(async () => {
+    jest.restoreAllMocks();
+    await t.close();
+    await capture.stop();
+  });
+
+  it('should close the connection of a send that outlives its deadline, so that the retry is the one delivery', async () => {
+    // Each reply comes after 800 ms (the greeting after 900: smtp-server waits 100 ms for early
+    // talkers), under the 1 s socket and greeting timeouts, so only the 3 s cap on the whole send
+    // stops it; the server would say "250" to the DATA at about 3.3 s.
+    capture.setReplyDelay(800);
+    const to = address('late');
+    await t.app.get(MailService).enqueue('password-changed', to, {});
+
+    const started = performance.now();
+    await t.app.get(OutboxWorker).drainOnce();
+    const elapsed = performance.now() - started;
+    expect(elapsed).toBeGreaterThanOrEqual(2900);
+    expect(elapsed).toBeLessThan(3300);
+    const row = await outbox(t).findOneByOrFail({ recipient: to });
+    expect(row).toMatchObject({ status: 'pending', attempts: 1 });
+    expect(row.lastError).toBe('send cancelled after 3000 ms (3 × MAIL_SMTP_TIMEOUT), connection closed');
+
+    // Past the moment the late "250" would have come: the server saw the hang-up and kept nothing.
+    await new Promise((r) => setTimeout(r, 1000));
+    expect(capture.abandoned).toBe(1);
+    expect(capture.messages).toHaveLength(0);
+
+    capture.setReplyDelay(0);
+    advance(t, 10 * t.config.mail.retryBaseDelayMs);
+    await t.app.get(OutboxWorker).drainOnce();
+    await expect(statusOf(t, to, 'sent')).resolves.toMatchObject({ status: 'sent', attempts: 2 });
+    await new Promise((r) => setTimeout(r, 300));
+    expect(capture.messages.flatMap(recipientsOf)).toEqual([to]);
+  });
+});
+
 describe('templates that do not render', () => {
   let capture: SmtpCapture;
   let t: TestApp;
@@ -653,6 +700,82 @@ onMysql('two app instances on one MySQL database', () => {
     } finally {
       await a.close();
       await b.close();
+      await database.drop();
+      await capture.stop();
+    }
+  }, 60_000);
+});
+
+onMysql('a MAIL_PAYLOAD_KEY rotation across two instances on one MySQL database', () => {
+  it('should deliver every message exactly once, none dead, while the instances hold different keys', async () => {
+    const capture = await SmtpCapture.start();
+    const database = await createThrowawayDatabase();
+    const [k1, k2] = [randomBytes(32).toString('base64'), randomBytes(32).toString('hex')];
+    const env = (keys: string) => ({
+      MAIL_URL: capture.url,
+      MAIL_POLL_INTERVAL: '20ms',
+      MAIL_RETRY_BASE_DELAY: '200ms',
+      MAIL_PAYLOAD_KEY: keys,
+    });
+    const expected: string[] = [];
+    const enqueue = async (t: TestApp, label: string, n: number) => {
+      for (let i = 0; i < n; i += 1) {
+        const to = address(label);
+        expected.push(to);
+        await t.app.get(MailService).enqueue('password-changed', to, {});
+      }
+    };
+    const apps: TestApp[] = [];
+    try {
+      // A runs with K1 alone and has mail of its own in flight.
+      const a = await TestApp.start(env(k1), [], { database });
+      apps.push(a);
+      await enqueue(a, 'a-k1', 10);
+
+      // B starts with "K2,K1" and seals with K2. Its worker is parked for a moment, so A's worker
+      // certainly meets B's rows first: today's bug marked them dead ("18 of 20 messages lost").
+      const b = await TestApp.start(env(`${k2},${k1}`), [], { database });
+      apps.push(b);
+      const parked = jest.spyOn(b.app.get(OutboxWorker), 'drainOnce').mockResolvedValue(0);
+      await enqueue(b, 'b-k2', 10);
+      const handedBack = async () =>
+        outbox(a)
+          .createQueryBuilder('m')
+          .where('m.recipient LIKE :p AND m.last_error LIKE :e', { p: 'b-k2-%', e: '%does not hold%' })
+          .getCount();
+      const deadline = Date.now() + 5000;
+      while ((await handedBack()) < 10 && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      await expect(handedBack()).resolves.toBe(10);
+      await expect(outbox(a).countBy({ status: 'dead' })).resolves.toBe(0);
+      // Handed back, not attempted: the rows keep every attempt for real sends.
+      await expect(
+        outbox(a)
+          .createQueryBuilder('m')
+          .where('m.recipient LIKE :p AND m.attempts > 0', { p: 'b-k2-%' })
+          .getCount(),
+      ).resolves.toBe(0);
+      parked.mockRestore();
+
+      // Both instances write and deliver at once, then A is restarted with "K2,K1".
+      await Promise.all([enqueue(a, 'a-k1', 10), enqueue(b, 'b-k2', 10)]);
+      await a.close();
+      apps.splice(apps.indexOf(a), 1);
+      const a2 = await TestApp.start(env(`${k2},${k1}`), [], { database });
+      apps.push(a2);
+      await enqueue(a2, 'a2-k2', 10);
+
+      await capture.waitForCount(expected.length, 20_000);
+      await new Promise((r) => setTimeout(r, 500)); // room for a duplicate to show up
+      expect(capture.messages.flatMap(recipientsOf).sort()).toEqual([...expected].sort());
+      await expect(outbox(a2).countBy({ status: 'sent' })).resolves.toBe(expected.length);
+      await expect(outbox(a2).countBy({ status: 'dead' })).resolves.toBe(0);
+    } finally {
+      jest.restoreAllMocks();
+      for (const t of apps) {
+        await t.close();
+      }
       await database.drop();
       await capture.stop();
     }

@@ -61,7 +61,7 @@ export function mailConfig(env: Env) {
     dir: env.MAIL_DIR,
     publicUrl: env.APP_PUBLIC_URL,
     nodeEnv: env.NODE_ENV,
-    payloadKey: resolveMailPayloadKey(env),
+    payloadKeys: resolveMailPayloadKeys(env),
     retryBaseDelayMs: env.MAIL_RETRY_BASE_DELAY,
     smtpTimeoutMs: env.MAIL_SMTP_TIMEOUT,
     outboxRetentionMs: env.MAIL_OUTBOX_RETENTION,
@@ -129,26 +129,27 @@ const DEV_MAIL_KEY_FILE = 'var/mail-payload-key';
 let testMailKey: Buffer | undefined;
 
 /**
- * The key that encrypts secrets (token links) in outbox payloads. Production must configure it
- * (parseEnv refuses to boot otherwise); development keeps a generated one under var/ so queued mail
- * survives a restart; tests share one per process, so two app instances can read each other's rows.
+ * The keys that encrypt secrets (token links) in outbox payloads, newest first. Production must
+ * configure them (parseEnv refuses to boot otherwise); development keeps a generated one under var/ so
+ * queued mail survives a restart; tests share one per process, so two app instances can read each
+ * other's rows.
  */
-function resolveMailPayloadKey(env: Env): Buffer {
+function resolveMailPayloadKeys(env: Env): Buffer[] {
   if (env.MAIL_PAYLOAD_KEY !== undefined) {
     return env.MAIL_PAYLOAD_KEY;
   }
   if (env.NODE_ENV === 'test') {
-    return (testMailKey ??= randomBytes(32));
+    return [(testMailKey ??= randomBytes(32))];
   }
   if (existsSync(DEV_MAIL_KEY_FILE)) {
     const stored = Buffer.from(readFileSync(DEV_MAIL_KEY_FILE, 'utf8').trim(), 'base64');
     if (stored.length === 32) {
-      return stored;
+      return [stored];
     }
   }
   const key = randomBytes(32);
   mkdirSync(dirname(DEV_MAIL_KEY_FILE), { recursive: true });
   writeFileSync(DEV_MAIL_KEY_FILE, `${key.toString('base64')}\n`, { mode: 0o600 });
   chmodSync(DEV_MAIL_KEY_FILE, 0o600);
-  return key;
+  return [key];
 }

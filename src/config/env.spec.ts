@@ -109,6 +109,23 @@ describe(parseEnv.name, () => {
     ).toBe('production');
   });
 
+  it('should read MAIL_PAYLOAD_KEY as a comma list, newest first, and name a malformed entry without echoing it', () => {
+    const hex = Buffer.alloc(32, 2).toString('hex');
+    expect(parseEnv({ MAIL_PAYLOAD_KEY: ` ${PAYLOAD_KEY} , ${hex} ` }).MAIL_PAYLOAD_KEY).toEqual([
+      Buffer.alloc(32, 1),
+      Buffer.alloc(32, 2),
+    ]);
+    expect(problemsOf({ MAIL_PAYLOAD_KEY: `${PAYLOAD_KEY},tooShortToBeAKey` })).toEqual([
+      'MAIL_PAYLOAD_KEY must be 32 random bytes as 64 hex digits or base64 (openssl rand -base64 32) (entry 2 of 2 in the comma list)',
+    ]);
+    expect(problemsOf({ MAIL_PAYLOAD_KEY: `x,${PAYLOAD_KEY},` })).toEqual([
+      'MAIL_PAYLOAD_KEY must be 32 random bytes as 64 hex digits or base64 (openssl rand -base64 32) (entries 1, 3 of 3 in the comma list)',
+    ]);
+    expect(problemsOf({ MAIL_PAYLOAD_KEY: 'nope' })).toEqual([
+      'MAIL_PAYLOAD_KEY must be 32 random bytes as 64 hex digits or base64 (openssl rand -base64 32)',
+    ]);
+  });
+
   it('should refuse a short JWT secret in any environment', () => {
     expect(() => parseEnv({ JWT_SECRET: 'short' })).toThrow(/at least 32 bytes/);
   });

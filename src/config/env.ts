@@ -87,14 +87,26 @@ const origin = z
     'must be a comma list of origins such as https://app.example',
   );
 
-/** 32 bytes, given as 64 hex digits or as (url-safe) base64. */
-const aesKey = z
-  .string()
-  .regex(
-    /^([0-9a-f]{64}|[A-Za-z0-9+/_-]{43}=?)$/i,
-    'must be 32 random bytes as 64 hex digits or base64 (openssl rand -base64 32)',
-  )
-  .transform((v) => Buffer.from(v, v.length === 64 ? 'hex' : 'base64'));
+const AES_KEY = /^([0-9a-f]{64}|[A-Za-z0-9+/_-]{43}=?)$/i;
+const AES_KEY_FORM = 'must be 32 random bytes as 64 hex digits or base64 (openssl rand -base64 32)';
+
+/**
+ * One or more 32-byte keys, comma-separated, newest first (DESIGN §6), each as 64 hex digits or
+ * (url-safe) base64. A bad entry is named by its position, never echoed: it may be most of a secret.
+ */
+const aesKeys = z.string().transform((raw, ctx) => {
+  const entries = raw.split(',').map((s) => s.trim());
+  const bad = entries.flatMap((entry, i) => (AES_KEY.test(entry) ? [] : [i + 1]));
+  if (bad.length > 0) {
+    const which =
+      entries.length === 1
+        ? ''
+        : ` (${bad.length === 1 ? 'entry' : 'entries'} ${bad.join(', ')} of ${entries.length} in the comma list)`;
+    ctx.issues.push({ code: 'custom', message: `${AES_KEY_FORM}${which}`, input: raw });
+    return z.NEVER;
+  }
+  return entries.map((entry) => Buffer.from(entry, entry.length === 64 ? 'hex' : 'base64'));
+});
 
 /**
  * Every variable Gatehouse reads, as one zod schema: each variable's parser, default (as written in
@@ -174,15 +186,17 @@ const EnvShape = z.object({
   MAIL_OUTBOX_RETENTION: duration
     .prefault('30d')
     .describe('Sent and dead outbox rows older than this are deleted (pending ones never are)'),
-  MAIL_PAYLOAD_KEY: aesKey
+  MAIL_PAYLOAD_KEY: aesKeys
     .optional()
     .describe(
-      'AES-256-GCM key (32 bytes, hex or base64) that encrypts outbox payloads at rest; required in production, generated under var/ in development',
+      'AES-256-GCM keys (32 bytes, hex or base64), comma list, newest first: first seals, any opens; required in production, kept under var/ in dev',
     ),
   MAIL_RETRY_BASE_DELAY: duration
     .prefault('30s')
     .describe('First retry delay of a failed mail; it doubles per attempt (with jitter, capped at 1h)'),
-  MAIL_SMTP_TIMEOUT: duration.prefault('30s').describe('SMTP connection, greeting and socket timeout'),
+  MAIL_SMTP_TIMEOUT: duration
+    .prefault('30s')
+    .describe('SMTP connection, greeting and socket timeout; a whole send is cancelled after 3 times it'),
   REDIS_URL: url(['redis', 'rediss'])
     .optional()
     .describe('redis:// URL for shared throttle counters; unset keeps them in memory'),

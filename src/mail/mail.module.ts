@@ -26,7 +26,7 @@ import { PayloadCipher } from './payload-cipher.js';
       provide: PayloadCipher,
       inject: [ConfigService],
       useFactory: (config: ConfigService<Config, true>) =>
-        new PayloadCipher(config.getOrThrow('mail', { infer: true }).payloadKey),
+        new PayloadCipher(config.getOrThrow('mail', { infer: true }).payloadKeys),
     },
     // The swappable sending step (DESIGN §11): provide another MailSender class here to send through
     // something other than @nestjs-modules/mailer.

@@ -6,6 +6,7 @@ import { ConfigService } from '@nestjs/config';
 import { MailerService } from '@nestjs-modules/mailer';
 import type { Config, MailConfig } from '../config/config.js';
 import { MailSender, type OutgoingMail } from './mail-sender.js';
+import { sendTimeoutMs } from './mailer.options.js';
 
 /**
  * The default MailSender: @nestjs-modules/mailer renders the templates (HtmlAndTextAdapter) and sends
@@ -26,14 +27,33 @@ export class MailerMailSender extends MailSender {
     this.config = config.getOrThrow('mail', { infer: true });
   }
 
+  /**
+   * A send that outlives sendTimeoutMs() is cancelled, not abandoned: nodemailer drops it from the
+   * pool's queue or closes the connection carrying it, before the worker reschedules the row. The
+   * server never got its 250 out, so it must not deliver (RFC 5321 §6.1), and the retry is the only
+   * delivery.
+   */
   async send(mail: OutgoingMail): Promise<void> {
-    const info = (await this.mailer.sendMail({
-      from: this.config.from,
-      to: mail.to,
-      subject: mail.subject,
-      template: mail.template,
-      context: mail.context,
-    })) as { message?: unknown };
+    const limitMs = sendTimeoutMs(this.config);
+    const signal = AbortSignal.timeout(limitMs);
+    let info: { message?: unknown };
+    try {
+      info = await this.mailer.sendMail({
+        from: this.config.from,
+        to: mail.to,
+        subject: mail.subject,
+        template: mail.template,
+        context: mail.context,
+        signal,
+      });
+    } catch (error) {
+      if (signal.aborted) {
+        throw new Error(`send cancelled after ${limitMs} ms (3 × MAIL_SMTP_TIMEOUT), connection closed`, {
+          cause: error,
+        });
+      }
+      throw error;
+    }
     if (Buffer.isBuffer(info.message)) {
       await this.keep(mail, info.message);
     }

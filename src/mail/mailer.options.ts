@@ -10,7 +10,11 @@ export const TEMPLATES_DIR = fileURLToPath(new URL('./templates/', import.meta.u
 /** The pooled SMTP transport sends up to this many messages at a time. */
 export const SMTP_CONNECTIONS = 5;
 
-/** A hard cap on one send; the SMTP connection, greeting and socket timeouts normally fire first. */
+/**
+ * A hard cap on one send (a pool's queue wait included). The SMTP connection, greeting and socket
+ * timeouts fire first on a silent server; this one catches a server that answers every step just in
+ * time, and MailerMailSender then closes the connection, so a late "250" cannot deliver the message.
+ */
 export function sendTimeoutMs(mail: MailConfig): number {
   return mail.smtpTimeoutMs * 3;
 }
@@ -37,6 +41,7 @@ export function mailerOptions(mail: MailConfig, templatesDir: string = TEMPLATES
           },
     template: { dir: templatesDir, adapter: new HtmlAndTextAdapter(), options: strict },
     options: { partials: { dir: join(templatesDir, 'partials'), options: strict } },
-    sendTimeout: sendTimeoutMs(mail),
+    // No `sendTimeout`: the mailer's own only stops waiting and leaves the send running, so a late
+    // success could follow the retry. MailerMailSender passes an AbortSignal instead.
   };
 }

@@ -20,7 +20,10 @@ export interface OutboxStats {
 }
 
 /** The part of the outbox the worker uses: claim due rows, then release each claim. */
-export type OutboxClaims = Pick<OutboxRepository, 'claimDue' | 'markSent' | 'markFailed' | 'markDead'>;
+export type OutboxClaims = Pick<
+  OutboxRepository,
+  'claimDue' | 'markSent' | 'markFailed' | 'markDead' | 'handBack'
+>;
 
 /**
  * The mail_outbox table. A claim is a lease: claimDue() moves next_attempt_at to locked_until, so a
@@ -96,6 +99,19 @@ export class OutboxRepository extends EntityRepository<OutboxMessage> {
   /** Failed, to be tried again at `nextAttemptAt`; the payload stays for that attempt. */
   markFailed(claim: OutboxMessage, lastError: string, nextAttemptAt: Date): Promise<boolean> {
     return this.release(claim, { status: 'pending', lastError, nextAttemptAt });
+  }
+
+  /**
+   * Not attempted (nothing was sent): un-counts the claim's attempt and makes the row due again at
+   * `nextAttemptAt` for any worker, e.g. one holding the payload key this one lacks.
+   */
+  handBack(claim: OutboxMessage, reason: string, nextAttemptAt: Date): Promise<boolean> {
+    return this.release(claim, {
+      status: 'pending',
+      lastError: reason,
+      nextAttemptAt,
+      attempts: Math.max(0, claim.attempts - 1),
+    });
   }
 
   /** Given up on: erases the payload; `lastError` says why. */

@@ -7,7 +7,7 @@ import { MailSender, type OutgoingMail, PermanentMailError } from './mail-sender
 import { OutboxMessage } from './outbox-message.entity.js';
 import type { OutboxClaims } from './outbox.repository.js';
 import { CLAIM_BATCH, OutboxWorker } from './outbox.worker.js';
-import { PayloadCipher, sealPayload } from './payload-cipher.js';
+import { PayloadCipher, payloadKeyId, sealPayload } from './payload-cipher.js';
 
 const NOW = new Date('2026-01-02T03:04:05.000Z');
 const BASE_DELAY_MS = 30_000;
@@ -41,6 +41,7 @@ function fakeOutbox(...batches: OutboxMessage[][]): jest.Mocked<OutboxClaims> {
     markSent: jest.fn<Promise<boolean>, Parameters<OutboxClaims['markSent']>>().mockResolvedValue(true),
     markFailed: jest.fn<Promise<boolean>, Parameters<OutboxClaims['markFailed']>>().mockResolvedValue(true),
     markDead: jest.fn<Promise<boolean>, Parameters<OutboxClaims['markDead']>>().mockResolvedValue(true),
+    handBack: jest.fn<Promise<boolean>, Parameters<OutboxClaims['handBack']>>().mockResolvedValue(true),
   };
 }
 
@@ -51,7 +52,8 @@ describe(OutboxWorker.name, () => {
     MAIL_MAX_ATTEMPTS: '3',
     MAIL_RETRY_BASE_DELAY: `${BASE_DELAY_MS}ms`,
   });
-  const cipher = new PayloadCipher(randomBytes(32));
+  const key = randomBytes(32);
+  const cipher = new PayloadCipher(key);
   let ids = 0;
 
   beforeEach(() => {
@@ -85,12 +87,16 @@ describe(OutboxWorker.name, () => {
   }
 
   function setup(...batches: OutboxMessage[][]) {
+    return setupWith(cipher, ...batches);
+  }
+
+  function setupWith(workerCipher: PayloadCipher, ...batches: OutboxMessage[][]) {
     const outbox = fakeOutbox(...batches);
     const sender = new FakeSender();
     const sut = new OutboxWorker(
       outbox,
       sender,
-      cipher,
+      workerCipher,
       new FixedClock(),
       new ConfigService<Config, true>(config),
     );
@@ -196,5 +202,54 @@ describe(OutboxWorker.name, () => {
     expect(sender.sent).toHaveLength(1);
     expect(outbox.markFailed).not.toHaveBeenCalled();
     expect(outbox.markDead).not.toHaveBeenCalled();
+  });
+
+  describe('during a MAIL_PAYLOAD_KEY rotation', () => {
+    const newer = randomBytes(32);
+
+    it('should open rows sealed with an older key it still lists, and seal new ones with the first', async () => {
+      const row = claimed({ template: 'verify-email', data: { token: 'old-key-token' } });
+      const rotated = new PayloadCipher([newer, key]);
+      const { sut, outbox, sender } = setupWith(rotated, [row]);
+
+      await expect(sut.drainOnce()).resolves.toBe(1);
+
+      expect(sender.sent[0].context.token).toBe('old-key-token');
+      expect(outbox.markSent).toHaveBeenCalledWith(row, NOW);
+      const sealed = JSON.parse(sealPayload(rotated, 't', 'r', {})) as { sealed: string };
+      expect(sealed.sealed.split('.').slice(0, 2)).toEqual(['v2', payloadKeyId(newer)]);
+    });
+
+    it('should hand back, uncounted and never dead, a row sealed with a key it does not hold yet', async () => {
+      const ahead = new PayloadCipher([newer, key]);
+      const row = claimed({ attempts: 3 }); // the last attempt: a failure would make it dead
+      row.payload = sealPayload(ahead, row.template, row.recipient, {});
+      const { sut, outbox, sender } = setup([row]);
+
+      await expect(sut.drainOnce()).resolves.toBe(1);
+
+      expect(sender.sent).toHaveLength(0);
+      expect(outbox.markDead).not.toHaveBeenCalled();
+      expect(outbox.markFailed).not.toHaveBeenCalled();
+      expect(outbox.handBack).toHaveBeenCalledWith(
+        row,
+        `sealed with key ${payloadKeyId(newer)}, which this instance does not hold (MAIL_PAYLOAD_KEY)`,
+        new Date(NOW.getTime() + 10_000),
+      );
+    });
+
+    it('should still mark dead a payload its key id names but that does not open (moved to another row)', async () => {
+      const row = claimed();
+      row.payload = sealPayload(cipher, row.template, 'someone-else@example.test', {});
+      const { sut, outbox } = setup([row]);
+
+      await expect(sut.drainOnce()).resolves.toBe(1);
+
+      expect(outbox.handBack).not.toHaveBeenCalled();
+      expect(outbox.markDead).toHaveBeenCalledWith(
+        row,
+        expect.stringMatching(/^payload cannot be decrypted .*was MAIL_PAYLOAD_KEY changed\?$/) as unknown,
+      );
+    });
   });
 });

@@ -15,11 +15,13 @@ import { isMailTemplate, type LinkLifetimes, mailContext } from './mail-template
 import { SMTP_CONNECTIONS, sendTimeoutMs } from './mailer.options.js';
 import type { OutboxMessage } from './outbox-message.entity.js';
 import { type OutboxClaims, OutboxRepository } from './outbox.repository.js';
-import { PayloadCipher, openPayload } from './payload-cipher.js';
+import { PayloadCipher, UnknownPayloadKeyError, openPayload } from './payload-cipher.js';
 
 /** Rows claimed per round; the pooled SMTP transport sends up to SMTP_CONNECTIONS of them at a time. */
 export const CLAIM_BATCH = 10;
 const MAX_BACKOFF_MS = 60 * 60 * 1000;
+/** How soon a row sealed with a key this instance lacks is due again (for an instance that has it). */
+const FOREIGN_KEY_WAIT_MS = 10_000;
 /** Plain addr-spec: one @, no spaces, brackets, commas or control characters (no header tricks). */
 const ADDRESS = /^[^\s@<>()[\]\\,;:"]+@[^\s@<>()[\]\\,;:"]+\.[^\s@<>()[\]\\,;:"]+$/;
 
@@ -103,8 +105,19 @@ export class OutboxWorker implements OnApplicationBootstrap, OnModuleDestroy {
   }
 
   private async deliver(row: OutboxMessage): Promise<void> {
+    let mail: OutgoingMail;
     try {
-      await this.sender.send(this.compose(row));
+      mail = this.compose(row);
+    } catch (error) {
+      if (error instanceof UnknownPayloadKeyError) {
+        await this.handBack(row, error);
+      } else {
+        await this.fail(row, error);
+      }
+      return;
+    }
+    try {
+      await this.sender.send(mail);
     } catch (error) {
       await this.fail(row, error);
       return;
@@ -120,6 +133,9 @@ export class OutboxWorker implements OnApplicationBootstrap, OnModuleDestroy {
     try {
       data = openPayload(this.cipher, row.template, row.recipient, row.payload);
     } catch (error) {
+      if (error instanceof UnknownPayloadKeyError) {
+        throw error;
+      }
       throw new PermanentMailError(
         `payload cannot be decrypted (${describe(error)}); was MAIL_PAYLOAD_KEY changed?`,
       );
@@ -162,6 +178,18 @@ export class OutboxWorker implements OnApplicationBootstrap, OnModuleDestroy {
       `Mail outbox #${row.id} (${row.template}) attempt ${row.attempts}/${this.config.maxAttempts} failed, ` +
         `retrying in ${Math.round(delayMs / 1000)}s: ${lastError}`,
     );
+  }
+
+  /**
+   * A key rotation in progress (DESIGN §6): another instance already seals with a key this one does
+   * not hold yet. Nothing was sent, so the attempt does not count and the row is never dead for it;
+   * it is due again soon, for whichever instance holds the key (this one too, once restarted with it).
+   */
+  private async handBack(row: OutboxMessage, error: UnknownPayloadKeyError): Promise<void> {
+    const delayMs = Math.min(this.config.retryBaseDelayMs, FOREIGN_KEY_WAIT_MS);
+    const nextAttemptAt = new Date(this.clock.now().getTime() + delayMs);
+    await this.settle(row, 'handed back', () => this.outbox.handBack(row, error.message, nextAttemptAt));
+    this.logger.warn(`Mail outbox #${row.id} (${row.template}) left for another instance: ${error.message}`);
   }
 
   /** Releases the claim; a failure to do so is logged, never thrown (the lease runs out and the row is due again). */

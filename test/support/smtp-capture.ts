@@ -22,6 +22,15 @@ export class SmtpCapture {
   private readonly waiters = new Set<() => void>();
   private listener: Server | undefined;
   private mode: CaptureMode = 'normal';
+  /** See setReplyDelay(). */
+  private replyDelayMs = 0;
+  /** Client ports whose connection the client has ended (smtp-server's session knows only the port). */
+  private readonly hungUp = new Set<number>();
+  /**
+   * Messages whose whole DATA arrived but whose client hung up before the server's (late) 250: not
+   * accepted, so not delivered (RFC 5321 §6.1: responsibility passes only with the 250 reply).
+   */
+  abandoned = 0;
   private readonly smtp: SMTPServer;
 
   private constructor(readonly port: number) {
@@ -29,7 +38,11 @@ export class SmtpCapture {
       authOptional: true,
       disabledCommands: ['STARTTLS', 'AUTH'],
       logger: false,
+      // No PTR lookup before the greeting: it can stall a loopback connection for up to 1.5 s.
+      disableReverseLookup: true,
       size: 10 * 1024 * 1024,
+      onConnect: (_session, callback) => this.late(() => callback()),
+      onMailFrom: (_address, _session, callback) => this.late(() => callback()),
       onRcptTo: (address, _session, callback) => {
         if (this.rejectedRecipients.has(address.address.toLowerCase())) {
           return callback(
@@ -38,11 +51,16 @@ export class SmtpCapture {
             }),
           );
         }
-        callback();
+        this.late(() => callback());
       },
-      onData: (stream, _session, callback) => {
+      onData: (stream, session, callback) => {
         simpleParser(stream)
+          .then((mail) => new Promise<typeof mail>((resolve) => this.late(() => resolve(mail))))
           .then((mail) => {
+            if (this.hungUp.has(session.remotePort)) {
+              this.abandoned += 1;
+              return callback(new Error('client went away before the reply'));
+            }
             if (this.mode === 'tempfail' || this.mode === 'permfail') {
               const error = Object.assign(
                 new Error(this.mode === 'tempfail' ? 'Try again later' : 'Mailbox unavailable'),
@@ -126,6 +144,23 @@ export class SmtpCapture {
 
   clear(): void {
     this.messages.length = 0;
+    this.abandoned = 0;
+  }
+
+  /**
+   * Delays every reply the client waits for (greeting, MAIL FROM, RCPT TO, and the final reply to
+   * DATA) by `ms`: a slow server each of whose pauses stays under the client's socket timeout.
+   */
+  setReplyDelay(ms: number): void {
+    this.replyDelayMs = ms;
+  }
+
+  private late(reply: () => void): void {
+    if (this.replyDelayMs > 0) {
+      setTimeout(reply, this.replyDelayMs);
+    } else {
+      reply();
+    }
   }
 
   async stop(): Promise<void> {
@@ -151,7 +186,13 @@ export class SmtpCapture {
 
   private accept(socket: Socket): void {
     this.sockets.add(socket);
-    socket.on('close', () => this.sockets.delete(socket));
+    const port = socket.remotePort ?? 0;
+    this.hungUp.delete(port);
+    socket.on('end', () => this.hungUp.add(port));
+    socket.on('close', () => {
+      this.hungUp.add(port);
+      this.sockets.delete(socket);
+    });
     socket.on('error', () => undefined);
     switch (this.mode) {
       case 'hang':
