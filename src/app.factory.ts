@@ -77,7 +77,14 @@ export async function createApp(options: CreateAppOptions): Promise<NestFastifyA
   app.useGlobalFilters(new ProblemDetailsFilter());
   app.useGlobalPipes(new AppValidationPipe());
   if (appConfig.corsOrigins.length > 0) {
-    app.enableCors({ origin: appConfig.corsOrigins, credentials: false, maxAge: 600 });
+    app.enableCors({
+      origin: appConfig.corsOrigins,
+      credentials: false,
+      maxAge: 600,
+      // What a browser client on another origin needs to read: when to retry, what is left of its
+      // budget, why a token was refused, and the id to quote to an operator.
+      exposedHeaders: ['Retry-After', 'RateLimit', 'RateLimit-Policy', 'WWW-Authenticate', 'X-Request-Id'],
+    });
   }
 
   const fastify: FastifyInstance = app.getHttpAdapter().getInstance();

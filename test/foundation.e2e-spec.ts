@@ -171,8 +171,15 @@ describe('the request pipeline', () => {
   });
 
   it('protects every route without @Public()', async () => {
-    expectProblem(await t.request('/api/v1/probe/protected'), 401, 'UNAUTHENTICATED');
-    expectProblem(await t.request('/api/v1/probe/protected', { token: 'not-a-jwt' }), 401, 'UNAUTHENTICATED');
+    const anonymous = await t.request('/api/v1/probe/protected');
+    expectProblem(anonymous, 401, 'UNAUTHENTICATED');
+    // RFC 6750 §3: the bare challenge without a token, invalid_token when one was presented.
+    expect(anonymous.headers.get('www-authenticate')).toBe('Bearer realm="gatehouse"');
+    const forged = await t.request('/api/v1/probe/protected', { token: 'not-a-jwt' });
+    expectProblem(forged, 401, 'UNAUTHENTICATED');
+    expect(forged.headers.get('www-authenticate')).toMatch(
+      /^Bearer realm="gatehouse", error="invalid_token"/,
+    );
   });
 
   it('echoes a valid X-Request-Id and generates one otherwise', async () => {
@@ -232,6 +239,9 @@ describe('CORS', () => {
   it('allows only the configured origins', async () => {
     const allowed = await t.request('/health/live', { headers: { origin: 'https://app.example' } });
     expect(allowed.headers.get('access-control-allow-origin')).toBe('https://app.example');
+    expect(allowed.headers.get('access-control-expose-headers')).toBe(
+      'Retry-After, RateLimit, RateLimit-Policy, WWW-Authenticate, X-Request-Id',
+    );
     const other = await t.request('/health/live', { headers: { origin: 'https://evil.example' } });
     expect(other.headers.get('access-control-allow-origin')).toBeNull();
   });
@@ -260,6 +270,8 @@ describe('the access-token guard', () => {
     const revoked = await t.request('/api/v1/probe/protected', { token: user.accessToken });
     expect(revoked.status).toBe(401);
     expect(revoked.body.code).toBe('UNAUTHENTICATED');
+    // A well-formed token of a dead session is an invalid token too: refresh or sign in again.
+    expect(revoked.headers.get('www-authenticate')).toContain('error="invalid_token"');
   });
 
   it('stops a token whose session has passed its absolute expiry', async () => {

@@ -1,6 +1,7 @@
 import { type ExecutionContext, Injectable } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import { AuthGuard } from '@nestjs/passport';
+import type { FastifyRequest } from 'fastify';
 import { IS_PUBLIC } from '../common/auth/decorators.js';
 import { unauthenticated } from '../common/auth/unauthenticated.js';
 
@@ -19,9 +20,13 @@ export class JwtAuthGuard extends AuthGuard('jwt') {
     return isPublic ? true : super.canActivate(context);
   }
 
-  override handleRequest<T>(err: unknown, user: T | false): T {
+  override handleRequest<T>(err: unknown, user: T | false, _info: unknown, context: ExecutionContext): T {
     if (err || !user) {
-      throw err instanceof Error && 'code' in err && err.code === 'UNAUTHENTICATED' ? err : unauthenticated();
+      if (err instanceof Error && 'code' in err && err.code === 'UNAUTHENTICATED') {
+        throw err;
+      }
+      const { authorization } = context.switchToHttp().getRequest<FastifyRequest>().headers;
+      throw unauthenticated(typeof authorization === 'string' && authorization.trim().length > 0);
     }
     return user;
   }

@@ -33,7 +33,7 @@ export class RolesGuard implements CanActivate {
     ]);
     const { user } = context.switchToHttp().getRequest<FastifyRequest & { user?: AuthUser }>();
     if (!user) {
-      throw unauthenticated();
+      throw unauthenticated(false);
     }
     if (!roles || roles.length === 0 || !roles.includes(user.role)) {
       throw new AppException(
