@@ -59,7 +59,10 @@ export class OutboxRepository extends EntityRepository<OutboxMessage> {
   async claimDue(workerId: string, now: Date, leaseUntil: Date, limit: number): Promise<OutboxMessage[]> {
     const claimed = { lockedBy: workerId, lockedUntil: leaseUntil, nextAttemptAt: leaseUntil };
     if (isMysqlFamily(this.manager.connection)) {
-      const ids = await this.uow.withTransaction(async () => {
+      // READ COMMITTED: under REPEATABLE READ the locking range scan also takes gap locks, and a
+      // request's INSERT into the outbox (the row a mail-sending request commits) then deadlocked
+      // with a claim in flight (seen on MariaDB with two instances). Row locks are all a claim needs.
+      const ids = await this.uow.withTransaction({ isolationLevel: 'READ COMMITTED' }, async () => {
         const due: { id: number }[] = await this.manager.query(
           `SELECT id FROM mail_outbox WHERE status = 'pending' AND next_attempt_at <= ?
            ORDER BY next_attempt_at, id LIMIT ${Number(limit)} FOR UPDATE SKIP LOCKED`,
