@@ -13,6 +13,13 @@ export default {
   maxWorkers: 2,
   projects: [
     { ...base, displayName: 'unit', testMatch: ['<rootDir>/dist/src/**/*.spec.js'] },
-    { ...base, displayName: 'e2e', testMatch: ['<rootDir>/dist/test/**/*.e2e-spec.js'] },
+    {
+      ...base,
+      displayName: 'e2e',
+      testMatch: ['<rootDir>/dist/test/**/*.e2e-spec.js'],
+      // Prints how many responses the run validated against the OpenAPI document.
+      globalSetup: '<rootDir>/test/support/openapi-count-setup.mjs',
+      globalTeardown: '<rootDir>/test/support/openapi-count-teardown.mjs',
+    },
   ],
 };

@@ -9,7 +9,9 @@ import type { FastifyInstance } from 'fastify';
 import { Logger } from 'nestjs-pino';
 import { AppModule, type AppModuleOptions } from './app.module.js';
 import { ProblemDetailsFilter } from './common/exceptions.filter.js';
+import { ProblemDetailsDto } from './common/dto/problem-details.dto.js';
 import { exceedsJsonDepth, JSON_MAX_DEPTH } from './common/json-depth.js';
+import { finishDocument } from './common/openapi.js';
 import { AppException, PROBLEM_CONTENT_TYPE, problem } from './common/problem.js';
 import { AppValidationPipe } from './common/validation.js';
 import { MetricsService } from './metrics/metrics.service.js';
@@ -161,17 +163,55 @@ function hardenFastify(fastify: FastifyInstance): void {
   });
 }
 
+/** Tags, in the order Swagger UI lists them. */
+const TAGS: Array<[name: string, description: string]> = [
+  ['auth', 'Sign-up, email verification, sign-in, token refresh, sign-out, password reset and sessions.'],
+  ['users', 'The signed-in account: profile, password, deletion and its own security trail.'],
+  ['todos', 'The caller’s own todos (a verified email is required); someone else’s are 404.'],
+  ['admin', 'Operator tools for accounts with the admin role; every action is audited.'],
+  ['health', 'Liveness and readiness probes for orchestrators.'],
+  ['metrics', 'Prometheus metrics.'],
+];
+
+const BEARER_DESCRIPTION =
+  'An access token from `login`, `login/mfa` or `refresh`: a JWS per RFC 7519 that follows the JSON Web ' +
+  'Token Best Current Practices of RFC8725. Signed with HS256, the only algorithm accepted (never `none`); ' +
+  '`iss`, `aud` and `exp` (15 minutes by default) are checked on every request, `sub` is the user id and ' +
+  '`sid` the session, which must still be live, so sign-out, password changes and disabling take effect ' +
+  'at once. A refused token answers 401 `UNAUTHENTICATED` with `WWW-Authenticate: Bearer ' +
+  'error="invalid_token"`: refresh and retry once.';
+
+/** operationIds name what an operation does (`login`, `listTodos`); this is for routes that set none. */
+function operationId(controllerKey: string, methodKey: string): string {
+  return `${methodKey}${controllerKey.replace(/Controller$/, '')}`;
+}
+
 export function buildOpenApiDocument(app: NestFastifyApplication): OpenAPIObject {
-  const config = new DocumentBuilder()
+  const builder = new DocumentBuilder()
     .setTitle('Gatehouse')
     .setDescription(
       'Authentication and user management with a user-scoped Todo API. Errors are RFC 9457 problem+json ' +
-        'with a stable `code` and the `requestId` to quote to an operator.',
+        '(the `ProblemDetails` schema) with a stable `code` and the `requestId` to quote to an operator; ' +
+        'each operation lists the codes it can answer.',
     )
     .setVersion('1')
-    .addBearerAuth({ type: 'http', scheme: 'bearer', bearerFormat: 'JWT' })
-    .build();
-  return SwaggerModule.createDocument(app, config);
+    .addBearerAuth({ type: 'http', scheme: 'bearer', bearerFormat: 'JWT', description: BEARER_DESCRIPTION });
+  for (const [name, description] of TAGS) {
+    builder.addTag(name, description);
+  }
+  const document = SwaggerModule.createDocument(app, builder.build(), {
+    extraModels: [ProblemDetailsDto],
+    operationIdFactory: operationId,
+  });
+  // Relative: every deployment (local, staging, production) serves its own document at /docs.
+  document.servers = [
+    {
+      url: '/',
+      description: 'The Gatehouse instance serving this document (local, staging or production alike)',
+      'x-internal': false,
+    } as OpenAPIObject['servers'] extends Array<infer S> | undefined ? S : never,
+  ];
+  return finishDocument(document);
 }
 
 function setUpOpenApi(app: NestFastifyApplication): void {

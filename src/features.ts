@@ -7,6 +7,7 @@ import { RefreshTokenHistory } from './auth/refresh-token-history.entity.js';
 import { Session } from './auth/session.entity.js';
 import { type Feature, type Schema, schemaOf } from './database/schema.js';
 import { HealthModule } from './health/health.module.js';
+import { MailBudgetWindow } from './mail/mail-budget.entity.js';
 import { MailModule } from './mail/mail.module.js';
 import { OutboxMessage } from './mail/outbox-message.entity.js';
 import { MetricsModule } from './metrics/metrics.module.js';
@@ -15,6 +16,7 @@ import { Todo } from './todos/todo.entity.js';
 import { TodosModule } from './todos/todos.module.js';
 import { EmailVerificationToken, PasswordResetToken } from './tokens/one-time-token.entity.js';
 import { TokensModule } from './tokens/tokens.module.js';
+import { LoginFailure } from './users/login-failure.entity.js';
 import { User } from './users/user.entity.js';
 import { UsersModule } from './users/users.module.js';
 
@@ -24,10 +26,10 @@ import { UsersModule } from './users/users.module.js';
  * history is migrations/index.ts, listed once here under the module that owns the first of them.
  */
 export const FEATURES: readonly Feature[] = [
-  { module: UsersModule, entities: [User], migrations: MIGRATIONS },
+  { module: UsersModule, entities: [User, LoginFailure], migrations: MIGRATIONS },
   { module: TokensModule, entities: [EmailVerificationToken, PasswordResetToken] },
   { module: AuthModule, entities: [Session, RefreshTokenHistory] },
-  { module: MailModule, entities: [OutboxMessage] },
+  { module: MailModule, entities: [OutboxMessage, MailBudgetWindow] },
   { module: AuditModule, entities: [AuditEvent] },
   { module: TodosModule, entities: [Todo] },
   { module: AdminModule },

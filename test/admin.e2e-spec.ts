@@ -3,9 +3,12 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { AuditEvent } from '../src/audit/audit-event.entity.js';
 import { AccessTokensService } from '../src/auth/access-tokens.service.js';
+import { PasswordHasher } from '../src/auth/password-hasher.service.js';
 import { Session } from '../src/auth/session.entity.js';
 import { OutboxMessage } from '../src/mail/outbox-message.entity.js';
 import { EmailVerificationToken } from '../src/tokens/one-time-token.entity.js';
+import { LoginFailure } from '../src/users/login-failure.entity.js';
+import { loginKeyOf } from '../src/users/login-failures.repository.js';
 import { User } from '../src/users/user.entity.js';
 import { newSession, newUser, type SeededUser, uniqueEmail } from './support/factories.js';
 import { TestApp } from './support/test-app.js';
@@ -80,9 +83,24 @@ describe('admin', () => {
         seeded.push(await newUser(t, { email: `${tag}-${i}@example.test`, verified: i !== 0 }));
       }
       await newUser(t, { email: `not-${tag}@example.test` });
-      await t.dataSource
-        .getRepository(User)
-        .update({ id: seeded[1].id }, { lockedUntil: new Date(Date.now() + 3600_000), failedLoginCount: 5 });
+      const now = new Date();
+      await t.dataSource.getRepository(LoginFailure).insert([
+        // Locked on one client; five failures in a row across all clients.
+        {
+          emailHash: loginKeyOf(seeded[1].email),
+          client: '198.51.100.7',
+          failures: 5,
+          lockedUntil: new Date(now.getTime() + 900_000),
+          updatedAt: now,
+        },
+        {
+          emailHash: loginKeyOf(seeded[1].email),
+          client: '*',
+          failures: 5,
+          lockedUntil: null,
+          updatedAt: now,
+        },
+      ]);
       await t.dataSource.getRepository(User).update({ id: seeded[2].id }, { disabledAt: new Date() });
 
       const first = await t.request(`${ADMIN_USERS}?email=${tag.toUpperCase()}&limit=2`, {
@@ -199,21 +217,32 @@ describe('admin', () => {
 
   describe('POST /admin/users/:id/unlock', () => {
     it('clears the lockout and the failure counters; audited with the actor', async () => {
-      const user = await newUser(t);
-      await t.dataSource
-        .getRepository(User)
-        .update(
-          { id: user.id },
-          { lockedUntil: new Date(Date.now() + 3600_000), failedLoginCount: 7, lockoutCount: 2 },
-        );
+      const user = { ...(await newUser(t)), password: 'a real passphrase here' };
+      const passwordHash = await t.app.get(PasswordHasher).hash(user.password);
+      await t.dataSource.getRepository(User).update({ id: user.id }, { passwordHash });
+      for (let i = 0; i < 5; i += 1) {
+        const res = await t.request('/api/v1/auth/login', {
+          method: 'POST',
+          body: { email: user.email, password: 'not the password' },
+        });
+        expect(res.status).toBe(401);
+      }
+      const login = () =>
+        t.request('/api/v1/auth/login', {
+          method: 'POST',
+          body: { email: user.email, password: user.password },
+        });
+      expect((await login()).status).toBe(429);
       const res = await post(`${ADMIN_USERS}/${user.id}/unlock`);
       expect(res.status).toBe(204);
-      const row = await userRow(user.id);
-      expect(row).toMatchObject({ lockedUntil: null, failedLoginCount: 0, lockoutCount: 0 });
+      expect(
+        await t.dataSource.getRepository(LoginFailure).countBy({ emailHash: loginKeyOf(user.email) }),
+      ).toBe(0);
+      expect((await login()).status).toBe(200);
       const [event] = await auditOf(user.id, 'admin.user_unlocked');
       expect(event).toMatchObject({
         actorUserId: admin.id,
-        metadata: { failedLoginCount: 7, lockoutCount: 2 },
+        metadata: { failedLoginCount: 5, lockedUntil: expect.any(String), countersCleared: 2 },
       });
     });
   });

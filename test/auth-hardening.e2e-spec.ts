@@ -3,7 +3,7 @@ import net from 'node:net';
 import { Redis } from 'ioredis';
 import { User } from '../src/users/user.entity.js';
 import { auditEvents, logIn, PASSWORD, signUp } from './support/accounts.js';
-import { createThrowawayDatabase } from './support/database.js';
+import { createThrowawayDatabase, type ThrowawayDatabase } from './support/database.js';
 import { uniqueEmail } from './support/factories.js';
 import { SmtpCapture } from './support/smtp-capture.js';
 import { TcpProxy } from './support/tcp-proxy.js';
@@ -96,18 +96,25 @@ const resend = (app: TestApp, email: string): Promise<ApiResponse> =>
 
 describe('rate limits shared through Redis', () => {
   const apps: TestApp[] = [];
+  let database: ThrowawayDatabase;
 
   beforeAll(async () => {
     await requireRedis();
     const window = freshWindow();
+    // Instances of one deployment share its database (where lockout counters live) and its Redis.
+    database = await createThrowawayDatabase();
     for (let i = 0; i < 2; i += 1) {
       apps.push(
-        await TestApp.start({
-          REDIS_URL: redisUrl,
-          AUTH_THROTTLE_EMAIL_LIMIT: '3',
-          AUTH_THROTTLE_WINDOW: window,
-          AUTH_LOCKOUT_THRESHOLD: '2',
-        }),
+        await TestApp.start(
+          {
+            REDIS_URL: redisUrl,
+            AUTH_THROTTLE_EMAIL_LIMIT: '3',
+            AUTH_THROTTLE_WINDOW: window,
+            AUTH_LOCKOUT_THRESHOLD: '2',
+          },
+          [],
+          { database },
+        ),
       );
     }
   });
@@ -116,6 +123,7 @@ describe('rate limits shared through Redis', () => {
     for (const app of apps) {
       await app.close();
     }
+    await database.drop();
   });
 
   it('counts one address across two app instances', async () => {
@@ -130,7 +138,7 @@ describe('rate limits shared through Redis', () => {
     expect(statuses).toEqual([202, 202, 202, 429]);
   });
 
-  it('locks an unknown address across two app instances (the lockout counts in the same storage)', async () => {
+  it('locks an unknown address across two app instances (the lockout counts in the shared database)', async () => {
     const email = uniqueEmail('shared-lockout');
     const answers = [];
     for (let i = 0; i < 3; i += 1) {

@@ -61,7 +61,7 @@ describeInBrowser('the OpenAPI UI at /docs', () => {
       await expect(page.locator(`#operations-tag-${tag}`).count()).resolves.toBe(1);
     }
 
-    const login = await tryItOut(page, 'AuthController_signIn', 'auth', {
+    const login = await tryItOut(page, 'login', 'auth', {
       email: admin.email,
       password: admin.password,
     });
@@ -79,7 +79,7 @@ describeInBrowser('the OpenAPI UI at /docs', () => {
     await page.locator('.swagger-ui .info .title').waitFor();
     await page.locator('.auth-wrapper button.authorize.locked').waitFor();
 
-    const events = await tryItOut(page, 'AdminAuditController_search', 'admin');
+    const events = await tryItOut(page, 'searchAuditEvents', 'admin');
     expect(events.status).toBe('200');
     const listed = JSON.parse(events.text) as { items: { event: string }[] };
     expect(listed.items.map((e) => e.event)).toEqual(

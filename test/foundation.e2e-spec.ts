@@ -31,6 +31,8 @@ describe('the request pipeline', () => {
     expect(applied.map((row: { name: string }) => row.name)).toEqual([
       'InitialSchema1795392000000',
       'RefreshTokenHistory1795400000000',
+      'MailBudget1795410000000',
+      'LoginFailures1795420000000',
     ]);
     const pending = await t.dataSource.driver.createSchemaBuilder().log();
     expect(pending.upQueries).toEqual([]);

@@ -169,10 +169,12 @@ describe('the mail outbox over real SMTP', () => {
     });
     const requestMs = performance.now() - started;
     expect(res.status).toBe(201);
-    // SMTP is down, yet the request succeeds and its enqueue call costs under 50 ms. The whole round
-    // trip (transaction commit included) is held to 250 ms only, for loaded CI databases.
-    expect(res.body.enqueueMs).toBeLessThan(50);
-    expect(requestMs).toBeLessThan(250);
+    // SMTP is down, yet the request succeeds without trying it: its row is queued, not yet attempted.
+    // The times only guard against a hang (speed is measured in bench/, not here: CI's machine is shared).
+    const queued = await outbox(t).findOneByOrFail({ recipient: to });
+    expect(queued).toMatchObject({ status: 'pending', attempts: 0 });
+    expect(res.body.enqueueMs).toBeLessThan(1000);
+    expect(requestMs).toBeLessThan(2000);
 
     await worker.drainOnce();
     const failed = await outbox(t).findOneByOrFail({ recipient: to });
@@ -346,18 +348,16 @@ describe('the mail outbox over real SMTP', () => {
     expect(capture.messages.some((m) => recipientsOf(m).includes(dropped))).toBe(false);
   });
 
-  it('should count pending and dead messages for health and metrics', async () => {
+  it('should count pending and dead messages for metrics, never on the public readiness probe', async () => {
     const before = await mail.outboxStats();
     await capture.setMode('down');
     await mail.enqueue('password-changed', address(), {});
     await expect(mail.outboxStats()).resolves.toEqual({ pending: before.pending + 1, dead: before.dead });
     const ready = await t.request('/health/ready');
     expect(ready.status).toBe(200);
-    expect(ready.body.details.mail_outbox).toEqual({
-      status: 'up',
-      pending: before.pending + 1,
-      dead: before.dead,
-    });
+    // A backlog count rose after forgot-password for known addresses only (issue 12, item 5).
+    expect(Object.keys(ready.body.details)).toEqual(['database']);
+    expect(ready.text).not.toMatch(/pending|dead|outbox/);
   });
 });
 

@@ -174,7 +174,7 @@ describe('/metrics fed by the real flows', () => {
   let t: TestApp;
 
   beforeAll(async () => {
-    t = await TestApp.start({ AUTH_THROTTLE_EMAIL_LIMIT: '2' });
+    t = await TestApp.start({ AUTH_THROTTLE_IP_LIMIT: '2' });
   });
 
   afterAll(async () => {

@@ -1,8 +1,9 @@
 import { Controller, Get, Query } from '@nestjs/common';
-import { ApiBadRequestResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { AuditQueryService } from '../audit/audit-query.service.js';
 import { SearchAuditEventsQueryDto } from '../audit/dto/audit-events-query.dto.js';
 import { AdminAuditEventPageDto } from '../audit/dto/audit-event-response.dto.js';
+import { ApiProblem } from '../common/openapi.js';
 import { Roles } from '../common/auth/roles.guard.js';
 
 @ApiTags('admin')
@@ -13,17 +14,17 @@ export class AdminAuditController {
 
   @Get()
   @ApiOperation({
+    operationId: 'searchAuditEvents',
     summary: 'Search the whole audit trail, newest first (keyset-paginated)',
     description:
       'Filters combine: userId, event, outcome, and the time window [from, to) in ISO 8601. ' +
       'Each equality filter is served by an index ending in id.',
   })
   @ApiOkResponse({ type: AdminAuditEventPageDto })
-  @ApiBadRequestResponse({
-    description:
-      'Invalid filter, e.g. a from/to that is not ISO 8601 or from not before to (code VALIDATION_FAILED), ' +
-      'or a cursor this list did not issue (CURSOR_INVALID).',
+  @ApiProblem(400, ['VALIDATION_FAILED'], {
+    description: 'a from/to that is not ISO 8601, or from not before to',
   })
+  @ApiProblem(400, ['CURSOR_INVALID'], { description: 'a cursor this list did not issue' })
   search(@Query() query: SearchAuditEventsQueryDto) {
     return this.audit.search(query);
   }

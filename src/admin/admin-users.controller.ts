@@ -1,38 +1,29 @@
 import { Controller, Get, HttpCode, HttpStatus, Post, Query } from '@nestjs/common';
-import {
-  ApiBadRequestResponse,
-  ApiConflictResponse,
-  ApiNoContentResponse,
-  ApiNotFoundResponse,
-  ApiOkResponse,
-  ApiOperation,
-  ApiParam,
-  ApiTags,
-} from '@nestjs/swagger';
+import { ApiNoContentResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { AuthUser } from '../common/auth/auth-user.js';
 import { CurrentUser } from '../common/auth/decorators.js';
 import { Roles } from '../common/auth/roles.guard.js';
 import { IdParam } from '../common/id-param.js';
+import { ApiProblem } from '../common/openapi.js';
 import { ReqMeta, type RequestMeta } from '../common/request-meta.js';
 import { AdminUsersService } from './admin-users.service.js';
 import { AdminUserPageDto, ListAdminUsersQueryDto } from './dto/admin-user.dto.js';
 
-const ID_PARAM = { name: 'id', schema: { type: 'integer', minimum: 1 }, example: 7 } as const;
-const NOT_FOUND = 'No account has this id (code USER_NOT_FOUND).';
-const INVALID = 'Invalid query or id (code VALIDATION_FAILED, with errors[]).';
+const NotFound = () => ApiProblem(404, ['USER_NOT_FOUND'], { description: 'no account has this id' });
 
 @ApiTags('admin')
 @Roles('admin')
-@ApiBadRequestResponse({ description: INVALID })
 @Controller('admin/users')
 export class AdminUsersController {
   constructor(private readonly users: AdminUsersService) {}
 
   @Get()
+  @ApiOkResponse({ type: AdminUserPageDto })
+  @ApiProblem(400, ['CURSOR_INVALID'], { description: 'a cursor this list did not issue' })
   @ApiOperation({
+    operationId: 'listUsers',
     summary: 'Search accounts by email prefix, newest first, with verified/locked/disabled state',
   })
-  @ApiOkResponse({ type: AdminUserPageDto })
   list(@Query() query: ListAdminUsersQueryDto) {
     return this.users.list(query);
   }
@@ -40,23 +31,26 @@ export class AdminUsersController {
   @Post(':id/disable')
   @HttpCode(HttpStatus.NO_CONTENT)
   @ApiOperation({
+    operationId: 'disableUser',
     summary: 'Disable an account: sign-in refused and every session revoked at once',
     description: 'Audited as admin.user_disabled. An administrator cannot disable themselves.',
   })
-  @ApiParam(ID_PARAM)
   @ApiNoContentResponse({ description: 'Disabled (also when it already was).' })
-  @ApiBadRequestResponse({ description: `${INVALID} Disabling oneself: CANNOT_DISABLE_SELF.` })
-  @ApiNotFoundResponse({ description: NOT_FOUND })
+  @ApiProblem(400, ['CANNOT_DISABLE_SELF'], { description: 'an administrator cannot disable themselves' })
+  @NotFound()
   disable(@CurrentUser() admin: AuthUser, @IdParam() id: number, @ReqMeta() meta: RequestMeta) {
     return this.users.disable(admin, id, meta);
   }
 
   @Post(':id/enable')
   @HttpCode(HttpStatus.NO_CONTENT)
-  @ApiOperation({ summary: 'Enable a disabled account again', description: 'Audited as admin.user_enabled.' })
-  @ApiParam(ID_PARAM)
+  @ApiOperation({
+    operationId: 'enableUser',
+    summary: 'Enable a disabled account again',
+    description: 'Audited as admin.user_enabled.',
+  })
   @ApiNoContentResponse({ description: 'Enabled (also when it already was).' })
-  @ApiNotFoundResponse({ description: NOT_FOUND })
+  @NotFound()
   enable(@CurrentUser() admin: AuthUser, @IdParam() id: number, @ReqMeta() meta: RequestMeta) {
     return this.users.enable(admin, id, meta);
   }
@@ -64,12 +58,12 @@ export class AdminUsersController {
   @Post(':id/unlock')
   @HttpCode(HttpStatus.NO_CONTENT)
   @ApiOperation({
+    operationId: 'unlockUser',
     summary: 'End a brute-force lockout and reset the failed-login counters',
     description: 'Audited as admin.user_unlocked.',
   })
-  @ApiParam(ID_PARAM)
   @ApiNoContentResponse({ description: 'Unlocked.' })
-  @ApiNotFoundResponse({ description: NOT_FOUND })
+  @NotFound()
   unlock(@CurrentUser() admin: AuthUser, @IdParam() id: number, @ReqMeta() meta: RequestMeta) {
     return this.users.unlock(admin, id, meta);
   }
@@ -77,13 +71,13 @@ export class AdminUsersController {
   @Post(':id/resend-verification')
   @HttpCode(HttpStatus.NO_CONTENT)
   @ApiOperation({
+    operationId: 'resendUserVerification',
     summary: 'Mail a fresh email-verification link to an unverified account',
     description: 'Audited as admin.verification_resent.',
   })
-  @ApiParam(ID_PARAM)
   @ApiNoContentResponse({ description: 'Queued in the mail outbox.' })
-  @ApiNotFoundResponse({ description: NOT_FOUND })
-  @ApiConflictResponse({ description: 'The email is already verified (code ALREADY_VERIFIED).' })
+  @NotFound()
+  @ApiProblem(409, ['ALREADY_VERIFIED'], { description: 'the email is already verified' })
   resendVerification(@CurrentUser() admin: AuthUser, @IdParam() id: number, @ReqMeta() meta: RequestMeta) {
     return this.users.resendVerification(admin, id, meta);
   }

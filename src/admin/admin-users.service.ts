@@ -8,6 +8,7 @@ import type { RequestMeta } from '../common/request-meta.js';
 import { Transactional, UnitOfWork } from '../database/unit-of-work.js';
 import { RegistrationService } from '../auth/registration.service.js';
 import { SessionsService } from '../auth/sessions.service.js';
+import { LoginLockout } from '../users/login-lockout.service.js';
 import type { User } from '../users/user.entity.js';
 import { UsersService } from '../users/users.service.js';
 import { type AdminUserDto, type ListAdminUsersQueryDto, toAdminUser } from './dto/admin-user.dto.js';
@@ -25,12 +26,17 @@ export class AdminUsersService {
     private readonly audit: AuditService,
     private readonly clock: Clock,
     private readonly uow: UnitOfWork,
+    private readonly lockout: LoginLockout,
   ) {}
 
   async list(query: ListAdminUsersQueryDto): Promise<Page<AdminUserDto>> {
     const page = await this.users.search(query.email || undefined, query);
     const now = this.clock.now();
-    return mapPage(page, (user) => toAdminUser(user, now));
+    const lockouts = await this.lockout.statesOf(
+      page.items.map((user) => user.email),
+      now,
+    );
+    return mapPage(page, (user) => toAdminUser(user, lockouts.get(user.email), now));
   }
 
   /** Blocks sign-in and kills every session at once; an admin cannot lock themselves out this way. */
@@ -56,15 +62,24 @@ export class AdminUsersService {
     });
   }
 
-  /** Ends a brute-force lockout and resets the failure counters, so the next lockout starts short. */
+  /** Ends every brute-force lock on the address (on every client) and resets its failure counters. */
   async unlock(actor: AuthUser, userId: number, meta: RequestMeta): Promise<void> {
     await this.act(actor, userId, 'admin.user_unlocked', meta, async (user) => {
-      await this.users.unlock(userId);
-      return { failedLoginCount: user.failedLoginCount, lockoutCount: user.lockoutCount };
+      const state = (await this.lockout.statesOf([user.email], this.clock.now())).get(user.email);
+      const countersCleared = await this.lockout.unlock(user.email);
+      return {
+        failedLoginCount: state?.failures ?? 0,
+        lockedUntil: state?.lockedUntil?.toISOString() ?? null,
+        countersCleared,
+      };
     });
   }
 
-  /** A fresh verification link, mailed through the outbox in the same transaction. */
+  /**
+   * A fresh verification link (carrying no password), mailed through the outbox in the same
+   * transaction, within the address's mail budget like every other mail: over it, nothing is queued
+   * and the audit row says `mailed: false` (plus a `mail.suppressed` row).
+   */
   async resendVerification(actor: AuthUser, userId: number, meta: RequestMeta): Promise<void> {
     await this.act(actor, userId, 'admin.verification_resent', meta, async (user) => {
       if (user.isVerified) {
@@ -74,8 +89,8 @@ export class AdminUsersService {
           'This account’s email address is already verified.',
         );
       }
-      await this.registration.issueVerification(user);
-      return {};
+      const mailed = await this.registration.mailVerification(user, null, meta, actor.id);
+      return { mailed };
     });
   }
 

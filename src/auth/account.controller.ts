@@ -1,12 +1,7 @@
 import { Body, Controller, Delete, HttpCode, HttpStatus, Put, UseGuards } from '@nestjs/common';
 import { SkipThrottle } from '@nestjs/throttler';
-import {
-  ApiBadRequestResponse,
-  ApiNoContentResponse,
-  ApiOperation,
-  ApiTags,
-  ApiUnauthorizedResponse,
-} from '@nestjs/swagger';
+import { ApiNoContentResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { ApiProblem } from '../common/openapi.js';
 import { type RequestMeta, ReqMeta } from '../common/request-meta.js';
 import { AccountService } from './account.service.js';
 import type { AuthUser } from '../common/auth/auth-user.js';
@@ -15,11 +10,13 @@ import { ChangePasswordDto, DeleteAccountDto } from './dto/auth.dto.js';
 import { ApiThrottled, AuthThrottlerGuard } from './auth-throttler.guard.js';
 import { Throttler } from './throttlers.js';
 
+const AUTH_BUSY = 'too many password checks queued; retry shortly';
+
+@ApiThrottled('too many password checks for this account or IP')
 @ApiTags('users')
 @Authenticated()
 @UseGuards(AuthThrottlerGuard)
 @SkipThrottle({ [Throttler.email]: true })
-@ApiThrottled('RATE_LIMITED: too many password checks for this account or IP')
 @Controller('users/me')
 export class AccountController {
   constructor(private readonly account: AccountService) {}
@@ -27,11 +24,13 @@ export class AccountController {
   @Put('password')
   @HttpCode(HttpStatus.NO_CONTENT)
   @ApiOperation({
+    operationId: 'changePassword',
     summary: 'Change your password: other sessions and reset links are revoked, a notice is mailed',
   })
   @ApiNoContentResponse()
-  @ApiUnauthorizedResponse({ description: 'INVALID_PASSWORD (the current password is wrong)' })
-  @ApiBadRequestResponse({ description: 'VALIDATION_FAILED (weak or common new password)' })
+  @ApiProblem(401, ['INVALID_PASSWORD'], { description: 'the current password is wrong' })
+  @ApiProblem(400, ['VALIDATION_FAILED'], { description: 'weak or common new password' })
+  @ApiProblem(503, ['AUTH_BUSY'], { description: AUTH_BUSY })
   changePassword(
     @CurrentUser() user: AuthUser,
     @Body() body: ChangePasswordDto,
@@ -42,9 +41,13 @@ export class AccountController {
 
   @Delete()
   @HttpCode(HttpStatus.NO_CONTENT)
-  @ApiOperation({ summary: 'Delete your account, its sessions, tokens and todos (the audit trail stays)' })
+  @ApiOperation({
+    operationId: 'deleteAccount',
+    summary: 'Delete your account, its sessions, tokens and todos (the audit trail stays)',
+  })
   @ApiNoContentResponse()
-  @ApiUnauthorizedResponse({ description: 'INVALID_PASSWORD' })
+  @ApiProblem(401, ['INVALID_PASSWORD'], { description: 'the password is wrong' })
+  @ApiProblem(503, ['AUTH_BUSY'], { description: AUTH_BUSY })
   deleteAccount(
     @CurrentUser() user: AuthUser,
     @Body() body: DeleteAccountDto,

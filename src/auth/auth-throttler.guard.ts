@@ -1,6 +1,6 @@
-import { applyDecorators, type ExecutionContext, HttpStatus, Injectable } from '@nestjs/common';
+import { type ExecutionContext, HttpStatus, Injectable } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
-import { ApiTooManyRequestsResponse } from '@nestjs/swagger';
+import { DECORATORS } from '@nestjs/swagger';
 import {
   InjectThrottlerOptions,
   InjectThrottlerStorage,
@@ -11,8 +11,10 @@ import {
   type ThrottlerStorage,
 } from '@nestjs/throttler';
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import { ApiProblem, RATE_LIMIT_HEADERS, RATE_LIMITED } from '../common/openapi.js';
 import { AppException } from '../common/problem.js';
 import { MetricsService } from '../metrics/metrics.service.js';
+import { Throttler } from './throttlers.js';
 
 /**
  * @nestjs/throttler's guard with Gatehouse's answers: the limits of ./throttlers.ts, reported in the
@@ -80,24 +82,56 @@ function appendListItem(reply: FastifyReply, field: string, item: string): void 
   reply.header(field, typeof existing === 'string' && existing.length > 0 ? `${existing}, ${item}` : item);
 }
 
-/** Documents the 429 a throttled route can answer, with the fields it carries. */
-export const ApiThrottled = (description: string) =>
-  applyDecorators(
-    ApiTooManyRequestsResponse({
-      description,
-      headers: {
-        'Retry-After': {
-          description: 'Seconds until the limit lets a request through again',
-          schema: { type: 'integer' },
-        },
-        RateLimit: {
-          description: 'Per limit on this route: `"<name>";r=<remaining>;t=<seconds until reset>`',
-          schema: { type: 'string' },
-        },
-        'RateLimit-Policy': {
-          description: 'Per limit on this route: `"<name>";q=<quota>;w=<window seconds>`',
-          schema: { type: 'string' },
-        },
-      },
-    }),
+/** @nestjs/throttler's metadata key for `@SkipThrottle` (not exported from its index). */
+const THROTTLER_SKIP = 'THROTTLER:SKIP';
+
+type Handler = (...args: unknown[]) => unknown;
+
+function isThrottled(controller: object, handler: Handler): boolean {
+  return Object.values(Throttler).some(
+    (name) =>
+      !((Reflect.getMetadata(THROTTLER_SKIP + name, handler) ??
+        Reflect.getMetadata(THROTTLER_SKIP + name, controller)) as boolean | undefined),
   );
+}
+
+/**
+ * On a controller under AuthThrottlerGuard: documents, on every route at least one named limit
+ * applies to (read from its `@SkipThrottle` metadata, so the document follows the configuration),
+ * the 429 `RATE_LIMITED` with its `Retry-After`, and the RateLimit fields on every answer.
+ */
+export const ApiThrottled =
+  (description: string): ClassDecorator =>
+  (controller) => {
+    const prototype = controller.prototype as Record<string, unknown>;
+    for (const name of Object.getOwnPropertyNames(prototype)) {
+      const handler = prototype[name];
+      if (
+        name === 'constructor' ||
+        typeof handler !== 'function' ||
+        !isThrottled(controller, handler as Handler)
+      ) {
+        continue;
+      }
+      ApiProblem(429, ['RATE_LIMITED'], { description, headers: RETRY_AFTER_HEADERS })(
+        prototype,
+        name,
+        Object.getOwnPropertyDescriptor(prototype, name)!,
+      );
+      const extensions = (Reflect.getMetadata(DECORATORS.API_EXTENSION, handler) ?? {}) as Record<
+        string,
+        unknown
+      >;
+      Reflect.defineMetadata(DECORATORS.API_EXTENSION, { ...extensions, [RATE_LIMITED]: true }, handler);
+    }
+  };
+
+/** What a 429 carries: when to retry, and (from the throttler) the state of each limit. */
+export const RETRY_AFTER_HEADERS = {
+  'Retry-After': {
+    description: 'Seconds until a request can succeed again',
+    required: true,
+    schema: { type: 'integer', format: 'int32', minimum: 1, maximum: 604_800 },
+  },
+  ...RATE_LIMIT_HEADERS,
+} as const;

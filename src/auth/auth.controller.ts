@@ -2,15 +2,12 @@ import { Body, Controller, HttpCode, HttpStatus, Post, UseGuards } from '@nestjs
 import { SkipThrottle } from '@nestjs/throttler';
 import {
   ApiAcceptedResponse,
-  ApiBadRequestResponse,
-  ApiForbiddenResponse,
   ApiNoContentResponse,
   ApiOkResponse,
   ApiOperation,
-  ApiServiceUnavailableResponse,
   ApiTags,
-  ApiUnauthorizedResponse,
 } from '@nestjs/swagger';
+import { ApiProblem } from '../common/openapi.js';
 import { type RequestMeta, ReqMeta } from '../common/request-meta.js';
 import { noSoonerThan } from '../common/timing.js';
 import { toUserResponse } from '../users/dto/user-response.dto.js';
@@ -31,7 +28,7 @@ import { LoginService } from './login.service.js';
 import { PasswordResetService } from './password-reset.service.js';
 import { RegistrationService } from './registration.service.js';
 import { SessionsService } from './sessions.service.js';
-import { ApiThrottled, AuthThrottlerGuard } from './auth-throttler.guard.js';
+import { ApiThrottled, AuthThrottlerGuard, RETRY_AFTER_HEADERS } from './auth-throttler.guard.js';
 import { NOT_THROTTLED, Throttler } from './throttlers.js';
 
 /**
@@ -40,12 +37,14 @@ import { NOT_THROTTLED, Throttler } from './throttlers.js';
  */
 const UNIFORM_ANSWER_MS = 150;
 
+const AUTH_BUSY = 'too many password checks queued; retry shortly';
+
 const ACCEPTED: AcceptedDto = { message: 'If the address can be used, an email is on its way.' };
 
+@ApiThrottled('per IP and per email address')
 @ApiTags('auth')
 @UseGuards(AuthThrottlerGuard)
 @SkipThrottle({ [Throttler.account]: true })
-@ApiThrottled('RATE_LIMITED (per IP and per email), with Retry-After')
 @Controller('auth')
 export class AuthController {
   constructor(
@@ -59,12 +58,13 @@ export class AuthController {
   @Post('register')
   @HttpCode(HttpStatus.ACCEPTED)
   @ApiOperation({
+    operationId: 'register',
     summary: 'Create an account (or re-send mail to an existing one): the same 202 either way',
   })
   @ApiAcceptedResponse({ type: AcceptedDto })
-  @ApiBadRequestResponse({
-    description: 'VALIDATION_FAILED (bad email, weak or common password, bad username)',
-  })
+  @ApiProblem(400, ['VALIDATION_FAILED'], { description: 'bad email, weak or common password, bad username' })
+  @ApiProblem(409, ['USERNAME_TAKEN'])
+  @ApiProblem(503, ['AUTH_BUSY'], { description: AUTH_BUSY })
   async register(@Body() body: RegisterDto, @ReqMeta() meta: RequestMeta): Promise<AcceptedDto> {
     await this.registration.register(body.email, body.password, body.username, meta);
     return ACCEPTED;
@@ -73,9 +73,12 @@ export class AuthController {
   @Public()
   @Post('verify-email')
   @HttpCode(HttpStatus.OK)
-  @ApiOperation({ summary: 'Confirm an email address with the token from the mailed link' })
+  @ApiOperation({
+    operationId: 'verifyEmail',
+    summary: 'Confirm an email address with the token from the mailed link',
+  })
   @ApiOkResponse({ type: AcceptedDto })
-  @ApiBadRequestResponse({ description: 'TOKEN_INVALID or TOKEN_EXPIRED' })
+  @ApiProblem(400, ['TOKEN_INVALID', 'TOKEN_EXPIRED'])
   async verifyEmail(@Body() body: TokenDto, @ReqMeta() meta: RequestMeta): Promise<AcceptedDto> {
     await this.registration.verifyEmail(body.token, meta);
     return { message: 'Your email address is confirmed.' };
@@ -85,6 +88,7 @@ export class AuthController {
   @Post('resend-verification')
   @HttpCode(HttpStatus.ACCEPTED)
   @ApiOperation({
+    operationId: 'resendVerification',
     summary: 'Send a new verification mail if the account exists and is unverified: 202 always',
   })
   @ApiAcceptedResponse({ type: AcceptedDto })
@@ -94,15 +98,22 @@ export class AuthController {
   }
 
   @Public()
+  // No per-email limit here: anyone could spend it to keep the owner out. Failures are counted per
+  // (address, client) and account-wide by the lockout instead (DESIGN §5, "Lockout is not a weapon").
+  @SkipThrottle({ [Throttler.email]: true })
   @Post('login')
   @HttpCode(HttpStatus.OK)
-  @ApiOperation({ summary: 'Sign in: an access token and a refresh token' })
+  @ApiOperation({ operationId: 'login', summary: 'Sign in: an access token and a refresh token' })
   @ApiOkResponse({ type: LoginResponseDto })
-  @ApiUnauthorizedResponse({ description: 'INVALID_CREDENTIALS (unknown email and wrong password alike)' })
-  @ApiForbiddenResponse({
-    description: 'EMAIL_NOT_VERIFIED or ACCOUNT_DISABLED (only after a correct password)',
+  @ApiProblem(401, ['INVALID_CREDENTIALS'], { description: 'unknown email and wrong password alike' })
+  @ApiProblem(403, ['EMAIL_NOT_VERIFIED', 'ACCOUNT_DISABLED'], {
+    description: 'only after a correct password',
   })
-  @ApiServiceUnavailableResponse({ description: 'AUTH_BUSY: too many password checks queued' })
+  @ApiProblem(429, ['ACCOUNT_LOCKED'], {
+    description: 'too many failed sign-ins',
+    headers: RETRY_AFTER_HEADERS,
+  })
+  @ApiProblem(503, ['AUTH_BUSY'], { description: AUTH_BUSY })
   async signIn(@Body() body: LoginDto, @ReqMeta() meta: RequestMeta): Promise<LoginResponseDto> {
     const { user, ...tokens } = await this.login.login(body.email, body.password, meta);
     return { ...tokens, user: toUserResponse(user) };
@@ -112,10 +123,13 @@ export class AuthController {
   @Post('refresh')
   @HttpCode(HttpStatus.OK)
   @ApiOperation({
+    operationId: 'refresh',
     summary: 'Rotate: a new token pair; the presented refresh token dies (a replay revokes the session)',
   })
   @ApiOkResponse({ type: TokenPairDto })
-  @ApiUnauthorizedResponse({ description: 'REFRESH_INVALID' })
+  @ApiProblem(401, ['REFRESH_INVALID'], {
+    description: 'unknown, expired, revoked or replayed refresh token',
+  })
   refresh(@Body() body: RefreshDto, @ReqMeta() meta: RequestMeta): Promise<TokenPairDto> {
     return this.sessions.refresh(body.refreshToken, meta);
   }
@@ -124,7 +138,10 @@ export class AuthController {
   @SkipThrottle(NOT_THROTTLED)
   @Post('logout')
   @HttpCode(HttpStatus.NO_CONTENT)
-  @ApiOperation({ summary: 'Revoke this session: its access token stops working at once' })
+  @ApiOperation({
+    operationId: 'logout',
+    summary: 'Revoke this session: its access token stops working at once',
+  })
   @ApiNoContentResponse()
   logout(@CurrentUser() user: AuthUser, @ReqMeta() meta: RequestMeta): Promise<void> {
     return this.sessions.logout(user, meta);
@@ -134,7 +151,7 @@ export class AuthController {
   @SkipThrottle(NOT_THROTTLED)
   @Post('logout-all')
   @HttpCode(HttpStatus.NO_CONTENT)
-  @ApiOperation({ summary: 'Revoke every session of your account' })
+  @ApiOperation({ operationId: 'logoutAll', summary: 'Revoke every session of your account' })
   @ApiNoContentResponse()
   logoutAll(@CurrentUser() user: AuthUser, @ReqMeta() meta: RequestMeta): Promise<void> {
     return this.sessions.logoutAll(user, meta);
@@ -143,7 +160,10 @@ export class AuthController {
   @Public()
   @Post('forgot-password')
   @HttpCode(HttpStatus.ACCEPTED)
-  @ApiOperation({ summary: 'Mail a reset link if the account exists: 202 always' })
+  @ApiOperation({
+    operationId: 'forgotPassword',
+    summary: 'Mail a reset link if the account exists: 202 always',
+  })
   @ApiAcceptedResponse({ type: AcceptedDto })
   async forgotPassword(@Body() body: EmailDto, @ReqMeta() meta: RequestMeta): Promise<AcceptedDto> {
     await noSoonerThan(UNIFORM_ANSWER_MS, this.passwordReset.forgotPassword(body.email, meta));
@@ -153,9 +173,13 @@ export class AuthController {
   @Public()
   @Post('reset-password')
   @HttpCode(HttpStatus.NO_CONTENT)
-  @ApiOperation({ summary: 'Set a new password with a reset token; signs out everywhere, does not sign in' })
+  @ApiOperation({
+    operationId: 'resetPassword',
+    summary: 'Set a new password with a reset token; signs out everywhere, does not sign in',
+  })
   @ApiNoContentResponse()
-  @ApiBadRequestResponse({ description: 'TOKEN_INVALID, TOKEN_EXPIRED or VALIDATION_FAILED' })
+  @ApiProblem(400, ['TOKEN_INVALID', 'TOKEN_EXPIRED', 'VALIDATION_FAILED'])
+  @ApiProblem(503, ['AUTH_BUSY'], { description: AUTH_BUSY })
   resetPassword(@Body() body: ResetPasswordDto, @ReqMeta() meta: RequestMeta): Promise<void> {
     return this.passwordReset.resetPassword(body.token, body.password, meta);
   }

@@ -4,7 +4,7 @@ import { ConfigService } from '@nestjs/config';
 import bcrypt from 'bcrypt';
 import { AppException } from '../common/problem.js';
 import type { Config } from '../config/config.js';
-import { PasswordHasher } from './password-hasher.service.js';
+import { PasswordHasher, UNUSABLE_PASSWORD_HASH } from './password-hasher.service.js';
 import { normalizePassword } from './password.policy.js';
 
 /**
@@ -40,6 +40,9 @@ export class BcryptPasswordHasher extends PasswordHasher implements OnModuleInit
   }
 
   verify(password: string, hash: string): Promise<boolean> {
+    if (hash === UNUSABLE_PASSWORD_HASH) {
+      return this.verifyNothing(password);
+    }
     return this.bounded(() => bcrypt.compare(prehash(password), hash));
   }
 

@@ -4,6 +4,7 @@ import { AuthGuard } from '@nestjs/passport';
 import type { FastifyRequest } from 'fastify';
 import { IS_PUBLIC } from '../common/auth/decorators.js';
 import { unauthenticated } from '../common/auth/unauthenticated.js';
+import { isDatabaseUnavailable } from '../common/dependency.js';
 
 /** The global guard (APP_GUARD): every route needs a live access token unless marked @Public(). */
 @Injectable()
@@ -23,6 +24,11 @@ export class JwtAuthGuard extends AuthGuard('jwt') {
   override handleRequest<T>(err: unknown, user: T | false, _info: unknown, context: ExecutionContext): T {
     if (err || !user) {
       if (err instanceof Error && 'code' in err && err.code === 'UNAUTHENTICATED') {
+        throw err;
+      }
+      // A session check that could not run is no verdict on the token: a 401 here would make every
+      // client drop its tokens whenever the database blinks. The filter logs the cause.
+      if (isDatabaseUnavailable(err)) {
         throw err;
       }
       const { authorization } = context.switchToHttp().getRequest<FastifyRequest>().headers;

@@ -1,13 +1,9 @@
-import { createHash } from 'node:crypto';
 import { HttpStatus } from '@nestjs/common';
-import { ConfigService } from '@nestjs/config';
-import type { ThrottlerStorage } from '@nestjs/throttler';
 import type { AuditService } from '../audit/audit.service.js';
 import { Clock } from '../common/clock.js';
 import { AppException } from '../common/problem.js';
-import { type Config, loadConfig } from '../config/config.js';
-import type { UnitOfWork } from '../database/unit-of-work.js';
 import type { MetricsService } from '../metrics/metrics.service.js';
+import type { FailureRecorded, LoginLockout } from '../users/login-lockout.service.js';
 import { User } from '../users/user.entity.js';
 import type { UsersService } from '../users/users.service.js';
 import { LoginService } from './login.service.js';
@@ -16,8 +12,7 @@ import type { SignedIn, SignInService } from './sign-in.service.js';
 
 const NOW = new Date('2026-03-04T05:06:07.000Z');
 const META = { ip: '203.0.113.9', userAgent: 'spec', requestId: 'req-1' };
-const THRESHOLD = 3;
-const LOCKOUT_MS = 60_000;
+const UNTIL = new Date(NOW.getTime() + 90_000);
 
 class FixedClock extends Clock {
   override now(): Date {
@@ -64,9 +59,6 @@ function account(overrides: Partial<User> = {}): User {
     passwordHash: 'hash(right password)',
     isVerified: true,
     role: 'user',
-    failedLoginCount: 0,
-    lockoutCount: 0,
-    lockedUntil: null,
     disabledAt: null,
     lastLoginAt: null,
     ...overrides,
@@ -74,17 +66,23 @@ function account(overrides: Partial<User> = {}): User {
 }
 
 describe(LoginService.name, () => {
-  function setup(options: { user?: User | null; attempts?: number | null; unknownBlocked?: boolean } = {}) {
+  function setup(
+    options: { user?: User | null; lockedUntil?: Date | null; failure?: Partial<FailureRecorded> } = {},
+  ) {
     const user = options.user === undefined ? account() : options.user;
-    const users: jest.Mocked<
-      Pick<UsersService, 'findByEmailWithHash' | 'reserveLoginAttempt' | 'clearFailedLogins' | 'lock'>
-    > = {
+    const users: jest.Mocked<Pick<UsersService, 'findByEmailWithHash'>> = {
       findByEmailWithHash: jest.fn<Promise<User | null>, [string]>().mockResolvedValue(user),
-      reserveLoginAttempt: jest
-        .fn<Promise<number | null>, [number, Date]>()
-        .mockResolvedValue(options.attempts === undefined ? 1 : options.attempts),
-      clearFailedLogins: jest.fn<Promise<void>, [number]>().mockResolvedValue(undefined),
-      lock: jest.fn<Promise<boolean>, Parameters<UsersService['lock']>>().mockResolvedValue(true),
+    };
+    const lockout: jest.Mocked<Pick<LoginLockout, 'lockedUntil' | 'recordFailure' | 'recordSuccess'>> = {
+      lockedUntil: jest
+        .fn<Promise<Date | null>, Parameters<LoginLockout['lockedUntil']>>()
+        .mockResolvedValue(options.lockedUntil ?? null),
+      recordFailure: jest
+        .fn<Promise<FailureRecorded>, Parameters<LoginLockout['recordFailure']>>()
+        .mockResolvedValue({ lockedUntil: null, lockedNow: [], failures: 1, ...options.failure }),
+      recordSuccess: jest
+        .fn<Promise<void>, Parameters<LoginLockout['recordSuccess']>>()
+        .mockResolvedValue(undefined),
     };
     const signedIn: SignedIn = {
       accessToken: 'jwt',
@@ -93,10 +91,7 @@ describe(LoginService.name, () => {
       expiresIn: 900,
       user: account(),
     };
-    const signIn: jest.Mocked<Pick<SignInService, 'barrier' | 'complete' | 'refuse'>> = {
-      barrier: jest.fn<ReturnType<SignInService['barrier']>, Parameters<SignInService['barrier']>>(
-        () => null,
-      ),
+    const signIn: jest.Mocked<Pick<SignInService, 'complete' | 'refuse'>> = {
       complete: jest
         .fn<Promise<SignedIn>, Parameters<SignInService['complete']>>()
         .mockResolvedValue(signedIn),
@@ -111,43 +106,21 @@ describe(LoginService.name, () => {
     const metrics: jest.Mocked<Pick<MetricsService, 'loginAttempt'>> = {
       loginAttempt: jest.fn<void, Parameters<MetricsService['loginAttempt']>>(),
     };
-    const throttles: jest.Mocked<ThrottlerStorage> = {
-      increment: jest.fn<
-        ReturnType<ThrottlerStorage['increment']>,
-        Parameters<ThrottlerStorage['increment']>
-      >(() =>
-        Promise.resolve({
-          totalHits: 1,
-          timeToExpire: 60,
-          isBlocked: options.unknownBlocked ?? false,
-          timeToBlockExpire: options.unknownBlocked ? 42 : 0,
-        }),
-      ),
-    };
-    const uow = { withTransaction: <T>(work: () => Promise<T>) => work() };
     const hasher = new FakeHasher();
-    const config = loadConfig({
-      NODE_ENV: 'test',
-      APP_PUBLIC_URL: 'https://gatehouse.example',
-      AUTH_LOCKOUT_THRESHOLD: String(THRESHOLD),
-      AUTH_LOCKOUT_DURATION: `${LOCKOUT_MS}ms`,
-    });
     const sut = new LoginService(
-      uow as unknown as UnitOfWork,
       users as unknown as UsersService,
       hasher,
       signIn as unknown as SignInService,
+      lockout as unknown as LoginLockout,
       audit as unknown as AuditService,
       new FixedClock(),
       metrics as unknown as MetricsService,
-      throttles,
-      new ConfigService<Config, true>(config),
     );
-    return { sut, users, signIn, audit, metrics, throttles, hasher, signedIn };
+    return { sut, users, lockout, signIn, audit, metrics, hasher, signedIn };
   }
 
-  it('should still spend one comparison on an unknown email, then refuse it like a wrong password', async () => {
-    const { sut, hasher, signIn, throttles } = setup({ user: null });
+  it('should spend one comparison on an unknown email and count it like a wrong password', async () => {
+    const { sut, hasher, signIn, lockout } = setup({ user: null });
 
     await expect(sut.login('ghost@example.test', 'a guess', META)).rejects.toMatchObject({
       status: 401,
@@ -155,82 +128,70 @@ describe(LoginService.name, () => {
     });
 
     expect(hasher.compared).toEqual(['verifyNothing a guess']);
-    expect(signIn.refuse).toHaveBeenCalledTimes(1);
+    expect(lockout.recordFailure).toHaveBeenCalledWith('ghost@example.test', '203.0.113.9', NOW);
     expect(signIn.refuse.mock.calls[0][0]).toEqual({
       userId: null,
       reason: 'unknown_email',
       method: 'password',
       meta: META,
+      details: { failures: 1 },
     });
-    const key = `login-unknown:${createHash('sha256').update('ghost@example.test').digest('hex')}`;
-    expect(throttles.increment.mock.calls).toEqual([[key, LOCKOUT_MS, THRESHOLD, LOCKOUT_MS, 'lockout']]);
     expect(signIn.complete).not.toHaveBeenCalled();
   });
 
-  it('should lock an unknown email past the threshold with the same 429 a known one gets', async () => {
-    const { sut, signIn } = setup({ user: null, unknownBlocked: true });
+  it('should count failures per client, an IPv6 client by its /64', async () => {
+    const { sut, lockout } = setup();
 
-    const refused = sut.login('ghost@example.test', 'a guess', META);
+    await expect(
+      sut.login('ada@example.test', 'wrong password', { ...META, ip: '2001:db8:5:6::42' }),
+    ).rejects.toMatchObject({ status: 401 });
 
-    await expect(refused).rejects.toMatchObject({ status: 429, code: 'ACCOUNT_LOCKED' });
-    await expect(refused).rejects.toHaveProperty('headers', { 'Retry-After': '42' });
-    expect(signIn.refuse.mock.calls[0][0]).toMatchObject({ userId: null, reason: 'locked' });
+    expect(lockout.lockedUntil).toHaveBeenCalledWith('ada@example.test', '2001:db8:5:6::/64', NOW);
+    expect(lockout.recordFailure).toHaveBeenCalledWith('ada@example.test', '2001:db8:5:6::/64', NOW);
   });
 
-  it('should refuse a wrong password through the refuse path, with the failure count', async () => {
-    const { sut, hasher, signIn, users } = setup({ attempts: 2 });
-
-    await expect(sut.login('ada@example.test', 'wrong password', META)).rejects.toMatchObject({
-      status: 401,
-      code: 'INVALID_CREDENTIALS',
+  it('should answer 401 on the failure that locks, and audit each lock it set', async () => {
+    const { sut, audit } = setup({
+      failure: { lockedUntil: UNTIL, lockedNow: ['client'], failures: 5 },
     });
-
-    expect(hasher.compared).toEqual(['verify wrong password']);
-    expect(signIn.refuse.mock.calls[0][0]).toEqual({
-      userId: 7,
-      reason: 'wrong_password',
-      method: 'password',
-      meta: META,
-      details: { failures: 2 },
-    });
-    expect(users.lock).not.toHaveBeenCalled();
-    expect(signIn.complete).not.toHaveBeenCalled();
-  });
-
-  it('should lock the account on the wrong password that reaches the threshold, and audit the lock', async () => {
-    const { sut, users, audit, signIn } = setup({ attempts: THRESHOLD });
 
     await expect(sut.login('ada@example.test', 'wrong password', META)).rejects.toMatchObject({
       status: 401,
     });
 
-    const until = new Date(NOW.getTime() + LOCKOUT_MS);
-    expect(users.lock).toHaveBeenCalledWith(7, until, NOW);
     expect(audit.record).toHaveBeenCalledWith('auth.locked', {
       userId: 7,
       meta: META,
       outcome: 'failure',
-      metadata: { until: until.toISOString(), lockouts: 1 },
+      metadata: { scope: 'client', until: UNTIL.toISOString(), failures: 5 },
     });
-    expect(signIn.refuse.mock.calls[0][0]).toMatchObject({ reason: 'wrong_password' });
   });
 
-  it('should check no password while the account is locked, answering 429 with Retry-After', async () => {
-    const lockedUntil = new Date(NOW.getTime() + 90_000);
-    const { sut, hasher, signIn, users } = setup({ user: account({ lockedUntil }), attempts: null });
+  it('should answer 429 to a wrong guess that raced past a lock another request set', async () => {
+    const { sut, audit } = setup({ failure: { lockedUntil: UNTIL, lockedNow: [], failures: 6 } });
+
+    const refused = sut.login('ada@example.test', 'wrong password', META);
+
+    await expect(refused).rejects.toMatchObject({ status: 429, code: 'ACCOUNT_LOCKED' });
+    await expect(refused).rejects.toHaveProperty('headers', { 'Retry-After': '90' });
+    expect(audit.record).not.toHaveBeenCalled();
+  });
+
+  it('should check no password while locked, answering 429 with Retry-After', async () => {
+    const { sut, hasher, signIn, lockout } = setup({ lockedUntil: UNTIL });
 
     const refused = sut.login('ada@example.test', 'right password', META);
 
     await expect(refused).rejects.toMatchObject({ status: 429, code: 'ACCOUNT_LOCKED' });
     await expect(refused).rejects.toHaveProperty('headers', { 'Retry-After': '90' });
     expect(hasher.compared).toEqual(['verifyNothing right password']);
-    expect(users.lock).not.toHaveBeenCalled();
+    expect(lockout.recordFailure).not.toHaveBeenCalled();
     expect(signIn.refuse.mock.calls[0][0]).toMatchObject({ userId: 7, reason: 'locked' });
     expect(signIn.complete).not.toHaveBeenCalled();
   });
 
-  it('should hand a right password to the sign-in pipeline, with the password for a re-hash', async () => {
-    const { sut, signIn, users, signedIn } = setup();
+  it('should hand a right password to the sign-in pipeline and count nothing against it', async () => {
+    const { sut, signIn, lockout, signedIn } = setup();
 
     await expect(sut.login('ada@example.test', 'right password', META)).resolves.toBe(signedIn);
 
@@ -239,22 +200,13 @@ describe(LoginService.name, () => {
       meta: META,
       password: 'right password',
     });
-    expect(users.clearFailedLogins).not.toHaveBeenCalled();
+    expect(lockout.recordSuccess).toHaveBeenCalledWith('ada@example.test', '203.0.113.9');
+    expect(lockout.recordFailure).not.toHaveBeenCalled();
     expect(signIn.refuse).not.toHaveBeenCalled();
   });
 
-  it('should not count a right password toward a lockout when the pipeline will refuse the account', async () => {
-    const { sut, signIn, users } = setup();
-    signIn.barrier.mockReturnValue('email_not_verified');
-
-    await expect(sut.login('ada@example.test', 'right password', META)).resolves.toBeDefined();
-
-    expect(users.clearFailedLogins).toHaveBeenCalledWith(7);
-    expect(signIn.complete).toHaveBeenCalledTimes(1);
-  });
-
-  it('should count a full hashing queue as throttled, the one outcome the pipeline never sees', async () => {
-    const { sut, hasher, metrics, signIn } = setup();
+  it('should count a full hashing queue as throttled, never as a failed sign-in', async () => {
+    const { sut, hasher, metrics, signIn, lockout } = setup();
     hasher.busy = true;
 
     await expect(sut.login('ada@example.test', 'right password', META)).rejects.toMatchObject({
@@ -263,6 +215,7 @@ describe(LoginService.name, () => {
     });
 
     expect(metrics.loginAttempt).toHaveBeenCalledWith('throttled');
+    expect(lockout.recordFailure).not.toHaveBeenCalled();
     expect(signIn.refuse).not.toHaveBeenCalled();
   });
 });

@@ -12,20 +12,56 @@ import {
 /** ~49,000 of the most common passwords, from zxcvbn-ts's maintained list. */
 const COMMON_PASSWORDS = new Set(dictionary['passwords-common'].map((p) => p.toLowerCase()));
 
+/** The service's own name: the first word an attacker tries against it (NIST SP 800-63B §5.1.1.2). */
+const SERVICE_WORDS = ['gatehouse'];
+
 /**
- * The default policy (NIST SP 800-63B §5.1.1.2): length in code points, no composition rules, not a
- * common password, not the account's own email or username.
+ * Runs of keys or characters people type as a "password": the alphabet, digits and keyboard rows
+ * (QWERTY, QWERTZ, AZERTY, and QWERTY's columns), read on from one row into the next.
+ */
+const SEQUENCES = [
+  'abcdefghijklmnopqrstuvwxyz',
+  '01234567890',
+  'qwertyuiopasdfghjklzxcvbnm',
+  'qwertzuiopasdfghjklyxcvbnm',
+  'azertyuiopqsdfghjklmwxcvbn',
+  'qazwsxedcrfvtgbyhnujmikolp',
+  '1qaz2wsx3edc4rfv5tgb6yhn7ujm8ik9ol0p',
+].flatMap((s) => [s, [...s].reverse().join('')]);
+
+/** C0/C1 controls (NUL, ESC, DEL …): never typed on purpose, and they break the tools around a password. */
+const CONTROL = /\p{Cc}/u;
+/** A UTF-16 half with no partner: it cannot be encoded, and every such password would hash as U+FFFD. */
+const LONE_SURROGATE = /\p{Cs}/u;
+/** What prints as nothing: spaces, zero-width and other format or default-ignorable characters. */
+const INVISIBLE = /[\p{White_Space}\p{Cf}\p{Default_Ignorable_Code_Point}]/gu;
+/** What may pad a context word ("gatehouse2026!") without making it a different password. */
+const PADDING = /^[\p{N}\p{P}\p{S}\p{White_Space}]*$/u;
+
+/**
+ * The default policy (NIST SP 800-63B §5.1.1.2): length in code points, no composition rules; refused
+ * when it is a common password, a keyboard or alphabet sequence, repetitive, invisible, or built from
+ * the context (the service's name, the account's email parts or username).
  */
 @Injectable()
 export class NistPasswordPolicy extends PasswordPolicy {
   private readonly minLength: number;
+  private readonly serviceWords: string[];
 
   constructor(config: ConfigService<Config, true>) {
     super();
     this.minLength = config.getOrThrow('auth', { infer: true }).passwordMinLength;
+    const host = new URL(config.getOrThrow('app', { infer: true }).publicUrl).hostname;
+    this.serviceWords = [...SERVICE_WORDS, ...host.split('.').filter((part) => part.length >= 4)];
   }
 
   problem(password: string, context: PasswordContext): string | null {
+    if (LONE_SURROGATE.test(password)) {
+      return 'must not contain unpaired surrogate code units';
+    }
+    if (CONTROL.test(password)) {
+      return 'must not contain control characters';
+    }
     const normalized = normalizePassword(password);
     const length = [...normalized].length;
     if (length < this.minLength) {
@@ -35,8 +71,14 @@ export class NistPasswordPolicy extends PasswordPolicy {
       return `must be at most ${PASSWORD_MAX_LENGTH} characters`;
     }
     const lower = normalized.toLowerCase();
+    if (lower.replace(INVISIBLE, '').length === 0) {
+      return 'must contain visible characters';
+    }
     if (COMMON_PASSWORDS.has(lower)) {
       return 'is too common; choose a less guessable password';
+    }
+    if (new Set(lower).size === 1 || SEQUENCES.some((sequence) => sequence.includes(lower))) {
+      return 'is a sequence or repetition; choose a less guessable password';
     }
     const email = context.email?.toLowerCase();
     if (email && (lower === email || lower === email.split('@')[0])) {
@@ -45,6 +87,26 @@ export class NistPasswordPolicy extends PasswordPolicy {
     if (context.username && lower === context.username.toLowerCase()) {
       return 'must not be your username';
     }
+    if (
+      this.contextWords(context).some((word) => lower.includes(word) && PADDING.test(lower.replace(word, '')))
+    ) {
+      return 'is too close to the service’s or your account’s name';
+    }
     return null;
+  }
+
+  /** The service's name, the email's local part and domain labels, the username: each ≥ 4 characters. */
+  private contextWords(context: PasswordContext): string[] {
+    const email = context.email?.toLowerCase() ?? '';
+    const at = email.lastIndexOf('@');
+    const local = at < 0 ? email : email.slice(0, at);
+    const domain = at < 0 ? [] : email.slice(at + 1).split('.');
+    return [
+      ...this.serviceWords,
+      local,
+      ...local.split(/[.+_-]/),
+      ...domain,
+      context.username?.toLowerCase() ?? '',
+    ].filter((word) => word.length >= 4);
   }
 }

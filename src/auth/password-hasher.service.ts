@@ -1,4 +1,10 @@
 /**
+ * Stored where an account has no password anyone may use (an unverified address two registrations
+ * claimed). No hash function produces it; `verify` answers false for it at the cost of a comparison.
+ */
+export const UNUSABLE_PASSWORD_HASH = '!unusable';
+
+/**
  * Hashes and checks passwords. AuthModule provides BcryptPasswordHasher; a team replaces it by
  * providing its own subclass under this token: `{ provide: PasswordHasher, useClass: MyHasher }`.
  * A replacement must keep the two promises login relies on: `verifyNothing` costs what `verify`
@@ -8,6 +14,7 @@
 export abstract class PasswordHasher {
   abstract hash(password: string): Promise<string>;
 
+  /** False, at one comparison's cost, for `UNUSABLE_PASSWORD_HASH`. */
   abstract verify(password: string, hash: string): Promise<boolean>;
 
   /** Spends one comparison's worth of time and answers false: the unknown-email path of login. */

@@ -29,9 +29,20 @@ export class PasswordResetService {
     if (!user || user.disabledAt) {
       return;
     }
-    const token = await this.tokens.issue('password_reset', user.id);
-    await this.mail.enqueue('reset-password', user.email, { token });
-    await this.audit.record('password.reset_requested', { userId: user.id, meta });
+    // The token is issued only if the address's mail budget lets the mail go out.
+    const queued = await this.mail.enqueue('reset-password', user.email, async () => ({
+      token: await this.tokens.issue('password_reset', user.id),
+    }));
+    if (queued) {
+      await this.audit.record('password.reset_requested', { userId: user.id, meta });
+    } else {
+      await this.audit.record('mail.suppressed', {
+        userId: user.id,
+        outcome: 'failure',
+        meta,
+        metadata: { template: 'reset-password', reason: 'budget' },
+      });
+    }
   }
 
   /**
@@ -44,6 +55,16 @@ export class PasswordResetService {
     if (!owner) {
       // consume() tells an expired token from an unknown one; it burns nothing that still works.
       await this.tokens.consume('password_reset', token);
+      throw new AppException(HttpStatus.BAD_REQUEST, 'TOKEN_INVALID', 'This link is not valid.');
+    }
+    if (owner.disabledAt) {
+      // A disabled account's password stays as the operator left it; the link answers like a bad one.
+      await this.audit.record('password.reset_refused', {
+        userId: owner.id,
+        outcome: 'failure',
+        meta,
+        metadata: { reason: 'account_disabled' },
+      });
       throw new AppException(HttpStatus.BAD_REQUEST, 'TOKEN_INVALID', 'This link is not valid.');
     }
     // Hashed before the unit of work opens: a transaction never waits on bcrypt.
@@ -60,6 +81,10 @@ export class PasswordResetService {
   ): Promise<void> {
     // Consumption is the atomic step: of two concurrent resets with one link, one wins.
     const consumedBy = await this.tokens.consume('password_reset', token);
+    if ((await this.users.findById(consumedBy))?.disabledAt) {
+      // Disabled since the check above: the unit of work rolls back, nothing changes.
+      throw new AppException(HttpStatus.BAD_REQUEST, 'TOKEN_INVALID', 'This link is not valid.');
+    }
     await this.users.markVerified(consumedBy);
     await this.users.unlock(consumedBy);
     await this.passwords.apply({ id: consumedBy, email: owner.email }, passwordHash, {

@@ -1,19 +1,17 @@
-import type { ConfigService } from '@nestjs/config';
 import type { AuditInput, AuditService } from '../audit/audit.service.js';
 import type { RequestMeta } from '../common/request-meta.js';
-import type { Config } from '../config/config.js';
 import type { UnitOfWork } from '../database/unit-of-work.js';
 import type { DomainEvents } from '../events/domain-events.js';
 import type { MailService, MailTemplate } from '../mail/mail.service.js';
 import type { TokensService } from '../tokens/tokens.service.js';
 import type { User } from '../users/user.entity.js';
 import type { UsersService } from '../users/users.service.js';
-import type { PasswordHasher } from './password-hasher.service.js';
+import { UNUSABLE_PASSWORD_HASH, type PasswordHasher } from './password-hasher.service.js';
 import type { PasswordPolicy } from './password.policy.js';
+import type { SessionsService } from './sessions.service.js';
 import { RegistrationService } from './registration.service.js';
 
 const META: RequestMeta = { ip: '203.0.113.9', userAgent: 'spec', requestId: 'r-1' };
-const WINDOW_MS = 3600_000;
 
 /** Everything the service did, in order, as the fakes saw it. */
 type Effect =
@@ -21,7 +19,8 @@ type Effect =
   | ['mail', MailTemplate, string]
   | ['audit', string, AuditInput]
   | ['event', string, unknown]
-  | ['token', number];
+  | ['token', number, string | null]
+  | ['password', number, string];
 
 describe(RegistrationService.name, () => {
   let sut: RegistrationService;
@@ -40,6 +39,7 @@ describe(RegistrationService.name, () => {
     hashed = [];
     const fakeUsers = {
       findByEmail: (email: string) => Promise.resolve(users.get(email.trim().toLowerCase()) ?? null),
+      usernameTaken: (username: string) => Promise.resolve(username === 'taken'),
       createUnverified: (email: string, _hash: string, username: string | null) => {
         if (username === 'taken') {
           return Promise.resolve('username_taken' as const);
@@ -48,6 +48,14 @@ describe(RegistrationService.name, () => {
         users.set(email, created);
         effects.push(['user', email]);
         return Promise.resolve(created);
+      },
+      setPasswordHash: (id: number, hash: string) => {
+        effects.push(['password', id, hash]);
+        return Promise.resolve();
+      },
+      voidUnverifiedPassword: (id: number, hash: string) => {
+        effects.push(['password', id, hash]);
+        return Promise.resolve(true);
       },
     } as unknown as UsersService;
     const hasher = {
@@ -64,34 +72,35 @@ describe(RegistrationService.name, () => {
       },
     } as unknown as PasswordPolicy;
     const tokens = {
-      issue: (_purpose: string, userId: number) => {
-        effects.push(['token', userId]);
+      issue: (_purpose: string, userId: number, passwordHash: string | null) => {
+        effects.push(['token', userId, passwordHash]);
         return Promise.resolve(`token-for-${userId}`);
       },
     } as unknown as TokensService;
+    // The budget, as MailService keeps it: here, one mail of a kind per recipient.
+    const spent = new Set<string>();
     const mail = {
-      enqueue: (template: MailTemplate, to: string) => {
+      enqueue: async (
+        template: MailTemplate,
+        to: string,
+        data: Record<string, string> | (() => Promise<Record<string, string>>),
+      ) => {
+        if (spent.has(`${template}:${to}`)) {
+          return false;
+        }
+        spent.add(`${template}:${to}`);
+        if (typeof data === 'function') {
+          await data();
+        }
         effects.push(['mail', template, to]);
-        return Promise.resolve();
+        return true;
       },
     } as unknown as MailService;
-    const recorded: { event: string; userId: number; at: number; mailed: unknown }[] = [];
     const audit = {
       record: (event: string, input: AuditInput) => {
         effects.push(['audit', event, input]);
-        recorded.push({ event, userId: input.userId ?? 0, at: Date.now(), mailed: input.metadata?.mailed });
         return Promise.resolve();
       },
-      hasRecent: (event: string, userId: number, since: Date, metadata: { mailed?: boolean }) =>
-        Promise.resolve(
-          recorded.some(
-            (r) =>
-              r.event === event &&
-              r.userId === userId &&
-              r.at >= since.getTime() &&
-              r.mailed === metadata.mailed,
-          ),
-        ),
     } as unknown as AuditService;
     const events = {
       publish: (name: string, payload: unknown) => {
@@ -104,21 +113,8 @@ describe(RegistrationService.name, () => {
         return fn();
       },
     } as unknown as UnitOfWork;
-    const config = {
-      getOrThrow: () => ({ accountExistsMailWindowMs: WINDOW_MS }),
-    } as unknown as ConfigService<Config, true>;
-    sut = new RegistrationService(
-      fakeUsers,
-      hasher,
-      policy,
-      tokens,
-      mail,
-      audit,
-      { now: () => new Date() },
-      events,
-      uow,
-      config,
-    );
+    const sessions = { revokeAll: () => Promise.resolve(0) } as unknown as SessionsService;
+    sut = new RegistrationService(fakeUsers, hasher, policy, tokens, sessions, mail, audit, events, uow);
   });
 
   it('should create an unverified account, mail its link and publish user.registered in one unit of work', async () => {
@@ -126,26 +122,27 @@ describe(RegistrationService.name, () => {
     expect(transactions).toBe(1);
     expect(effects).toEqual([
       ['user', 'new@example.test'],
-      ['token', 1],
-      ['mail', 'verify-email', 'new@example.test'],
       ['audit', 'user.registered', { userId: 1, meta: META }],
-      ['audit', 'email.verification_sent', { userId: 1, meta: META }],
+      ['token', 1, 'hash(long enough password)'],
+      ['mail', 'verify-email', 'new@example.test'],
+      ['audit', 'email.verification_sent', { userId: 1, actorUserId: undefined, meta: META }],
       ['event', 'user.registered', { userId: 1 }],
     ]);
   });
 
-  it('should hash the password for a known address too, and mail its owner a fresh link', async () => {
+  it('should hash the password for a known address too, void the account’s, and mail a link carrying the new one', async () => {
     users.set('known@example.test', user('known@example.test'));
     await sut.register('known@example.test', 'another password', undefined, META);
     expect(hashed).toEqual(['another password']);
     expect(effects.filter(([kind]) => kind !== 'audit')).toEqual([
-      ['token', 1],
+      ['password', 1, UNUSABLE_PASSWORD_HASH],
+      ['token', 1, 'hash(another password)'],
       ['mail', 'verify-email', 'known@example.test'],
     ]);
     expect(effects.some(([kind, name]) => kind === 'event' || name === 'user.registered')).toBe(false);
   });
 
-  it('should send a verified owner one account-exists notice per window, never a new password', async () => {
+  it('should send a verified owner one account-exists notice per budget, never a new password', async () => {
     users.set('owner@example.test', user('owner@example.test', { isVerified: true }));
     await sut.register('owner@example.test', 'attacker password', undefined, META);
     await sut.register('owner@example.test', 'attacker password', undefined, META);
@@ -154,16 +151,21 @@ describe(RegistrationService.name, () => {
     const audits = effects.filter(([kind]) => kind === 'audit').map(([, name, input]) => [name, input]);
     expect(audits).toEqual([
       ['user.register_existing', expect.objectContaining({ metadata: { verified: true, mailed: true } })],
+      [
+        'mail.suppressed',
+        expect.objectContaining({ metadata: { template: 'account-exists', reason: 'budget' } }),
+      ],
       ['user.register_existing', expect.objectContaining({ metadata: { verified: true, mailed: false } })],
     ]);
   });
 
-  it('should refuse a taken username with 409 and change nothing', async () => {
-    await expect(sut.register('x@example.test', 'long enough password', 'Taken', META)).rejects.toMatchObject(
-      {
+  it('should refuse a taken username with 409 for a new and a known address alike, changing nothing', async () => {
+    users.set('known@example.test', user('known@example.test'));
+    for (const email of ['x@example.test', 'known@example.test']) {
+      await expect(sut.register(email, 'long enough password', 'Taken', META)).rejects.toMatchObject({
         code: 'USERNAME_TAKEN',
-      },
-    );
+      });
+    }
     expect(effects).toEqual([]);
   });
 

@@ -9,7 +9,9 @@ export type SessionRevokedReason =
   | 'refresh_reused'
   | 'password_changed'
   | 'password_reset'
-  | 'account_disabled';
+  | 'account_disabled'
+  /** The account opened more than SESSIONS_PER_USER_MAX sessions: the oldest went. */
+  | 'session_limit';
 
 /** One row per login. The access token's `sid` points here; revoking the row kills the token at once. */
 @Entity({ name: 'sessions' })

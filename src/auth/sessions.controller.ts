@@ -1,18 +1,16 @@
-import { Controller, Delete, Get, HttpCode, HttpStatus } from '@nestjs/common';
-import {
-  ApiNoContentResponse,
-  ApiNotFoundResponse,
-  ApiOkResponse,
-  ApiOperation,
-  ApiTags,
-} from '@nestjs/swagger';
+import { Controller, Delete, Get, HttpCode, HttpStatus, Query } from '@nestjs/common';
+import { ApiNoContentResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { ApiProblem } from '../common/openapi.js';
 import { IdParam } from '../common/id-param.js';
+import { mapPage, type Page, PageOf, PageQueryDto } from '../common/pagination.js';
 import { type RequestMeta, ReqMeta } from '../common/request-meta.js';
 import type { AuthUser } from '../common/auth/auth-user.js';
 import { Authenticated, CurrentUser } from '../common/auth/decorators.js';
 import { SessionDto } from './dto/auth.dto.js';
 import type { Session } from './session.entity.js';
 import { SessionsService } from './sessions.service.js';
+
+const SessionPageDto = PageOf(SessionDto, 'SessionPageDto');
 
 function toSessionResponse(session: Session & { current: boolean }): SessionDto {
   return {
@@ -33,17 +31,18 @@ export class SessionsController {
   constructor(private readonly sessions: SessionsService) {}
 
   @Get()
-  @ApiOperation({ summary: 'Your active sessions (devices), newest first' })
-  @ApiOkResponse({ type: [SessionDto] })
-  async list(@CurrentUser() user: AuthUser): Promise<SessionDto[]> {
-    return (await this.sessions.list(user)).map(toSessionResponse);
+  @ApiOperation({ operationId: 'listSessions', summary: 'Your active sessions (devices), newest first' })
+  @ApiOkResponse({ type: SessionPageDto })
+  @ApiProblem(400, ['CURSOR_INVALID'], { description: 'a cursor this list did not issue' })
+  async list(@CurrentUser() user: AuthUser, @Query() page: PageQueryDto): Promise<Page<SessionDto>> {
+    return mapPage(await this.sessions.list(user, page), toSessionResponse);
   }
 
   @Delete(':id')
   @HttpCode(HttpStatus.NO_CONTENT)
-  @ApiOperation({ summary: 'Revoke one of your sessions' })
+  @ApiOperation({ operationId: 'revokeSession', summary: 'Revoke one of your sessions' })
   @ApiNoContentResponse()
-  @ApiNotFoundResponse({ description: 'SESSION_NOT_FOUND (missing, already revoked, or not yours)' })
+  @ApiProblem(404, ['SESSION_NOT_FOUND'], { description: 'missing, already revoked, or not yours' })
   revoke(@CurrentUser() user: AuthUser, @IdParam() id: number, @ReqMeta() meta: RequestMeta): Promise<void> {
     return this.sessions.revokeOne(user, id, meta);
   }

@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
-import { IsNull, MoreThan } from 'typeorm';
+import { IsNull } from 'typeorm';
 import type { AuthUser } from '../common/auth/auth-user.js';
+import { type Page, type PageQueryDto, paginate } from '../common/pagination.js';
 import { isMysqlFamily } from '../database/data-source.js';
 import { EntityRepository } from '../database/entity-repository.js';
 import { UnitOfWork } from '../database/unit-of-work.js';
@@ -54,13 +55,13 @@ export class SessionsRepository extends EntityRepository<Session> {
     return this.repo.findOneBy({ refreshTokenHash: hash });
   }
 
-  /** The session that once rotated this refresh token out, if any. */
-  async findByRotatedOutHash(hash: string): Promise<Session | null> {
+  /** The session that once rotated this refresh token out, and when, if any. */
+  async findRotatedOut(hash: string): Promise<{ session: Session; rotatedAt: Date } | null> {
     const rotated = await this.manager.getRepository(RefreshTokenHistory).findOne({
       where: { tokenHash: hash },
       relations: { session: true },
     });
-    return rotated?.session ?? null;
+    return rotated?.session ? { session: rotated.session, rotatedAt: rotated.rotatedAt } : null;
   }
 
   /**
@@ -149,12 +150,51 @@ export class SessionsRepository extends EntityRepository<Session> {
     return result.affected ?? 0;
   }
 
-  /** The user's sessions that still work, newest first. */
-  listLive(userId: number, now: Date): Promise<Session[]> {
-    return this.repo.find({
-      where: { userId, revokedAt: IsNull(), expiresAt: MoreThan(now) },
+  /** One page of the user's sessions that still work, newest first. */
+  listLive(userId: number, now: Date, page: PageQueryDto): Promise<Page<Session>> {
+    const query = this.repo
+      .createQueryBuilder('session')
+      .where('session.user_id = :userId', { userId })
+      .andWhere('session.revoked_at IS NULL')
+      .andWhere('session.expires_at > :now', { now });
+    return paginate(query, page);
+  }
+
+  /**
+   * The user's unrevoked sessions beyond the newest `keep`, oldest first. No row lock: two logins at
+   * once may each keep one more for a moment, and the next login trims them.
+   */
+  async unrevokedBeyond(userId: number, keep: number): Promise<number[]> {
+    const rows = await this.repo.find({
+      select: { id: true },
+      where: { userId, revokedAt: IsNull() },
       order: { id: 'DESC' },
     });
+    return rows
+      .slice(keep)
+      .map((row) => Number(row.id))
+      .reverse();
+  }
+
+  /** Revokes these live sessions of the user; the ids it revoked (others were already dead). */
+  async revokeMany(
+    userId: number,
+    sessionIds: number[],
+    reason: SessionRevokedReason,
+    now: Date,
+  ): Promise<number> {
+    if (sessionIds.length === 0) {
+      return 0;
+    }
+    const result = await this.repo
+      .createQueryBuilder()
+      .update()
+      .set({ revokedAt: now, revokedReason: reason })
+      .where('user_id = :userId', { userId })
+      .andWhere('id IN (:...sessionIds)', { sessionIds })
+      .andWhere('revoked_at IS NULL')
+      .execute();
+    return result.affected ?? 0;
   }
 }
 

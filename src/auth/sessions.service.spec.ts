@@ -3,6 +3,7 @@ import { JwtService } from '@nestjs/jwt';
 import type { AuditInput, AuditService } from '../audit/audit.service.js';
 import type { AuthUser } from '../common/auth/auth-user.js';
 import { Clock } from '../common/clock.js';
+import type { Page } from '../common/pagination.js';
 import { type Config, loadConfig } from '../config/config.js';
 import type { UnitOfWork } from '../database/unit-of-work.js';
 import type { DomainEventMap, DomainEvents } from '../events/domain-events.js';
@@ -16,17 +17,20 @@ const NOW = new Date('2026-03-04T05:06:07.000Z');
 const DAY_MS = 24 * 60 * 60 * 1000;
 const META = { ip: '203.0.113.9', userAgent: 'spec', requestId: 'req-1' };
 
+/** Stands still at NOW until a test moves it on. */
 class FixedClock extends Clock {
+  at = NOW.getTime();
+
   override now(): Date {
-    return new Date(NOW);
+    return new Date(this.at);
   }
 }
 
 /** The repository seam: the sessions table and its refresh-token history, in memory, with the real rules. */
 class InMemorySessions implements Omit<SessionsRepository, 'findLiveCaller' | 'purgeEndedBefore'> {
   readonly rows: Session[] = [];
-  /** Rotated-out refresh-token hash → its session's id. */
-  readonly history = new Map<string, number>();
+  /** Rotated-out refresh-token hash → its session's id and when it was rotated out. */
+  readonly history = new Map<string, { sessionId: number; rotatedAt: Date }>();
 
   open(session: NewSession): Promise<number> {
     const id = this.rows.length + 1;
@@ -38,9 +42,10 @@ class InMemorySessions implements Omit<SessionsRepository, 'findLiveCaller' | 'p
     return Promise.resolve(this.rows.find((row) => row.refreshTokenHash === hash) ?? null);
   }
 
-  findByRotatedOutHash(hash: string): Promise<Session | null> {
-    const id = this.history.get(hash);
-    return Promise.resolve(this.rows.find((row) => row.id === id) ?? null);
+  findRotatedOut(hash: string): Promise<{ session: Session; rotatedAt: Date } | null> {
+    const entry = this.history.get(hash);
+    const session = this.rows.find((row) => row.id === entry?.sessionId);
+    return Promise.resolve(entry && session ? { session: { ...session }, rotatedAt: entry.rotatedAt } : null);
   }
 
   rotate(sessionId: number, fromHash: string, toHash: string, now: Date): Promise<boolean> {
@@ -51,7 +56,7 @@ class InMemorySessions implements Omit<SessionsRepository, 'findLiveCaller' | 'p
       return Promise.resolve(false);
     }
     Object.assign(row, { refreshTokenHash: toHash, lastUsedAt: now });
-    this.history.set(fromHash, sessionId);
+    this.history.set(fromHash, { sessionId, rotatedAt: now });
     return Promise.resolve(true);
   }
 
@@ -78,8 +83,25 @@ class InMemorySessions implements Omit<SessionsRepository, 'findLiveCaller' | 'p
     return Promise.resolve(rows.length);
   }
 
-  listLive(userId: number, now: Date): Promise<Session[]> {
-    return Promise.resolve(this.unrevoked(userId).filter((row) => row.expiresAt > now));
+  listLive(userId: number, now: Date): Promise<Page<Session>> {
+    const items = this.unrevoked(userId).filter((row) => row.expiresAt > now);
+    return Promise.resolve({ items: items.reverse(), nextCursor: null });
+  }
+
+  unrevokedBeyond(userId: number, keep: number): Promise<number[]> {
+    return Promise.resolve(
+      this.unrevoked(userId)
+        .map((row) => row.id)
+        .reverse()
+        .slice(keep)
+        .reverse(),
+    );
+  }
+
+  revokeMany(userId: number, sessionIds: number[], reason: SessionRevokedReason, now: Date): Promise<number> {
+    const rows = this.unrevoked(userId).filter((row) => sessionIds.includes(row.id));
+    rows.forEach((row) => Object.assign(row, { revokedAt: now, revokedReason: reason }));
+    return Promise.resolve(rows.length);
   }
 
   private unrevoked(userId: number, except?: number): Session[] {
@@ -107,8 +129,14 @@ class FakeEvents implements Pick<DomainEvents, 'publish'> {
 describe(SessionsService.name, () => {
   function setup() {
     const config = new ConfigService<Config, true>(
-      loadConfig({ NODE_ENV: 'test', APP_PUBLIC_URL: 'https://gatehouse.example', REFRESH_TTL: '30d' }),
+      loadConfig({
+        NODE_ENV: 'test',
+        APP_PUBLIC_URL: 'https://gatehouse.example',
+        REFRESH_TTL: '30d',
+        REFRESH_GRACE: '15s',
+      }),
     );
+    const clock = new FixedClock();
     const repository = new InMemorySessions();
     const audit = new FakeAudit();
     const events = new FakeEvents();
@@ -119,10 +147,10 @@ describe(SessionsService.name, () => {
       new AccessTokensService(new JwtService(), config),
       audit as unknown as AuditService,
       events as unknown as DomainEvents,
-      new FixedClock(),
+      clock,
       config,
     );
-    return { sut, repository, audit, events };
+    return { sut, repository, audit, events, clock };
   }
 
   const caller = (userId: number, sessionId: number): AuthUser => ({
@@ -160,7 +188,7 @@ describe(SessionsService.name, () => {
 
     expect(next.refreshToken).not.toBe(tokens.refreshToken);
     expect(repository.rows[0].refreshTokenHash).toBe(hashToken(next.refreshToken));
-    expect(repository.history.get(hashToken(tokens.refreshToken))).toBe(sessionId);
+    expect(repository.history.get(hashToken(tokens.refreshToken))).toEqual({ sessionId, rotatedAt: NOW });
     expect(audit.rows).toEqual([
       { event: 'auth.refreshed', input: { userId: 7, meta: META, metadata: { sessionId } } },
     ]);
@@ -168,17 +196,67 @@ describe(SessionsService.name, () => {
     await expect(sut.refresh(next.refreshToken, META)).resolves.toMatchObject({ tokenType: 'Bearer' });
   });
 
-  it('should revoke the session, audit the reuse and publish session.revoked when a rotated-out token comes back', async () => {
-    const { sut, repository, audit, events } = setup();
+  it('should hand a replay within the grace the pair the winner got, revoking nothing', async () => {
+    const { sut, repository, audit, events, clock } = setup();
+    const { sessionId, tokens } = await sut.open(7, META);
+    const winner = await sut.refresh(tokens.refreshToken, META);
+    clock.at += 14_999;
+
+    const loser = await sut.refresh(tokens.refreshToken, META);
+
+    expect(loser.refreshToken).toBe(winner.refreshToken);
+    expect(loser.accessToken).toEqual(expect.any(String));
+    expect(repository.rows[0]).toMatchObject({
+      revokedAt: null,
+      refreshTokenHash: hashToken(winner.refreshToken),
+    });
+    expect(audit.rows.map((row) => row.event)).toEqual(['auth.refreshed', 'auth.refresh_replayed']);
+    expect(audit.rows[1].input).toEqual({ userId: 7, meta: META, metadata: { sessionId } });
+    expect(events.published).toEqual([]);
+    // Either tab moves the one session along.
+    await expect(sut.refresh(loser.refreshToken, META)).resolves.toMatchObject({ tokenType: 'Bearer' });
+  });
+
+  it('should catch a replay within the grace up with a session rotated twice since', async () => {
+    const { sut, repository, audit } = setup();
+    const { tokens } = await sut.open(7, META);
+    const second = await sut.refresh(tokens.refreshToken, META);
+    const third = await sut.refresh(second.refreshToken, META);
+
+    await expect(sut.refresh(tokens.refreshToken, META)).resolves.toMatchObject({
+      refreshToken: third.refreshToken,
+    });
+
+    expect(repository.rows[0].revokedAt).toBeNull();
+    expect(audit.rows.at(-1)?.event).toBe('auth.refresh_replayed');
+  });
+
+  it('should never store a raw refresh token, in the session or its history', async () => {
+    const { sut, repository } = setup();
+    const { tokens } = await sut.open(7, META);
+    const next = await sut.refresh(tokens.refreshToken, META);
+    await sut.refresh(tokens.refreshToken, META);
+
+    const stored = JSON.stringify([repository.rows, [...repository.history.keys()]]);
+    expect(stored).not.toContain(tokens.refreshToken);
+    expect(stored).not.toContain(next.refreshToken);
+  });
+
+  it('should revoke the session, audit the reuse and publish session.revoked when a rotated-out token comes back after the grace', async () => {
+    const { sut, repository, audit, events, clock } = setup();
     const { sessionId, tokens } = await sut.open(7, META);
     const next = await sut.refresh(tokens.refreshToken, META);
+    clock.at += 15_000;
 
     await expect(sut.refresh(tokens.refreshToken, META)).rejects.toMatchObject({
       status: 401,
       code: 'REFRESH_INVALID',
     });
 
-    expect(repository.rows[0]).toMatchObject({ revokedAt: NOW, revokedReason: 'refresh_reused' });
+    expect(repository.rows[0]).toMatchObject({
+      revokedAt: new Date(clock.at),
+      revokedReason: 'refresh_reused',
+    });
     expect(audit.rows.at(-1)).toEqual({
       event: 'auth.refresh_reused',
       input: { userId: 7, meta: META, outcome: 'failure', metadata: { sessionId } },

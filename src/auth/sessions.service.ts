@@ -1,9 +1,10 @@
-import { randomBytes } from 'node:crypto';
+import { createHmac, randomBytes } from 'node:crypto';
 import { HttpStatus, Injectable } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
 import { AuditService } from '../audit/audit.service.js';
 import type { AuthUser } from '../common/auth/auth-user.js';
 import { Clock } from '../common/clock.js';
+import { mapPage, type Page, type PageQueryDto } from '../common/pagination.js';
 import { AppException } from '../common/problem.js';
 import type { RequestMeta } from '../common/request-meta.js';
 import type { Config } from '../config/config.js';
@@ -25,6 +26,9 @@ export interface TokenPair {
 
 const REFRESH_SHAPE = /^[A-Za-z0-9_-]{43}$/;
 
+/** How many rotations a replay within the grace may be behind the session's current token. */
+const MAX_GRACE_STEPS = 8;
+
 function refreshInvalid(): AppException {
   return new AppException(
     HttpStatus.UNAUTHORIZED,
@@ -37,10 +41,20 @@ function refreshInvalid(): AppException {
  * Sessions: one per login, an opaque refresh token rotated on every use (only its SHA-256 is stored),
  * an absolute expiry rotation never extends, and reuse detection that kills the session. Every
  * revocation publishes `session.revoked` once its unit of work commits.
+ *
+ * Refresh races (DESIGN §5): a session's refresh tokens form a chain — the first is random, each next
+ * one is an HMAC of the one before under a server key. So when two tabs refresh with one token, the
+ * loser, presenting a token rotated out less than `REFRESH_GRACE` ago, is handed the very token the
+ * winner got (recomputed, never stored) with a fresh access token: both tabs keep one working
+ * session, and the next rotation by either moves both along. The same token presented after the
+ * grace is reuse: the session is revoked and `auth.refresh_reused` audited.
  */
 @Injectable()
 export class SessionsService {
   private readonly refreshTtlMs: number;
+  private readonly refreshGraceMs: number;
+  private readonly chainKey: Buffer;
+  private readonly maxPerUser: number;
 
   constructor(
     private readonly uow: UnitOfWork,
@@ -51,7 +65,11 @@ export class SessionsService {
     private readonly clock: Clock,
     config: ConfigService<Config, true>,
   ) {
-    this.refreshTtlMs = config.getOrThrow('auth', { infer: true }).refreshTtlMs;
+    const auth = config.getOrThrow('auth', { infer: true });
+    this.refreshTtlMs = auth.refreshTtlMs;
+    this.refreshGraceMs = auth.refreshGraceMs;
+    this.maxPerUser = auth.sessionsPerUserMax;
+    this.chainKey = createHmac('sha256', auth.jwtSecret).update('gatehouse refresh-token chain v1').digest();
   }
 
   /** Opens a session (in the caller's unit of work, when one is open) and returns its first token pair. */
@@ -67,7 +85,27 @@ export class SessionsService {
       ip: meta.ip,
       userAgent: meta.userAgent,
     });
+    await this.enforceLimit(userId, meta, now);
     return { sessionId, tokens: await this.pair(userId, sessionId, refreshToken) };
+  }
+
+  /**
+   * At most SESSIONS_PER_USER_MAX sessions per account (DESIGN §5, "Bounded by design"): a new one
+   * beyond it revokes the oldest, audited as `session.revoked` with reason `session_limit`.
+   */
+  private async enforceLimit(userId: number, meta: RequestMeta, now: Date): Promise<void> {
+    const oldest = await this.sessions.unrevokedBeyond(userId, this.maxPerUser);
+    if (oldest.length === 0) {
+      return;
+    }
+    if ((await this.sessions.revokeMany(userId, oldest, 'session_limit', now)) > 0) {
+      await this.audit.record('session.revoked', {
+        userId,
+        meta,
+        metadata: { sessionIds: oldest, reason: 'session_limit' },
+      });
+      this.revoked(userId, oldest, 'session_limit');
+    }
   }
 
   async refresh(refreshToken: string, meta: RequestMeta): Promise<TokenPair> {
@@ -77,17 +115,24 @@ export class SessionsService {
     const presented = hashToken(refreshToken);
     const session = await this.sessions.findByRefreshHash(presented);
     if (session) {
-      const next = newRefreshToken();
+      const next = this.successor(session.id, refreshToken);
       if (await this.rotate(session, presented, next, meta)) {
         return this.pair(session.userId, session.id, next);
       }
     }
-    // A token this session already rotated out: it was copied, or two refreshes raced with one
-    // token. Either way the session can no longer be trusted (RFC 9700 §4.14.2).
-    const rotatedOut = await this.sessions.findByRotatedOutHash(presented);
-    if (rotatedOut && rotatedOut.revokedAt === null) {
-      await this.revokeForReuse(rotatedOut, meta);
+    // A token this session already rotated out: two refreshes raced with one token (within the
+    // grace), or it was copied — then the session can no longer be trusted (RFC 9700 §4.14.2).
+    const rotatedOut = await this.sessions.findRotatedOut(presented);
+    if (!rotatedOut || rotatedOut.session.revokedAt !== null) {
+      throw refreshInvalid();
     }
+    const current = this.currentWithinGrace(rotatedOut, refreshToken);
+    if (current !== null) {
+      const { userId, id: sessionId } = rotatedOut.session;
+      await this.audit.record('auth.refresh_replayed', { userId, meta, metadata: { sessionId } });
+      return this.pair(userId, sessionId, current);
+    }
+    await this.revokeForReuse(rotatedOut.session, meta);
     throw refreshInvalid();
   }
 
@@ -129,9 +174,9 @@ export class SessionsService {
     return revoked;
   }
 
-  async list(user: AuthUser): Promise<(Session & { current: boolean })[]> {
-    const sessions = await this.sessions.listLive(user.id, this.clock.now());
-    return sessions.map((session) => Object.assign(session, { current: session.id === user.sessionId }));
+  async list(user: AuthUser, page: PageQueryDto): Promise<Page<Session & { current: boolean }>> {
+    const sessions = await this.sessions.listLive(user.id, this.clock.now(), page);
+    return mapPage(sessions, (session) => Object.assign(session, { current: session.id === user.sessionId }));
   }
 
   /** Someone else's session and a missing one answer the same 404. */
@@ -180,6 +225,33 @@ export class SessionsService {
     if (revoked) {
       this.revoked(session.userId, [session.id], 'refresh_reused');
     }
+  }
+
+  /** The next token of a session's chain: an HMAC of the one before, so a replay can recompute it. */
+  private successor(sessionId: number, refreshToken: string): string {
+    return createHmac('sha256', this.chainKey).update(`${sessionId}:${refreshToken}`).digest('base64url');
+  }
+
+  /**
+   * The session's current refresh token when `refreshToken` was rotated out less than the grace ago
+   * (found by walking the chain forward a few steps), else null.
+   */
+  private currentWithinGrace(
+    { session, rotatedAt }: { session: Session; rotatedAt: Date },
+    refreshToken: string,
+  ): string | null {
+    const now = this.clock.now().getTime();
+    if (now - rotatedAt.getTime() >= this.refreshGraceMs || session.expiresAt.getTime() <= now) {
+      return null;
+    }
+    let candidate = refreshToken;
+    for (let step = 0; step < MAX_GRACE_STEPS; step++) {
+      candidate = this.successor(session.id, candidate);
+      if (hashToken(candidate) === session.refreshTokenHash) {
+        return candidate;
+      }
+    }
+    return null;
   }
 
   private revoked(userId: number, sessionIds: number[], reason: SessionRevokedReason): void {

@@ -3,6 +3,7 @@ import { ConfigService } from '@nestjs/config';
 import { ThrottlerModule, type ThrottlerModuleOptions } from '@nestjs/throttler';
 import type { FastifyRequest } from 'fastify';
 import type { AuthUser } from '../common/auth/auth-user.js';
+import { clientKey } from '../common/client-key.js';
 import type { Config } from '../config/config.js';
 import { normalizeEmail } from '../users/email.js';
 import { RedisThrottlerStorage } from './redis-throttler.storage.js';
@@ -50,7 +51,12 @@ export function throttlerOptions(auth: Config['auth']): ThrottlerModuleOptions {
         skipIf: (context) => userOf(requestOf(context)) === undefined,
         getTracker: (request) => String(userOf(request as FastifyRequest)?.id),
       },
-      { name: Throttler.ip, ttl, limit: auth.throttleIpLimit },
+      {
+        name: Throttler.ip,
+        ttl,
+        limit: auth.throttleIpLimit,
+        getTracker: (request) => clientKey((request as FastifyRequest).ip),
+      },
       {
         name: Throttler.email,
         ttl,
@@ -63,7 +69,7 @@ export function throttlerOptions(auth: Config['auth']): ThrottlerModuleOptions {
   };
 }
 
-/** Global: the storage is also what domain counters (the unknown-address lockout) are built on. */
+/** Global, so every module's routes can use the guard with one storage. */
 export const AuthThrottlerModule = ThrottlerModule.forRootAsync({
   inject: [ConfigService],
   useFactory: (config: ConfigService<Config, true>) =>

@@ -1,5 +1,6 @@
 import { type ArgumentsHost, Catch, type ExceptionFilter, HttpException, Logger } from '@nestjs/common';
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import { connectivityCode, dependencyUnavailable, isDatabaseUnavailable } from './dependency.js';
 import { AppException, defaultCode, PROBLEM_CONTENT_TYPE, problem, type ProblemDetails } from './problem.js';
 
 /** Fastify's own request errors (body parsing, size, media type) carry a code and a status. */
@@ -11,18 +12,33 @@ interface FastifyLikeError {
 /**
  * Maps everything thrown while handling a request to RFC 9457 problem+json. Unknown errors become a
  * 500 whose body names nothing internal (no stack, SQL, driver code or path); they are logged once,
- * with the request id, for the operator.
+ * with the request id, for the operator. A 5xx the code answers on purpose (an AppException such as
+ * 503 AUTH_BUSY) is a warning without a stack.
  */
 @Catch()
 export class ProblemDetailsFilter implements ExceptionFilter {
   private readonly logger = new Logger('Exceptions');
 
-  catch(exception: unknown, host: ArgumentsHost): void {
+  catch(thrown: unknown, host: ArgumentsHost): void {
     const http = host.switchToHttp();
     const request = http.getRequest<FastifyRequest>();
     const reply = http.getResponse<FastifyReply>();
+    // The database out of reach is no bug of the request: 503 with Retry-After, logged as a warning
+    // naming the driver's code (never the SQL), so clients retry instead of failing hard.
+    const unreachable = !(thrown instanceof AppException) && isDatabaseUnavailable(thrown);
+    if (unreachable) {
+      this.logger.warn({ requestId: request.id, cause: connectivityCode(thrown) }, 'Dependency unavailable');
+    }
+    const exception = unreachable ? dependencyUnavailable() : thrown;
     const body = toProblem(exception, String(request.id));
-    if (body.status >= 500) {
+    if (exception instanceof AppException) {
+      // A refusal the code chose (503 AUTH_BUSY under load, 503 NOT_READY): expected, so one line
+      // with its code, never an error with a stack trace per request.
+      // NOT_READY: the readiness probe logs its cause itself, once per change, not once per probe.
+      if (body.status >= 500 && !unreachable && body.code !== 'NOT_READY') {
+        this.logger.warn({ requestId: request.id, code: body.code, status: body.status }, 'Refused');
+      }
+    } else if (body.status >= 500) {
       this.logger.error({ err: exception, requestId: request.id }, 'Unhandled error');
     }
     const headers = exception instanceof AppException ? exception.headers : {};

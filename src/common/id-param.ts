@@ -1,5 +1,7 @@
 import { createParamDecorator, type ExecutionContext, HttpStatus } from '@nestjs/common';
+import { ApiParam } from '@nestjs/swagger';
 import type { FastifyRequest } from 'fastify';
+import { ApiProblem, ID_MAXIMUM } from './openapi.js';
 import { AppException } from './problem.js';
 
 const POSITIVE_INT = /^[1-9][0-9]*$/;
@@ -18,13 +20,30 @@ export function parseId(value: unknown, field: string): number {
   return id;
 }
 
-/**
- * `@IdParam() id: number` — the `:id` path parameter as a positive integer. A param decorator rather
- * than `@Param('id', pipe)`: the global ValidationPipe would first turn "1e3" or "0x10" into a Number,
- * and the pipe would then accept it; custom decorators get the raw string.
- */
-export const IdParam = createParamDecorator((name: string | undefined, ctx: ExecutionContext): number => {
-  const field = name ?? 'id';
+const idFromPath = createParamDecorator((field: string, ctx: ExecutionContext): number => {
   const params = ctx.switchToHttp().getRequest<FastifyRequest>().params as Record<string, unknown>;
   return parseId(params[field], field);
 });
+
+/**
+ * `@IdParam() id: number` — the `:id` path parameter as a positive integer. A param decorator rather
+ * than `@Param('id', pipe)`: the global ValidationPipe would first turn "1e3" or "0x10" into a Number,
+ * and the pipe would then accept it; custom decorators get the raw string. It also documents the
+ * parameter and its 400 on the route, so no route can take an id the OpenAPI document does not name.
+ */
+export const IdParam =
+  (name = 'id'): ParameterDecorator =>
+  (target, key, index) => {
+    idFromPath(name)(target, key, index);
+    const descriptor = Object.getOwnPropertyDescriptor(target, key!)!;
+    ApiParam({
+      name,
+      required: true,
+      description: 'A positive integer id.',
+      schema: { type: 'integer', format: 'int64', minimum: 1, maximum: ID_MAXIMUM },
+      example: 42,
+    })(target, key!, descriptor);
+    ApiProblem(400, ['VALIDATION_FAILED'], {
+      description: `\`${name}\` is not a positive integer, or the input is invalid`,
+    })(target, key!, descriptor);
+  };

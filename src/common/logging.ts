@@ -1,4 +1,4 @@
-import type { IncomingMessage } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { RequestMethod } from '@nestjs/common';
 import type { Params } from 'nestjs-pino';
 import type { AppConfig } from '../config/config.js';
@@ -44,6 +44,20 @@ export function loggerParams(app: AppConfig, destination?: NodeJS.WritableStream
         autoLogging: {
           ignore: (req: IncomingMessage & { originalUrl?: string }) =>
             /^\/health\//.test(req.originalUrl ?? req.url ?? ''),
+        },
+        // pino-http invents an Error (with a stack pointing into pino-http) for every 5xx response the
+        // app answered on purpose, such as 503 AUTH_BUSY; the exception filter already logged why.
+        customErrorObject: (
+          _req: IncomingMessage,
+          res: ServerResponse & { err?: unknown },
+          error: Error,
+          value: Record<string, unknown>,
+        ) => {
+          if (res.err === undefined && /^failed with status code \d{3}$/.test(error.message)) {
+            const { err: _synthetic, ...rest } = value;
+            return rest;
+          }
+          return value;
         },
         serializers: {
           req: (req: { id: string; method: string; url: string }) => ({

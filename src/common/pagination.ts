@@ -28,6 +28,7 @@ export class PageQueryDto {
   @ApiPropertyOptional({
     description: 'Opaque cursor from the previous page’s `nextCursor`; omit it for the first page.',
     maxLength: CURSOR_MAX_LENGTH,
+    pattern: BASE64URL.source,
   })
   @IsOptional()
   @IsString()
@@ -36,6 +37,8 @@ export class PageQueryDto {
 
   @ApiPropertyOptional({
     description: 'Items per page.',
+    type: 'integer',
+    format: 'int32',
     minimum: 1,
     maximum: PAGE_LIMIT_MAX,
     default: PAGE_LIMIT_DEFAULT,
@@ -61,12 +64,14 @@ export interface Page<T> {
  */
 export function PageOf<T>(item: Type<T>, name = `${item.name.replace(/Dto$/, '')}PageDto`): Type<Page<T>> {
   class PageDto implements Page<T> {
-    @ApiProperty({ type: item, isArray: true })
+    @ApiProperty({ type: item, isArray: true, maxItems: PAGE_LIMIT_MAX })
     items!: T[];
 
     @ApiProperty({
       type: String,
       nullable: true,
+      maxLength: CURSOR_MAX_LENGTH,
+      pattern: BASE64URL.source,
       description: 'Cursor of the next page; null when this is the last page.',
     })
     nextCursor!: string | null;

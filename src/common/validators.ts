@@ -1,9 +1,12 @@
 import { Transform } from 'class-transformer';
-import { isISO8601, ValidateBy, ValidateIf, type ValidationOptions } from 'class-validator';
+import { isEmail, isISO8601, ValidateBy, ValidateIf, type ValidationOptions } from 'class-validator';
 
 /** DATETIME's range on MySQL; a date outside it would be a database error, so it is a 400 here. */
 const MIN_TIME = Date.UTC(1000, 0, 1);
 const MAX_TIME = Date.UTC(9999, 11, 31, 23, 59, 59, 999);
+
+/** Longer than any ISO 8601 instant (`2030-01-31T17:00:00.123456789+05:30` is 35 characters). */
+export const ISO_DATE_TIME_MAX_LENGTH = 64;
 
 /**
  * An ISO 8601 date or date-time string (e.g. `2030-01-31T17:00:00Z`) that names a real day within
@@ -15,7 +18,11 @@ export const IsIsoDateTime = (options?: ValidationOptions) =>
       name: 'isIsoDateTime',
       validator: {
         validate: (value: unknown) => {
-          if (typeof value !== 'string' || !isISO8601(value, { strict: true, strictSeparator: true })) {
+          if (
+            typeof value !== 'string' ||
+            value.length > ISO_DATE_TIME_MAX_LENGTH ||
+            !isISO8601(value, { strict: true, strictSeparator: true })
+          ) {
             return false;
           }
           const time = Date.parse(value);
@@ -37,3 +44,61 @@ export const IsOptionalNotNull = () => ValidateIf((_object, value) => value !== 
 /** Trims surrounding whitespace of a string before validation; other types pass through unchanged. */
 export const Trim = () =>
   Transform(({ value }: { value: unknown }) => (typeof value === 'string' ? value.trim() : value));
+
+/** A string's length in Unicode code points: the unit MySQL's utf8mb4 VARCHAR(n) and TEXT limits count. */
+export function codePointLength(text: string): number {
+  let count = 0;
+  for (const _ of text) {
+    count += 1;
+  }
+  return count;
+}
+
+/**
+ * A string of `min`–`max` code points, checked in the unit its column counts. class-validator's
+ * `Length`/`MaxLength` count neither U+FE0E/U+FE0F nor the second half of a surrogate pair, so 200
+ * × "a" + U+FE0F passed as 200 and overflowed VARCHAR(200) on MySQL (issue 12, item 8).
+ */
+export const CodePointLength = (min: number, max: number, options?: ValidationOptions) =>
+  ValidateBy(
+    {
+      name: 'codePointLength',
+      constraints: [min, max],
+      validator: {
+        validate: (value: unknown) => {
+          if (typeof value !== 'string') {
+            return false;
+          }
+          const length = codePointLength(value);
+          return length >= min && length <= max;
+        },
+        defaultMessage: (args) => {
+          const property = args?.property ?? 'value';
+          const short = typeof args?.value === 'string' && codePointLength(args.value) < min;
+          return short
+            ? `${property} must be longer than or equal to ${min} characters`
+            : `${property} must be shorter than or equal to ${max} characters`;
+        },
+      },
+    },
+    options,
+  );
+
+/** At most `max` code points (see CodePointLength). */
+export const MaxCodePoints = (max: number, options?: ValidationOptions) => CodePointLength(0, max, options);
+
+/**
+ * An email address (class-validator's `isEmail`), refusing first a string with a lone surrogate:
+ * validator.js throws `URIError` on one, and a thrown validator is a 500, not a 400.
+ */
+export const IsEmailAddress = (options?: ValidationOptions) =>
+  ValidateBy(
+    {
+      name: 'isEmail',
+      validator: {
+        validate: (value: unknown) => typeof value === 'string' && !/\p{Cs}/u.test(value) && isEmail(value),
+        defaultMessage: () => 'email must be an email address',
+      },
+    },
+    options,
+  );

@@ -16,11 +16,17 @@ export function appConfig(env: Env) {
     bodyLimit: env.BODY_LIMIT,
     logLevel: env.LOG_LEVEL,
     metricsToken: env.METRICS_TOKEN,
+    metricsPublic: env.METRICS_PUBLIC,
   };
 }
 
 export function databaseConfig(env: Env) {
-  return { url: env.DATABASE_URL, poolSize: env.DB_POOL_SIZE, migrateOnStart: env.DB_MIGRATE_ON_START };
+  return {
+    url: env.DATABASE_URL,
+    poolSize: env.DB_POOL_SIZE,
+    migrateOnStart: env.DB_MIGRATE_ON_START,
+    connectDeadlineMs: env.DB_CONNECT_DEADLINE,
+  };
 }
 
 export function authConfig(env: Env) {
@@ -30,16 +36,18 @@ export function authConfig(env: Env) {
     jwtAudience: env.JWT_AUDIENCE,
     accessTtlMs: env.JWT_ACCESS_TTL,
     refreshTtlMs: env.REFRESH_TTL,
+    refreshGraceMs: env.REFRESH_GRACE,
     bcryptCost: env.BCRYPT_COST,
     passwordMinLength: env.PASSWORD_MIN_LENGTH,
     requireVerifiedEmail: env.AUTH_REQUIRE_VERIFIED_EMAIL,
     lockoutThreshold: env.AUTH_LOCKOUT_THRESHOLD,
+    lockoutAccountThreshold: env.AUTH_LOCKOUT_ACCOUNT_THRESHOLD,
     lockoutDurationMs: env.AUTH_LOCKOUT_DURATION,
+    sessionsPerUserMax: env.SESSIONS_PER_USER_MAX,
     hashQueueLimit: env.HASH_QUEUE_LIMIT,
     throttleWindowMs: env.AUTH_THROTTLE_WINDOW,
     throttleIpLimit: env.AUTH_THROTTLE_IP_LIMIT,
     throttleEmailLimit: env.AUTH_THROTTLE_EMAIL_LIMIT,
-    accountExistsMailWindowMs: env.ACCOUNT_EXISTS_MAIL_WINDOW,
     redisUrl: env.REDIS_URL,
   };
 }
@@ -49,6 +57,7 @@ export function tokensConfig(env: Env) {
     verifyTtlMs: env.VERIFY_TOKEN_TTL,
     resetTtlMs: env.RESET_TOKEN_TTL,
     purgeIntervalMs: env.TOKEN_PURGE_INTERVAL,
+    unverifiedAccountTtlMs: env.UNVERIFIED_ACCOUNT_TTL,
   };
 }
 
@@ -65,6 +74,9 @@ export function mailConfig(env: Env) {
     retryBaseDelayMs: env.MAIL_RETRY_BASE_DELAY,
     smtpTimeoutMs: env.MAIL_SMTP_TIMEOUT,
     outboxRetentionMs: env.MAIL_OUTBOX_RETENTION,
+    budgetIntervalMs: env.MAIL_BUDGET_INTERVAL,
+    budgetPerHour: env.MAIL_BUDGET_PER_HOUR,
+    accountExistsIntervalMs: env.ACCOUNT_EXISTS_MAIL_WINDOW,
   };
 }
 
@@ -119,7 +131,7 @@ function resolveJwtSecret(env: Env): string {
     }
   }
   const secret = randomBytes(48).toString('base64url');
-  mkdirSync(dirname(DEV_SECRET_FILE), { recursive: true });
+  mkdirSync(dirname(DEV_SECRET_FILE), { recursive: true, mode: 0o700 });
   writeFileSync(DEV_SECRET_FILE, `${secret}\n`, { mode: 0o600 });
   chmodSync(DEV_SECRET_FILE, 0o600);
   return secret;
@@ -148,7 +160,7 @@ function resolveMailPayloadKeys(env: Env): Buffer[] {
     }
   }
   const key = randomBytes(32);
-  mkdirSync(dirname(DEV_MAIL_KEY_FILE), { recursive: true });
+  mkdirSync(dirname(DEV_MAIL_KEY_FILE), { recursive: true, mode: 0o700 });
   writeFileSync(DEV_MAIL_KEY_FILE, `${key.toString('base64')}\n`, { mode: 0o600 });
   chmodSync(DEV_MAIL_KEY_FILE, 0o600);
   return [key];

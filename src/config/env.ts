@@ -132,6 +132,9 @@ const EnvShape = z.object({
     .describe('mysql://user:pass@host:3306/db or sqlite:path'),
   DB_POOL_SIZE: int(1, 500).prefault('10').describe('MySQL connection pool size'),
   DB_MIGRATE_ON_START: bool.prefault('true').describe('Run pending migrations at boot'),
+  DB_CONNECT_DEADLINE: duration
+    .prefault('30s')
+    .describe('How long boot waits (retrying with backoff) for the database before exiting 1'),
   JWT_SECRET: z
     .string()
     .refine((s) => Buffer.byteLength(s) >= 32, 'must be at least 32 bytes')
@@ -141,18 +144,39 @@ const EnvShape = z.object({
   JWT_AUDIENCE: z.string().prefault('gatehouse-api').describe('aud claim of access tokens'),
   JWT_ACCESS_TTL: duration.prefault('15m').describe('Access token lifetime'),
   REFRESH_TTL: duration.prefault('30d').describe('Absolute session (refresh token) lifetime'),
+  REFRESH_GRACE: duration
+    .prefault('15s')
+    .describe(
+      'How long a just-rotated refresh token still gets the session’s current pair (two tabs refreshing at once); 0 turns it off',
+    ),
   VERIFY_TOKEN_TTL: duration.prefault('24h').describe('Email verification token lifetime'),
   RESET_TOKEN_TTL: duration.prefault('1h').describe('Password reset token lifetime'),
   TOKEN_PURGE_INTERVAL: duration.prefault('1h').describe('How often expired and used tokens are purged'),
+  UNVERIFIED_ACCOUNT_TTL: duration
+    .prefault('7d')
+    .describe('Accounts still unverified this long after sign-up are deleted (frees the address)'),
   BCRYPT_COST: int(4, 31).prefault('12').describe('bcrypt cost factor (never below 10 in production)'),
   PASSWORD_MIN_LENGTH: int(8, 128).prefault('8').describe('Minimum password length in code points'),
   AUTH_REQUIRE_VERIFIED_EMAIL: bool.prefault('true').describe('Login and todos need a verified email'),
-  AUTH_LOCKOUT_THRESHOLD: int(1, 1000)
+  AUTH_LOCKOUT_THRESHOLD: int(1, 100)
     .prefault('5')
-    .describe('Consecutive failed logins before an account is locked'),
+    .describe(
+      'Consecutive failed logins from one client (IP, IPv6 /64) before that client is locked out of the address',
+    ),
+  AUTH_LOCKOUT_ACCOUNT_THRESHOLD: int(1, 100)
+    .prefault('100')
+    .describe(
+      'Consecutive failed logins from all clients before the address is locked everywhere (NIST 800-63B: at most 100)',
+    ),
   AUTH_LOCKOUT_DURATION: duration
+    .pipe(z.int().max(60 * 60 * 1000, 'must be at most 1h'))
     .prefault('15m')
-    .describe('First lockout period; it doubles with each further lockout'),
+    .describe(
+      'Lockout period, fixed (never doubles), at most 1h; each further failure past a threshold locks again',
+    ),
+  SESSIONS_PER_USER_MAX: int(1, 1000)
+    .prefault('50')
+    .describe('Live sessions per account; a login beyond it revokes the oldest (reason session_limit)'),
   AUTH_THROTTLE_WINDOW: duration
     .prefault('15m')
     .describe('Window of the login/register/verify/resend/forgot/reset/refresh rate limits'),
@@ -186,6 +210,12 @@ const EnvShape = z.object({
   MAIL_OUTBOX_RETENTION: duration
     .prefault('30d')
     .describe('Sent and dead outbox rows older than this are deleted (pending ones never are)'),
+  MAIL_BUDGET_INTERVAL: duration
+    .prefault('1m')
+    .describe('At most one mail of a kind (verification, reset) per address within this interval'),
+  MAIL_BUDGET_PER_HOUR: int(1, 1000)
+    .prefault('5')
+    .describe('Mails one address receives per hour at most, over every kind; beyond it none is queued'),
   MAIL_PAYLOAD_KEY: aesKeys
     .optional()
     .describe(
@@ -217,6 +247,11 @@ const EnvShape = z.object({
     .string()
     .optional()
     .describe('When set, /metrics requires "Authorization: Bearer <token>"'),
+  METRICS_PUBLIC: bool
+    .prefault('false')
+    .describe(
+      'Serve /metrics without a token in production (unset METRICS_TOKEN); otherwise it answers 404 there',
+    ),
   AUDIT_RETENTION_DAYS: int(1, 36500)
     .prefault('365')
     .describe('Audit events older than this many days are purged'),

@@ -1,11 +1,14 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
-import { mkdirSync } from 'node:fs';
+import { chmodSync, closeSync, mkdirSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { RowDataPacket } from 'mysql2';
 import { DataSource, type DataSourceOptions } from 'typeorm';
 import type { DatabaseConfig } from '../config/config.js';
 import { GatehouseNamingStrategy } from './naming-strategy.js';
 import type { Schema } from './schema.js';
+
+/** How long a new MySQL connection may take before the attempt fails. */
+const CONNECT_TIMEOUT_MS = 2000;
 
 export type DatabaseKind = 'mysql' | 'sqlite';
 
@@ -28,7 +31,11 @@ export function dataSourceOptions(config: DatabaseConfig, schema: Schema): DataS
   if (databaseKind(config.url) === 'sqlite') {
     const database = config.url.slice('sqlite:'.length);
     if (database !== ':memory:') {
-      mkdirSync(dirname(database), { recursive: true });
+      // Files under var/ are 0600 and their directories 0700 (DESIGN §5): the database holds password
+      // hashes. SQLite gives its -wal and -shm files the database file's mode.
+      mkdirSync(dirname(database), { recursive: true, mode: 0o700 });
+      closeSync(openSync(database, 'a', 0o600));
+      chmodSync(database, 0o600);
     }
     return {
       ...common,
@@ -53,7 +60,9 @@ export function dataSourceOptions(config: DatabaseConfig, schema: Schema): DataS
     // DATETIME(3) values come back as Date objects in UTC; BIGINT ids as strings (never lossy numbers).
     supportBigNumbers: true,
     bigNumberStrings: true,
-    extra: { connectTimeout: 5000 },
+    // Give up on an unreachable server within 2 s so a request answers 503 instead of hanging
+    // (DESIGN §8); a dropped connection leaves the pool and the next query dials afresh.
+    extra: { connectTimeout: CONNECT_TIMEOUT_MS, enableKeepAlive: true },
   };
 }
 
@@ -70,7 +79,7 @@ export async function resolveDataSourceOptions(
     return options;
   }
   const mysql = await import('mysql2/promise');
-  const connection = await mysql.createConnection({ uri: options.url, connectTimeout: 5000 });
+  const connection = await mysql.createConnection({ uri: options.url, connectTimeout: CONNECT_TIMEOUT_MS });
   try {
     const [rows] = await connection.query<RowDataPacket[]>('SELECT VERSION() AS version');
     const version = String(rows[0]?.version ?? '');

@@ -6,12 +6,18 @@ export interface LinkLifetimes {
   resetTtlMs: number;
 }
 
-interface MailTemplateSpec {
+export interface MailTemplateSpec {
   subject: string;
   /** Landing page the mailed link points at, carrying `data.token`; none for notices. */
   linkPath?: '/verify-email' | '/reset-password';
   /** Which token lifetime the mail promises. */
   ttl?: keyof LinkLifetimes;
+  /**
+   * Which interval limits this kind per recipient (DESIGN §5 "Mail budget per recipient"); each such
+   * mail also counts against the hourly cap. Absent for notices of a change the owner made (a
+   * password changed), which must always arrive.
+   */
+  budget?: 'interval' | 'accountExists';
 }
 
 /**
@@ -19,9 +25,19 @@ interface MailTemplateSpec {
  * mail is one line here plus its two templates.
  */
 export const MAIL_TEMPLATES = {
-  'verify-email': { subject: 'Confirm your email address', linkPath: '/verify-email', ttl: 'verifyTtlMs' },
-  'account-exists': { subject: 'You already have an account' },
-  'reset-password': { subject: 'Reset your password', linkPath: '/reset-password', ttl: 'resetTtlMs' },
+  'verify-email': {
+    subject: 'Confirm your email address',
+    linkPath: '/verify-email',
+    ttl: 'verifyTtlMs',
+    budget: 'interval',
+  },
+  'account-exists': { subject: 'You already have an account', budget: 'accountExists' },
+  'reset-password': {
+    subject: 'Reset your password',
+    linkPath: '/reset-password',
+    ttl: 'resetTtlMs',
+    budget: 'interval',
+  },
   'password-changed': { subject: 'Your password was changed' },
 } as const satisfies Record<string, MailTemplateSpec>;
 

@@ -2,6 +2,7 @@ import { Module } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
 import { MailerModule } from '@nestjs-modules/mailer';
 import type { Config } from '../config/config.js';
+import { MailBudgetRepository } from './mail-budget.repository.js';
 import { MailSender } from './mail-sender.js';
 import { MailService } from './mail.service.js';
 import { MailerMailSender } from './mailer-mail-sender.js';
@@ -32,6 +33,7 @@ import { PayloadCipher } from './payload-cipher.js';
     // something other than @nestjs-modules/mailer.
     { provide: MailSender, useClass: MailerMailSender },
     OutboxRepository,
+    MailBudgetRepository,
     MailService,
     OutboxWorker,
     OutboxRetention,

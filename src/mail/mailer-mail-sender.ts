@@ -61,7 +61,7 @@ export class MailerMailSender extends MailSender {
 
   private async keep(mail: OutgoingMail, raw: Buffer): Promise<void> {
     const dir = resolve(this.config.dir);
-    await mkdir(dir, { recursive: true });
+    await mkdir(dir, { recursive: true, mode: 0o700 });
     const name = `${new Date().toISOString().replace(/[:.]/g, '-')}-${randomBytes(4).toString('hex')}.eml`;
     const path = join(dir, name);
     await writeFile(path, raw, { mode: 0o600 }); // files under var/ are 0600 (DESIGN §5)

@@ -1,14 +1,8 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { Controller, Get, Headers, HttpStatus, Res } from '@nestjs/common';
+import { Controller, Get, Headers, HttpStatus, NotFoundException, Res } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
-import {
-  ApiBearerAuth,
-  ApiOkResponse,
-  ApiOperation,
-  ApiProduces,
-  ApiTags,
-  ApiUnauthorizedResponse,
-} from '@nestjs/swagger';
+import { ApiBearerAuth, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { ApiProblem } from '../common/openapi.js';
 import type { FastifyReply } from 'fastify';
 import { Public } from '../common/auth/decorators.js';
 import { AppException } from '../common/problem.js';
@@ -18,30 +12,44 @@ import { MetricsService } from './metrics.service.js';
 const digest = (value: string) => createHash('sha256').update(value, 'utf8').digest();
 
 /**
- * Prometheus scrape endpoint, unprefixed (/metrics). Public unless METRICS_TOKEN is set; then it needs
- * `Authorization: Bearer <METRICS_TOKEN>`, compared in constant time.
+ * Prometheus scrape endpoint, unprefixed (/metrics). With METRICS_TOKEN set it needs
+ * `Authorization: Bearer <METRICS_TOKEN>`, compared in constant time. Without one it is public in
+ * development and test, but in production only when METRICS_PUBLIC=true says so on purpose: otherwise
+ * it answers the 404 of a route that does not exist (DESIGN §5, "Bounded by design"). The app still
+ * boots, so a deployment that scrapes nothing needs no token.
  */
 @ApiTags('metrics')
 @Public()
 @Controller('metrics')
 export class MetricsController {
   private readonly expected?: Buffer;
+  /** False in production with neither METRICS_TOKEN nor METRICS_PUBLIC=true. */
+  private readonly served: boolean;
 
   constructor(
     private readonly metrics: MetricsService,
     config: ConfigService<Config, true>,
   ) {
-    const token = config.getOrThrow('app', { infer: true }).metricsToken;
-    this.expected = token === undefined ? undefined : digest(token);
+    const app = config.getOrThrow('app', { infer: true });
+    this.expected = app.metricsToken === undefined ? undefined : digest(app.metricsToken);
+    this.served = app.metricsToken !== undefined || app.metricsPublic || !app.isProduction;
   }
 
   @Get()
-  @ApiOperation({ summary: 'Prometheus metrics (text exposition format)' })
+  @ApiOperation({ operationId: 'metrics', summary: 'Prometheus metrics (text exposition format)' })
   @ApiBearerAuth()
-  @ApiProduces('text/plain')
-  @ApiOkResponse({ description: 'Prometheus text format 0.0.4.' })
-  @ApiUnauthorizedResponse({
-    description: 'METRICS_TOKEN is set and the bearer token is missing or wrong (code UNAUTHENTICATED).',
+  @ApiOkResponse({
+    description: 'Prometheus text format 0.0.4.',
+    content: { 'text/plain': { schema: { type: 'string', maxLength: 10_000_000 } } },
+  })
+  @ApiProblem(404, ['NOT_FOUND'], {
+    description: 'production with neither METRICS_TOKEN nor METRICS_PUBLIC=true: the route does not exist',
+  })
+  @ApiProblem(401, ['UNAUTHENTICATED'], {
+    description: 'METRICS_TOKEN is set and the bearer token is missing or wrong',
+    headers: {
+      'WWW-Authenticate': { required: true, schema: { type: 'string', maxLength: 64, pattern: '^Bearer ' } },
+    },
   })
   async scrape(
     @Headers('authorization') authorization: string | undefined,
@@ -54,6 +62,9 @@ export class MetricsController {
   }
 
   private authorize(authorization: string | undefined): void {
+    if (!this.served) {
+      throw new NotFoundException('Cannot GET /metrics');
+    }
     if (this.expected === undefined) {
       return;
     }

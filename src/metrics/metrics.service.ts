@@ -5,6 +5,8 @@ import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom
 import type { DataSource } from 'typeorm';
 import { MailService } from '../mail/mail.service.js';
 
+type OutboxStats = Awaited<ReturnType<MailService['outboxStats']>>;
+
 /** How a login attempt ended; the auth code reports each one through MetricsService.loginAttempt. */
 export const LOGIN_OUTCOMES = [
   'success',
@@ -27,7 +29,9 @@ const UNMATCHED_ROUTE = '(unmatched)';
  *   template (`/api/v1/todos/:id`), so ids never explode the label set;
  * - `gatehouse_login_attempts_total{outcome}` — call `loginAttempt(outcome)` once per login;
  * - `gatehouse_throttle_hits_total{route}` — call `throttleHit(route)` on every 429 from a throttle;
- * - `gatehouse_mail_outbox_messages{status="pending"|"dead"}`, read at scrape time;
+ * - `gatehouse_mail_outbox_messages{status="pending"|"dead"}`, read at scrape time; absent while
+ *   the database cannot be read (a stale number would hide the outage);
+ * - `gatehouse_database_up` 1 when the scrape could read the database, else 0;
  * - `gatehouse_db_pool_connections_in_use`, read at scrape time (best effort);
  * - Node's process metrics (`process_*`, `nodejs_*`).
  */
@@ -57,6 +61,9 @@ export class MetricsService {
     registers: [this.registry],
   });
 
+  /** The database reads of the scrape in progress, shared by the gauges that report them. */
+  private databaseRead: Promise<OutboxStats | null> = Promise.resolve(null);
+
   constructor(
     private readonly mail: MailService,
     @InjectDataSource() private readonly dataSource: DataSource,
@@ -71,9 +78,20 @@ export class MetricsService {
       labelNames: ['status'] as const,
       registers: [this.registry],
       collect: async () => {
-        const stats = await this.mail.outboxStats();
-        outboxGauge.set({ status: 'pending' }, stats.pending);
-        outboxGauge.set({ status: 'dead' }, stats.dead);
+        const stats = await this.databaseRead;
+        outboxGauge.reset();
+        if (stats) {
+          outboxGauge.set({ status: 'pending' }, stats.pending);
+          outboxGauge.set({ status: 'dead' }, stats.dead);
+        }
+      },
+    });
+    const databaseUp = new Gauge({
+      name: 'gatehouse_database_up',
+      help: 'Whether this scrape could read the database (1) or not (0)',
+      registers: [this.registry],
+      collect: async () => {
+        databaseUp.set((await this.databaseRead) ? 1 : 0);
       },
     });
     const poolGauge = new Gauge({
@@ -99,6 +117,8 @@ export class MetricsService {
 
   /** The Prometheus text exposition of every series. */
   render(): Promise<string> {
+    // Read once per scrape; a database out of reach leaves its gauges out, never fails the scrape.
+    this.databaseRead = this.mail.outboxStats().catch(() => null);
     return this.registry.metrics();
   }
 

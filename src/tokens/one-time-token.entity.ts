@@ -29,7 +29,14 @@ abstract class OneTimeToken {
 
 @Entity({ name: 'email_verification_tokens' })
 @Index('UQ_email_verification_tokens_token_hash', ['tokenHash'], { unique: true })
-export class EmailVerificationToken extends OneTimeToken {}
+export class EmailVerificationToken extends OneTimeToken {
+  /**
+   * The password hash of the registration that asked for this link (never a raw password); verifying
+   * with the link sets it. Null for a resend link, which carries no password (DESIGN §5).
+   */
+  @Column({ name: 'password_hash', type: 'varchar', length: 255, nullable: true, select: false })
+  passwordHash!: string | null;
+}
 
 @Entity({ name: 'password_reset_tokens' })
 @Index('UQ_password_reset_tokens_token_hash', ['tokenHash'], { unique: true })

@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import type { Repository } from 'typeorm';
 import { UnitOfWork } from '../database/unit-of-work.js';
-import type { EmailVerificationToken, PasswordResetToken } from './one-time-token.entity.js';
+import { EmailVerificationToken, type PasswordResetToken } from './one-time-token.entity.js';
 import { TOKEN_PURPOSES, type TokenPurpose } from './token-purposes.js';
 
 type OneTimeToken = EmailVerificationToken | PasswordResetToken;
@@ -20,8 +20,20 @@ export class OneTimeTokensRepository {
   async insert(
     purpose: TokenPurpose,
     row: Pick<OneTimeToken, 'userId' | 'tokenHash' | 'expirationDate' | 'createdAt'>,
+    passwordHash: string | null = null,
   ): Promise<void> {
-    await this.table(purpose).insert({ ...row, usedAt: null });
+    // Only a verification link carries a password (the registration's hash); the column is its table's.
+    const carried = purpose === 'email_verification' ? { passwordHash } : {};
+    await this.table(purpose).insert({ ...row, ...carried, usedAt: null });
+  }
+
+  /** The password hash a verification link carries, or null (a resend link, or no such token). */
+  async carriedPasswordHash(tokenHash: string): Promise<string | null> {
+    const row = await this.uow.tx.getRepository(EmailVerificationToken).findOne({
+      where: { tokenHash },
+      select: { tokenId: true, passwordHash: true },
+    });
+    return row?.passwordHash ?? null;
   }
 
   /** The one conditional UPDATE that burns a token: of N concurrent uses exactly one affects a row. */

@@ -30,6 +30,10 @@ class FakeTokens implements Pick<OneTimeTokensRepository, keyof OneTimeTokensRep
     return Promise.resolve(true);
   }
 
+  carriedPasswordHash() {
+    return Promise.resolve(null);
+  }
+
   findByHash(purpose: TokenPurpose, tokenHash: string) {
     return Promise.resolve(this.find(purpose, tokenHash) ?? null);
   }

@@ -36,20 +36,27 @@ export class TokensService implements OnModuleInit {
     private readonly scheduler: SchedulerRegistry,
   ) {}
 
-  /** Returns the raw token, to be mailed; it is never stored. */
-  async issue(purpose: TokenPurpose, userId: number): Promise<string> {
+  /**
+   * Returns the raw token, to be mailed; it is never stored. A verification link may carry the
+   * password hash of the registration that asked for it (DESIGN §5), set when the link is used.
+   */
+  async issue(purpose: TokenPurpose, userId: number, passwordHash: string | null = null): Promise<string> {
     const now = this.clock.now();
     if (TOKEN_PURPOSES[purpose].supersedes) {
       // Only the newest link works: an older mail lying in an inbox is dead.
       await this.invalidateAll(userId, purpose);
     }
     const rawToken = randomBytes(TOKEN_BYTES).toString('base64url');
-    await this.tokens.insert(purpose, {
-      userId,
-      tokenHash: hashToken(rawToken),
-      expirationDate: new Date(now.getTime() + this.ttlMs(purpose)),
-      createdAt: now,
-    });
+    await this.tokens.insert(
+      purpose,
+      {
+        userId,
+        tokenHash: hashToken(rawToken),
+        expirationDate: new Date(now.getTime() + this.ttlMs(purpose)),
+        createdAt: now,
+      },
+      passwordHash,
+    );
     return rawToken;
   }
 
@@ -76,6 +83,15 @@ export class TokensService implements OnModuleInit {
       );
     }
     throw invalid();
+  }
+
+  /**
+   * Burns a verification token; returns its user and the password hash it carries (null for a
+   * resend link). Fails like `consume`.
+   */
+  async consumeVerification(rawToken: string): Promise<{ userId: number; passwordHash: string | null }> {
+    const userId = await this.consume('email_verification', rawToken);
+    return { userId, passwordHash: await this.tokens.carriedPasswordHash(hashToken(rawToken)) };
   }
 
   /**

@@ -27,16 +27,6 @@ export class User {
   @Column({ type: 'varchar', length: 16, default: 'user' })
   role!: UserRole;
 
-  @Column({ name: 'failed_login_count', type: 'int', unsigned: true, default: 0 })
-  failedLoginCount!: number;
-
-  /** How many times the account has been locked in a row; each lockout lasts twice the previous one. */
-  @Column({ name: 'lockout_count', type: 'int', unsigned: true, default: 0 })
-  lockoutCount!: number;
-
-  @TimestampColumn({ name: 'locked_until', nullable: true })
-  lockedUntil!: Date | null;
-
   @TimestampColumn({ name: 'disabled_at', nullable: true })
   disabledAt!: Date | null;
 

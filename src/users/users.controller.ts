@@ -1,13 +1,9 @@
 import { Body, Controller, Get, HttpStatus, Patch } from '@nestjs/common';
-import {
-  ApiBadRequestResponse,
-  ApiConflictResponse,
-  ApiOkResponse,
-  ApiOperation,
-  ApiTags,
-} from '@nestjs/swagger';
+import { ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { AuthUser } from '../common/auth/auth-user.js';
 import { Authenticated, CurrentUser } from '../common/auth/decorators.js';
+import { unauthenticated } from '../common/auth/unauthenticated.js';
+import { ApiProblem } from '../common/openapi.js';
 import { AppException } from '../common/problem.js';
 import { type RequestMeta, ReqMeta } from '../common/request-meta.js';
 import { toUserResponse, UserResponseDto } from './dto/user-response.dto.js';
@@ -21,21 +17,21 @@ export class UsersController {
   constructor(private readonly users: UsersService) {}
 
   @Get()
-  @ApiOperation({ summary: 'Your profile' })
+  @ApiOperation({ operationId: 'getProfile', summary: 'Your profile' })
   @ApiOkResponse({ type: UserResponseDto })
   async me(@CurrentUser() caller: AuthUser): Promise<UserResponseDto> {
     const user = await this.users.findById(caller.id);
     if (!user) {
-      throw new AppException(HttpStatus.UNAUTHORIZED, 'UNAUTHENTICATED', 'A valid access token is required.');
+      throw unauthenticated();
     }
     return toUserResponse(user);
   }
 
   @Patch()
-  @ApiOperation({ summary: 'Change your username (the email is immutable)' })
+  @ApiOperation({ operationId: 'updateProfile', summary: 'Change your username (the email is immutable)' })
   @ApiOkResponse({ type: UserResponseDto })
-  @ApiBadRequestResponse({ description: 'VALIDATION_FAILED, or EMAIL_IMMUTABLE when `email` is sent' })
-  @ApiConflictResponse({ description: 'USERNAME_TAKEN' })
+  @ApiProblem(400, ['EMAIL_IMMUTABLE'], { description: '`email` was sent' })
+  @ApiProblem(409, ['USERNAME_TAKEN'])
   async update(
     @CurrentUser() caller: AuthUser,
     @Body() body: UpdateProfileDto,

@@ -1,7 +1,6 @@
 import { Injectable } from '@nestjs/common';
-import { IsNull, QueryFailedError } from 'typeorm';
+import { In, IsNull, LessThan, QueryFailedError } from 'typeorm';
 import { type Page, type PageQueryDto, paginate } from '../common/pagination.js';
-import { isMysqlFamily } from '../database/data-source.js';
 import { EntityRepository } from '../database/entity-repository.js';
 import { UnitOfWork } from '../database/unit-of-work.js';
 import { normalizeEmail } from './email.js';
@@ -32,6 +31,10 @@ export class UsersRepository extends EntityRepository<User> {
 
   findByEmail(email: string): Promise<User | null> {
     return this.repo.findOneBy({ email: normalizeEmail(email) });
+  }
+
+  usernameTaken(username: string): Promise<boolean> {
+    return this.repo.existsBy({ username });
   }
 
   findByEmailWithHash(email: string): Promise<User | null> {
@@ -80,49 +83,16 @@ export class UsersRepository extends EntityRepository<User> {
   }
 
   async recordLogin(id: number, at: Date): Promise<void> {
-    await this.repo.update(
-      { id },
-      { lastLoginAt: at, failedLoginCount: 0, lockoutCount: 0, lockedUntil: null },
-    );
+    await this.repo.update({ id }, { lastLoginAt: at });
   }
 
   /**
-   * Counts a login attempt before its password is checked, in one locked read-and-increment, so
-   * parallel guesses cannot all slip past the threshold. Null when the account is locked at `now`;
-   * otherwise the attempts since the last success, this one included. Call inside a unit of work.
+   * Sets the password hash only while the account is unverified, in one conditional UPDATE (it reads
+   * the latest committed row, so a verification that committed meanwhile wins); true if it did.
    */
-  async reserveLoginAttempt(id: number, now: Date): Promise<number | null> {
-    // The row lock makes read-and-increment one step on MySQL; SQLite transactions are serialized.
-    const row = await this.repo.findOne({
-      where: { id },
-      select: { id: true, failedLoginCount: true, lockedUntil: true },
-      ...(isMysqlFamily(this.manager.connection) ? { lock: { mode: 'pessimistic_write' as const } } : {}),
-    });
-    if (!row || (row.lockedUntil && row.lockedUntil > now)) {
-      return null;
-    }
-    const attempts = row.failedLoginCount + 1;
-    await this.repo.update({ id }, { failedLoginCount: attempts });
-    return attempts;
-  }
-
-  async clearFailedLogins(id: number): Promise<void> {
-    await this.repo.update({ id }, { failedLoginCount: 0 });
-  }
-
-  /** Locks the account unless it already is; true when this call locked it. */
-  async lock(id: number, until: Date, now: Date): Promise<boolean> {
-    const result = await this.repo
-      .createQueryBuilder()
-      .update()
-      .set({ lockedUntil: until, failedLoginCount: 0, lockoutCount: () => 'lockout_count + 1' })
-      .where('id = :id AND (locked_until IS NULL OR locked_until <= :now)', { id, now })
-      .execute();
-    return result.affected === 1;
-  }
-
-  async unlock(id: number): Promise<void> {
-    await this.repo.update({ id }, { lockedUntil: null, failedLoginCount: 0, lockoutCount: 0 });
+  async updateHashIfUnverified(id: number, passwordHash: string): Promise<boolean> {
+    const result = await this.repo.update({ id, isVerified: false }, { passwordHash });
+    return (result.affected ?? 0) > 0;
   }
 
   /** Sets disabled_at unless already set (the first disable time is the one kept). */
@@ -140,6 +110,24 @@ export class UsersRepository extends EntityRepository<User> {
       });
     }
     return paginate(query, page);
+  }
+
+  /** Ids of accounts still unverified that were created before `before`, oldest first. */
+  async findUnverifiedCreatedBefore(before: Date, limit: number): Promise<number[]> {
+    const rows = await this.repo.find({
+      where: { isVerified: false, createdAt: LessThan(before) },
+      select: { id: true },
+      order: { id: 'ASC' },
+      take: limit,
+    });
+    return rows.map((row) => row.id);
+  }
+
+  /** Deletes these accounts if they are still unverified (one may have verified meanwhile). */
+  async deleteUnverified(ids: number[]): Promise<void> {
+    if (ids.length > 0) {
+      await this.repo.delete({ id: In(ids), isVerified: false });
+    }
   }
 
   async delete(id: number): Promise<void> {

@@ -5,6 +5,7 @@ import { AppException } from '../common/problem.js';
 import type { RequestMeta } from '../common/request-meta.js';
 import { Transactional, UnitOfWork } from '../database/unit-of-work.js';
 import { normalizeEmail } from './email.js';
+import { LoginLockout } from './login-lockout.service.js';
 import type { User } from './user.entity.js';
 import { UsersRepository, isUniqueViolation } from './users.repository.js';
 
@@ -18,6 +19,7 @@ export class UsersService {
     private readonly uow: UnitOfWork,
     private readonly users: UsersRepository,
     private readonly audit: AuditService,
+    private readonly lockout: LoginLockout,
   ) {}
 
   findById(id: number): Promise<User | null> {
@@ -26,6 +28,10 @@ export class UsersService {
 
   findByEmail(email: string): Promise<User | null> {
     return this.users.findByEmail(email);
+  }
+
+  usernameTaken(username: string): Promise<boolean> {
+    return this.users.usernameTaken(username.toLowerCase());
   }
 
   /** The password hash is not selected by default (DESIGN §7); only these two load it. */
@@ -50,27 +56,19 @@ export class UsersService {
     return this.users.update(id, { passwordHash });
   }
 
+  /** Voids the password of a still-unverified account; false if it was verified meanwhile. */
+  voidUnverifiedPassword(id: number, unusableHash: string): Promise<boolean> {
+    return this.users.updateHashIfUnverified(id, unusableHash);
+  }
+
   recordLogin(id: number, at: Date): Promise<void> {
     return this.users.recordLogin(id, at);
   }
 
-  /** See UsersRepository.reserveLoginAttempt; its own unit of work unless the caller has one open. */
-  @Transactional()
-  reserveLoginAttempt(id: number, now: Date): Promise<number | null> {
-    return this.users.reserveLoginAttempt(id, now);
-  }
-
-  clearFailedLogins(id: number): Promise<void> {
-    return this.users.clearFailedLogins(id);
-  }
-
-  /** Locks the account unless it already is; true when this call locked it. */
-  lock(id: number, until: Date, now: Date): Promise<boolean> {
-    return this.users.lock(id, until, now);
-  }
-
-  unlock(id: number): Promise<void> {
-    return this.users.unlock(id);
+  /** Ends every brute-force lock and failure count on the account's address; null if no such account. */
+  async unlock(id: number): Promise<number | null> {
+    const user = await this.users.findById(id);
+    return user ? this.lockout.unlock(user.email) : null;
   }
 
   @Transactional()

@@ -15,6 +15,7 @@ import type { Config } from '../../src/config/config.js';
 import { validateConfig } from '../../src/config/config.module.js';
 import type { Feature } from '../../src/database/schema.js';
 import { createThrowawayDatabase, type ThrowawayDatabase } from './database.js';
+import { type OpenApiDocument, OpenApiResponseValidator } from './openapi-validator.js';
 
 export interface ApiResponse<T = any> {
   status: number;
@@ -30,6 +31,11 @@ export interface RequestOptions {
   rawBody?: string | Buffer;
   token?: string;
   headers?: Record<string, string>;
+  /**
+   * Skip the OpenAPI response check: only for requests that break the protocol on purpose (a
+   * malformed request line the document cannot describe). Every other response is validated.
+   */
+  unvalidated?: true;
 }
 
 export interface StartOptions {
@@ -59,6 +65,19 @@ export class TestApp {
     private readonly database: ThrowawayDatabase | undefined,
     private readonly scratch: string,
   ) {}
+
+  private validator?: Promise<OpenApiResponseValidator>;
+
+  /** The app's own served document (a test app with extra features serves a bigger one), fetched once. */
+  private responseValidator(): Promise<OpenApiResponseValidator> {
+    this.validator ??= fetch(`${this.url}/docs/openapi.json`).then(async (response) => {
+      if (response.status !== 200) {
+        throw new Error(`/docs/openapi.json answered ${response.status}`);
+      }
+      return new OpenApiResponseValidator((await response.json()) as OpenApiDocument);
+    });
+    return this.validator;
+  }
 
   static async start(
     env: Record<string, string> = {},
@@ -105,7 +124,10 @@ export class TestApp {
     const address = app.getHttpServer().address();
     const port = typeof address === 'object' && address ? address.port : 0;
     const owned = options.database ? undefined : database;
-    return new TestApp(app, `http://127.0.0.1:${port}`, config.values, logs, owned, scratch);
+    const testApp = new TestApp(app, `http://127.0.0.1:${port}`, config.values, logs, owned, scratch);
+    // Fetched now, so building the document never lands inside a test's timing or concurrency.
+    await testApp.responseValidator();
+    return testApp;
   }
 
   get dataSource(): DataSource {
@@ -130,10 +152,43 @@ export class TestApp {
     if ((response.headers.get('content-type') ?? '').includes('json') && text.length > 0) {
       parsed = JSON.parse(text);
     }
+    if (!options.unvalidated) {
+      const method = options.method ?? 'GET';
+      (await this.responseValidator()).check({
+        method,
+        url: path,
+        status: response.status,
+        headers: response.headers,
+        text,
+        body: parsed,
+      });
+    }
     return { status: response.status, headers: response.headers, body: parsed as T, text };
   }
 
+  /**
+   * Checks a response some other HTTP client got from this app (the typed client, say) against the
+   * app's document, as `request()` does for its own.
+   */
+  async checkResponse(method: string, url: string, response: Response): Promise<void> {
+    const copy = response.clone();
+    const text = await copy.text();
+    const json = (copy.headers.get('content-type') ?? '').includes('json') && text.length > 0;
+    const { pathname, search } = new URL(url, this.url);
+    (await this.responseValidator()).check({
+      method,
+      url: `${pathname}${search}`,
+      status: copy.status,
+      headers: copy.headers,
+      text,
+      body: json ? JSON.parse(text) : text,
+    });
+  }
+
   async close(): Promise<void> {
+    if (this.validator) {
+      (await this.validator).record();
+    }
     await this.app.close();
     await this.database?.drop();
     rmSync(this.scratch, { recursive: true, force: true });

@@ -1,8 +1,10 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { IsOptional, IsString, MaxLength } from 'class-validator';
+import { IsOptional, IsString } from 'class-validator';
+import { ApiDateTimeProperty, ApiIdProperty, ID_MAXIMUM } from '../../common/openapi.js';
 import { PageOf, PageQueryDto } from '../../common/pagination.js';
-import { Trim } from '../../common/validators.js';
+import { MaxCodePoints, Trim } from '../../common/validators.js';
 import type { UserRole } from '../../common/auth/auth-user.js';
+import type { LockoutState } from '../../users/login-lockout.service.js';
 import type { User } from '../../users/user.entity.js';
 
 export class ListAdminUsersQueryDto extends PageQueryDto {
@@ -13,61 +15,67 @@ export class ListAdminUsersQueryDto extends PageQueryDto {
   @IsOptional()
   @Trim()
   @IsString()
-  @MaxLength(255)
+  @MaxCodePoints(255)
   email?: string;
 }
 
 /** An account as operators see it: identity and state, never the password hash. */
 export class AdminUserDto {
-  @ApiProperty({ example: 7 })
+  @ApiIdProperty({ example: 7 })
   id!: number;
 
-  @ApiProperty({ example: 'alice@example.com' })
+  @ApiProperty({ format: 'email', maxLength: 255, example: 'alice@example.com' })
   email!: string;
 
-  @ApiProperty({ type: String, nullable: true, example: 'alice' })
+  @ApiProperty({
+    type: String,
+    nullable: true,
+    maxLength: 50,
+    pattern: '^[a-z0-9_.-]{3,50}$',
+    example: 'alice',
+  })
   username!: string | null;
 
   @ApiProperty({ enum: ['user', 'admin'], example: 'user' })
   role!: UserRole;
 
-  @ApiProperty({ example: true })
   isVerified!: boolean;
 
-  @ApiProperty({ description: 'Locked out after repeated failed logins, right now.', example: false })
+  /** Locked out after repeated failed logins, right now, on at least one client or everywhere. */
   locked!: boolean;
 
-  @ApiProperty({ type: String, format: 'date-time', nullable: true, example: null })
+  @ApiDateTimeProperty({ nullable: true, example: null })
   lockedUntil!: string | null;
 
-  @ApiProperty({ description: 'Consecutive failed logins since the last success.', example: 0 })
+  /** Consecutive failed logins from all clients since the last success. */
+  @ApiProperty({ type: 'integer', format: 'int64', minimum: 0, maximum: ID_MAXIMUM, example: 0 })
   failedLoginCount!: number;
 
-  @ApiProperty({ example: false })
   disabled!: boolean;
 
-  @ApiProperty({ type: String, format: 'date-time', nullable: true, example: null })
+  @ApiDateTimeProperty({ nullable: true, example: null })
   disabledAt!: string | null;
 
-  @ApiProperty({ format: 'date-time', example: '2030-01-02T09:30:00.000Z' })
+  @ApiDateTimeProperty()
   createdAt!: string;
 
-  @ApiProperty({ type: String, format: 'date-time', nullable: true, example: '2030-01-03T08:00:00.000Z' })
+  @ApiDateTimeProperty({ nullable: true })
   lastLoginAt!: string | null;
 }
 
 export const AdminUserPageDto = PageOf(AdminUserDto, 'AdminUserPageDto');
 
-export function toAdminUser(user: User, now: Date): AdminUserDto {
+export function toAdminUser(user: User, lockout: LockoutState | undefined, now: Date): AdminUserDto {
+  const lockedUntil = lockout?.lockedUntil ?? null;
   return {
     id: user.id,
     email: user.email,
     username: user.username,
     role: user.role,
     isVerified: user.isVerified,
-    locked: user.lockedUntil !== null && user.lockedUntil.getTime() > now.getTime(),
-    lockedUntil: user.lockedUntil?.toISOString() ?? null,
-    failedLoginCount: user.failedLoginCount,
+    locked: lockedUntil !== null && lockedUntil.getTime() > now.getTime(),
+    lockedUntil: lockedUntil?.toISOString() ?? null,
+    failedLoginCount: lockout?.failures ?? 0,
     disabled: user.disabledAt !== null,
     disabledAt: user.disabledAt?.toISOString() ?? null,
     createdAt: user.createdAt.toISOString(),

@@ -2,7 +2,8 @@ import { ApiPropertyOptional } from '@nestjs/swagger';
 import { Transform } from 'class-transformer';
 import { IsIn, IsInt, IsOptional, IsString, Matches, MaxLength, Min } from 'class-validator';
 import { PageQueryDto } from '../../common/pagination.js';
-import { IsIsoDateTime } from '../../common/validators.js';
+import { ID_MAXIMUM } from '../../common/openapi.js';
+import { ISO_DATE_TIME_MAX_LENGTH, IsIsoDateTime } from '../../common/validators.js';
 import type { AuditOutcome } from '../audit-event.entity.js';
 
 /** Event names are dotted lower-case words, e.g. auth.login_failed. */
@@ -11,7 +12,11 @@ const EVENT_MAX_LENGTH = 64;
 
 /** `?event=`, shared by the own trail and the operator search. */
 export class OwnAuditEventsQueryDto extends PageQueryDto {
-  @ApiPropertyOptional({ description: 'Only this event name.' })
+  @ApiPropertyOptional({
+    description: 'Only this event name.',
+    maxLength: EVENT_MAX_LENGTH,
+    pattern: EVENT_NAME.source,
+  })
   @IsOptional()
   @IsString()
   @MaxLength(EVENT_MAX_LENGTH)
@@ -20,7 +25,13 @@ export class OwnAuditEventsQueryDto extends PageQueryDto {
 }
 
 export class SearchAuditEventsQueryDto extends OwnAuditEventsQueryDto {
-  @ApiPropertyOptional({ description: 'Only events about this user.', minimum: 1 })
+  @ApiPropertyOptional({
+    description: 'Only events about this user.',
+    type: 'integer',
+    format: 'int64',
+    minimum: 1,
+    maximum: ID_MAXIMUM,
+  })
   @IsOptional()
   // Only a plain positive decimal becomes a number; "1e3", "0x10" or "" stay strings and fail IsInt.
   @Transform(({ value }: { value: unknown }) =>
@@ -37,6 +48,7 @@ export class SearchAuditEventsQueryDto extends OwnAuditEventsQueryDto {
 
   @ApiPropertyOptional({
     format: 'date-time',
+    maxLength: ISO_DATE_TIME_MAX_LENGTH,
     description: 'Only events at or after this instant (ISO 8601).',
   })
   @IsOptional()
@@ -45,6 +57,7 @@ export class SearchAuditEventsQueryDto extends OwnAuditEventsQueryDto {
 
   @ApiPropertyOptional({
     format: 'date-time',
+    maxLength: ISO_DATE_TIME_MAX_LENGTH,
     description: 'Only events strictly before this instant (ISO 8601).',
   })
   @IsOptional()

@@ -1,6 +1,9 @@
+import { applyDecorators } from '@nestjs/common';
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Transform } from 'class-transformer';
-import { IsEmail, IsOptional, IsString, Length, Matches, MaxLength } from 'class-validator';
+import { IsOptional, IsString, Length, Matches, MaxLength } from 'class-validator';
+import { ApiDateTimeProperty, ApiIdProperty } from '../../common/openapi.js';
+import { IsEmailAddress, MaxCodePoints } from '../../common/validators.js';
 import { normalizeEmail } from '../../users/email.js';
 import { UserResponseDto } from '../../users/dto/user-response.dto.js';
 
@@ -17,22 +20,34 @@ const PASSWORD_INPUT_MAX = 1024;
 const NormalizedEmail = () =>
   Transform(({ value }: { value: unknown }) => (typeof value === 'string' ? normalizeEmail(value) : value));
 
+/** Counted in code points, as the column counts them; documented by hand (the plugin cannot read it). */
+const EMAIL_MAX = 254;
+const EmailBound = () =>
+  applyDecorators(
+    MaxCodePoints(EMAIL_MAX),
+    ApiProperty({ maxLength: EMAIL_MAX, example: 'ada@example.com' }),
+  );
+
 export class RegisterDto {
-  @ApiProperty({ example: 'ada@example.com', maxLength: 254 })
   @NormalizedEmail()
-  @IsEmail({}, { message: 'email must be an email address' })
-  @MaxLength(254)
+  @IsEmailAddress()
+  @EmailBound()
+  @ApiProperty({ format: 'email' })
   email!: string;
 
-  @ApiProperty({
-    example: 'correct horse battery staple',
-    description: '8–128 characters; not a common password',
-  })
+  /**
+   * 8–128 characters; not a common password
+   * @example 'correct horse battery staple'
+   */
   @IsString()
   @MaxLength(PASSWORD_INPUT_MAX)
   password!: string;
 
-  @ApiPropertyOptional({ example: 'ada', description: '3–50 of a-z 0-9 _ . - (case-insensitive)' })
+  @ApiPropertyOptional({
+    example: 'ada',
+    maxLength: 50,
+    description: '3–50 of a-z 0-9 _ . - (case-insensitive)',
+  })
   @IsOptional()
   @IsString()
   @Matches(/^[A-Za-z0-9_.-]{3,50}$/, { message: 'username must be 3-50 characters of a-z, 0-9, _ . -' })
@@ -40,109 +55,112 @@ export class RegisterDto {
 }
 
 export class EmailDto {
-  @ApiProperty({ example: 'ada@example.com' })
   @NormalizedEmail()
-  @IsEmail({}, { message: 'email must be an email address' })
-  @MaxLength(254)
+  @IsEmailAddress()
+  @EmailBound()
+  @ApiProperty({ format: 'email' })
   email!: string;
 }
 
 export class LoginDto {
-  @ApiProperty({ example: 'ada@example.com' })
   @NormalizedEmail()
   @IsString()
-  @MaxLength(254)
+  @EmailBound()
   email!: string;
 
-  @ApiProperty({ example: 'correct horse battery staple' })
+  /** @example 'correct horse battery staple' */
   @IsString()
   @MaxLength(PASSWORD_INPUT_MAX)
   password!: string;
 }
 
 export class TokenDto {
-  @ApiProperty({ description: 'The token from the mailed link', example: 'mT2x…' })
+  /**
+   * The token from the mailed link
+   * @example 'mT2x…'
+   */
   @IsString()
   @Length(1, 256)
   token!: string;
 }
 
 export class ResetPasswordDto extends TokenDto {
-  @ApiProperty({ example: 'a new long passphrase' })
+  /** @example 'a new long passphrase' */
   @IsString()
   @MaxLength(PASSWORD_INPUT_MAX)
   password!: string;
 }
 
 export class RefreshDto {
-  @ApiProperty({ description: 'The refresh token from login or the last refresh' })
+  /** The refresh token from login or the last refresh */
   @IsString()
   @Length(1, 256)
   refreshToken!: string;
 }
 
 export class ChangePasswordDto {
-  @ApiProperty()
   @IsString()
   @MaxLength(PASSWORD_INPUT_MAX)
   currentPassword!: string;
 
-  @ApiProperty({ example: 'another long passphrase' })
+  /** @example 'another long passphrase' */
   @IsString()
   @MaxLength(PASSWORD_INPUT_MAX)
   newPassword!: string;
 }
 
 export class DeleteAccountDto {
-  @ApiProperty({ description: 'Your current password' })
+  /** Your current password */
   @IsString()
   @MaxLength(PASSWORD_INPUT_MAX)
   password!: string;
 }
 
 export class AcceptedDto {
-  @ApiProperty({ example: 'If the address can be used, an email is on its way.' })
+  @ApiProperty({ maxLength: 256, example: 'If the address can be used, an email is on its way.' })
   message!: string;
 }
 
 export class TokenPairDto {
-  @ApiProperty({ description: 'HS256 JWT; send as `Authorization: Bearer …`' })
+  /** HS256 JWT; send as `Authorization: Bearer …` */
+  @ApiProperty({ maxLength: 2048, pattern: '^[A-Za-z0-9_-]+\\.[A-Za-z0-9_-]+\\.[A-Za-z0-9_-]+$' })
   accessToken!: string;
 
-  @ApiProperty({ description: 'Opaque; single use: every refresh returns a new one' })
+  /** Opaque; single use: every refresh returns a new one */
+  @ApiProperty({ maxLength: 256, pattern: '^[A-Za-z0-9_-]+$' })
   refreshToken!: string;
 
-  @ApiProperty({ example: 'Bearer' })
+  @ApiProperty({ enum: ['Bearer'] })
   tokenType!: 'Bearer';
 
-  @ApiProperty({ example: 900, description: 'Seconds until the access token expires' })
+  /** Seconds until the access token expires */
+  @ApiProperty({ type: 'integer', format: 'int32', minimum: 1, maximum: 86_400, example: 900 })
   expiresIn!: number;
 }
 
 export class LoginResponseDto extends TokenPairDto {
-  @ApiProperty({ type: UserResponseDto })
   user!: UserResponseDto;
 }
 
 export class SessionDto {
-  @ApiProperty({ example: 7 })
+  @ApiIdProperty({ example: 7 })
   id!: number;
 
-  @ApiProperty({ example: true, description: 'The session this access token belongs to' })
+  /** The session this access token belongs to */
   current!: boolean;
 
-  @ApiProperty({ example: '2026-11-22T10:00:00.000Z' })
+  @ApiDateTimeProperty()
   createdAt!: string;
 
-  @ApiProperty({ example: '2026-11-22T10:05:00.000Z', nullable: true, type: String })
+  @ApiDateTimeProperty({ nullable: true })
   lastUsedAt!: string | null;
 
-  @ApiProperty({ example: '2026-12-22T10:00:00.000Z' })
+  @ApiDateTimeProperty()
   expiresAt!: string;
 
-  @ApiProperty({ example: '203.0.113.7', nullable: true, type: String })
+  @ApiProperty({ type: String, nullable: true, maxLength: 45, example: '203.0.113.7' })
   ip!: string | null;
 
-  @ApiProperty({ example: 'Mozilla/5.0 …', nullable: true, type: String })
+  @ApiProperty({ type: String, nullable: true, maxLength: 255, example: 'Mozilla/5.0 …' })
   userAgent!: string | null;
 }

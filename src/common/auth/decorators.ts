@@ -1,6 +1,7 @@
 import { applyDecorators, createParamDecorator, type ExecutionContext, SetMetadata } from '@nestjs/common';
-import { ApiBearerAuth, ApiUnauthorizedResponse } from '@nestjs/swagger';
+import { ApiBearerAuth } from '@nestjs/swagger';
 import type { FastifyRequest } from 'fastify';
+import { ApiProblem } from '../openapi.js';
 import type { AuthUser } from './auth-user.js';
 
 export const IS_PUBLIC = 'gatehouse:isPublic';
@@ -15,8 +16,15 @@ export const Public = () => SetMetadata(IS_PUBLIC, true);
 export const Authenticated = () =>
   applyDecorators(
     ApiBearerAuth(),
-    ApiUnauthorizedResponse({
-      description: 'Missing, invalid or revoked access token (code UNAUTHENTICATED).',
+    ApiProblem(401, ['UNAUTHENTICATED'], {
+      description: 'missing, invalid, expired or revoked access token',
+      headers: {
+        'WWW-Authenticate': {
+          description: 'The RFC 6750 challenge; `error="invalid_token"` when a token was sent: refresh it.',
+          required: true,
+          schema: { type: 'string', maxLength: 256, pattern: '^Bearer ' },
+        },
+      },
     }),
   );
 

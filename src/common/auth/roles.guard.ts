@@ -8,8 +8,8 @@ import {
   UseGuards,
 } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
-import { ApiForbiddenResponse } from '@nestjs/swagger';
 import type { FastifyRequest } from 'fastify';
+import { ApiProblem } from '../openapi.js';
 import { AppException } from '../problem.js';
 import type { AuthUser, UserRole } from './auth-user.js';
 import { Authenticated } from './decorators.js';
@@ -55,7 +55,5 @@ export const Roles = (...roles: [UserRole, ...UserRole[]]) =>
     SetMetadata(ROLES, roles),
     UseGuards(RolesGuard),
     Authenticated(),
-    ApiForbiddenResponse({
-      description: `The caller is not ${roles.join(' or ')} (code ADMIN_REQUIRED).`,
-    }),
+    ApiProblem(403, ['ADMIN_REQUIRED'], { description: `the caller is not ${roles.join(' or ')}` }),
   );

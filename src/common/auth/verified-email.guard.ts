@@ -7,8 +7,8 @@ import {
   UseGuards,
 } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
-import { ApiForbiddenResponse } from '@nestjs/swagger';
 import type { FastifyRequest } from 'fastify';
+import { ApiProblem } from '../openapi.js';
 import { AppException } from '../problem.js';
 import type { Config } from '../../config/config.js';
 import type { AuthUser } from './auth-user.js';
@@ -45,7 +45,5 @@ export class VerifiedEmailGuard implements CanActivate {
 export const RequireVerifiedEmail = () =>
   applyDecorators(
     UseGuards(VerifiedEmailGuard),
-    ApiForbiddenResponse({
-      description: 'The caller’s email is not verified yet (code EMAIL_NOT_VERIFIED).',
-    }),
+    ApiProblem(403, ['EMAIL_NOT_VERIFIED'], { description: 'the caller’s email is not verified yet' }),
   );

@@ -1,27 +1,33 @@
 import { ApiProperty } from '@nestjs/swagger';
+import { ApiDateTimeProperty, ApiIdProperty } from '../../common/openapi.js';
 import { PageOf } from '../../common/pagination.js';
 import type { Todo } from '../todo.entity.js';
+import { DESCRIPTION_MAX_LENGTH, TITLE_MAX_LENGTH } from './create-todo.dto.js';
 
 export class TodoResponseDto {
-  @ApiProperty({ example: 42 })
+  @ApiIdProperty()
   id!: number;
 
-  @ApiProperty({ example: 'Renew the TLS certificate' })
+  @ApiProperty({ minLength: 1, maxLength: TITLE_MAX_LENGTH, example: 'Renew the TLS certificate' })
   title!: string;
 
-  @ApiProperty({ type: String, nullable: true, example: 'The wildcard certificate expires soon.' })
+  @ApiProperty({
+    type: String,
+    nullable: true,
+    maxLength: DESCRIPTION_MAX_LENGTH,
+    example: 'The wildcard certificate expires soon.',
+  })
   description!: string | null;
 
-  @ApiProperty({ example: false })
   completed!: boolean;
 
-  @ApiProperty({ type: String, format: 'date-time', nullable: true, example: '2030-01-31T17:00:00.000Z' })
+  @ApiDateTimeProperty({ nullable: true, example: '2030-01-31T17:00:00.000Z' })
   dueAt!: string | null;
 
-  @ApiProperty({ format: 'date-time', example: '2030-01-02T09:30:00.000Z' })
+  @ApiDateTimeProperty()
   createdAt!: string;
 
-  @ApiProperty({ format: 'date-time', example: '2030-01-02T09:30:00.000Z' })
+  @ApiDateTimeProperty()
   updatedAt!: string;
 }
 

@@ -5,6 +5,7 @@ export class UpdateProfileDto {
   @ApiPropertyOptional({
     example: 'ada.l',
     nullable: true,
+    maxLength: 50,
     type: String,
     description: '3–50 of a-z 0-9 _ . - (case-insensitive, stored lower-cased); null removes it',
   })

@@ -1,26 +1,32 @@
 import { ApiProperty } from '@nestjs/swagger';
+import { ApiDateTimeProperty, ApiIdProperty } from '../../common/openapi.js';
 import type { User } from '../user.entity.js';
 
 export class UserResponseDto {
-  @ApiProperty({ example: 42 })
+  @ApiIdProperty()
   id!: number;
 
-  @ApiProperty({ example: 'ada@example.com' })
+  @ApiProperty({ format: 'email', maxLength: 255, example: 'ada@example.com' })
   email!: string;
 
-  @ApiProperty({ example: 'ada', nullable: true, type: String })
+  @ApiProperty({
+    type: String,
+    nullable: true,
+    maxLength: 50,
+    pattern: '^[a-z0-9_.-]{3,50}$',
+    example: 'ada',
+  })
   username!: string | null;
 
-  @ApiProperty({ example: true })
   isVerified!: boolean;
 
-  @ApiProperty({ example: 'user', enum: ['user', 'admin'] })
+  @ApiProperty({ enum: ['user', 'admin'], example: 'user' })
   role!: string;
 
-  @ApiProperty({ example: '2026-11-22T10:00:00.000Z' })
+  @ApiDateTimeProperty()
   createdAt!: string;
 
-  @ApiProperty({ example: '2026-11-22T10:05:00.000Z', nullable: true, type: String })
+  @ApiDateTimeProperty({ nullable: true })
   lastLoginAt!: string | null;
 }
 
