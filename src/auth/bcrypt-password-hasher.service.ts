@@ -1,5 +1,5 @@
 import { createHmac } from 'node:crypto';
-import { HttpStatus, Injectable, type OnModuleInit } from '@nestjs/common';
+import { HttpStatus, Injectable, Logger, type OnModuleInit } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
 import bcrypt from 'bcrypt';
 import { AppException } from '../common/problem.js';
@@ -20,7 +20,9 @@ const PREHASH_KEY = 'gatehouse/password/v1';
 export class BcryptPasswordHasher extends PasswordHasher implements OnModuleInit {
   private readonly cost: number;
   private readonly queueLimit: number;
-  private inFlight = 0;
+  private readonly concurrency: number;
+  private running = 0;
+  private readonly waiting: Array<() => void> = [];
   /** A real hash at the configured cost, compared against when the email is unknown (same timing). */
   private dummyHash = '';
 
@@ -29,9 +31,18 @@ export class BcryptPasswordHasher extends PasswordHasher implements OnModuleInit
     const auth = config.getOrThrow('auth', { infer: true });
     this.cost = auth.bcryptCost;
     this.queueLimit = auth.hashQueueLimit;
+    this.concurrency = auth.hashConcurrency;
   }
 
   async onModuleInit(): Promise<void> {
+    // bcrypt shares libuv's pool with file and DNS work: with no thread to spare, a login flood would
+    // queue log writes and lookups behind hashes.
+    const poolSize = Number(process.env.UV_THREADPOOL_SIZE ?? 4);
+    if (this.concurrency >= poolSize) {
+      new Logger(BcryptPasswordHasher.name).warn(
+        `HASH_CONCURRENCY=${this.concurrency} leaves no thread of UV_THREADPOOL_SIZE=${poolSize} to file and DNS work; set UV_THREADPOOL_SIZE to at least ${this.concurrency + 1}`,
+      );
+    }
     this.dummyHash = await bcrypt.hash(prehash('gatehouse-dummy-password'), this.cost);
   }
 
@@ -58,11 +69,14 @@ export class BcryptPasswordHasher extends PasswordHasher implements OnModuleInit
   }
 
   /**
-   * bcrypt runs on libuv's thread pool; beyond HASH_QUEUE_LIMIT waiting hashes a login flood gets 503
-   * at once instead of queueing without bound and starving every other route.
+   * bcrypt runs on libuv's thread pool, HASH_CONCURRENCY at a time: by default one less than the CPU
+   * count, so a login flood keeps a core for the event loop and every other route stays fast, and
+   * each hash gets a core of its own (more in flight only slows each one down). Up to
+   * HASH_QUEUE_LIMIT more wait their turn here; beyond that a flood gets 503 at once instead of
+   * queueing without bound.
    */
   private async bounded<T>(work: () => Promise<T>): Promise<T> {
-    if (this.inFlight >= this.queueLimit) {
+    if (this.running + this.waiting.length >= this.concurrency + this.queueLimit) {
       throw new AppException(
         HttpStatus.SERVICE_UNAVAILABLE,
         'AUTH_BUSY',
@@ -73,15 +87,26 @@ export class BcryptPasswordHasher extends PasswordHasher implements OnModuleInit
         },
       );
     }
-    this.inFlight += 1;
+    if (this.running < this.concurrency) {
+      this.running += 1;
+    } else {
+      // The finishing hash hands its slot over: `running` stays the same.
+      await new Promise<void>((resolve) => this.waiting.push(resolve));
+    }
     try {
       return await work();
     } finally {
-      this.inFlight -= 1;
+      const next = this.waiting.shift();
+      if (next) {
+        next();
+      } else {
+        this.running -= 1;
+      }
     }
   }
 }
 
-function prehash(password: string): string {
+/** What bcrypt is given for a password: HMAC-SHA-256 of its NFKC form, base64 (44 bytes, never truncated). */
+export function prehash(password: string): string {
   return createHmac('sha256', PREHASH_KEY).update(normalizePassword(password), 'utf8').digest('base64');
 }

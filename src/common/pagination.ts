@@ -128,6 +128,11 @@ export async function paginate<T extends ObjectLiteral & { id: number | string }
     .orderBy(`${alias}.id`, 'DESC')
     .limit(limit + 1)
     .getMany();
+  return pageOf(rows, limit);
+}
+
+/** The page from `limit + 1` rows fetched newest first: the extra row only says another page exists. */
+export function pageOf<T extends { id: number | string }>(rows: T[], limit: number): Page<T> {
   const hasMore = rows.length > limit;
   const items = hasMore ? rows.slice(0, limit) : rows;
   return { items, nextCursor: hasMore ? encodeCursor(items[items.length - 1].id) : null };

@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
@@ -45,6 +46,7 @@ export function authConfig(env: Env) {
     lockoutDurationMs: env.AUTH_LOCKOUT_DURATION,
     sessionsPerUserMax: env.SESSIONS_PER_USER_MAX,
     hashQueueLimit: env.HASH_QUEUE_LIMIT,
+    hashConcurrency: env.HASH_CONCURRENCY ?? Math.max(1, availableParallelism() - 1),
     throttleWindowMs: env.AUTH_THROTTLE_WINDOW,
     throttleIpLimit: env.AUTH_THROTTLE_IP_LIMIT,
     throttleEmailLimit: env.AUTH_THROTTLE_EMAIL_LIMIT,

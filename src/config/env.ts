@@ -192,6 +192,11 @@ const EnvShape = z.object({
   HASH_QUEUE_LIMIT: int(1, 100000)
     .prefault('64')
     .describe('Password hashes waiting at most; beyond it login answers 503'),
+  HASH_CONCURRENCY: int(1, 1024)
+    .optional()
+    .describe(
+      'bcrypt hashes run at once; default one less than the CPU count (at least 1), leaving a core to the event loop. Keep UV_THREADPOOL_SIZE above it',
+    ),
   MAIL_URL: url(['smtp', 'smtps'])
     .optional()
     .describe('smtp:// or smtps:// URL; unset in development writes .eml files to MAIL_DIR'),

@@ -1,12 +1,31 @@
+import type { ColumnMetadata } from 'typeorm/metadata/ColumnMetadata.js';
 import type { EntityManager, EntityTarget, ObjectLiteral, Repository } from 'typeorm';
+import { isMysqlFamily } from './data-source.js';
 import type { UnitOfWork } from './unit-of-work.js';
+
+/** What a hand-written SELECT of an entity needs, worked out once per repository. */
+interface RawShape {
+  /** Selectable columns, once each (a relation's join column shares its explicit column). */
+  columns: ColumnMetadata[];
+  /** `"id", "user_id", …` quoted for the dialect. */
+  selectList: string;
+  /** The quoted table name. */
+  table: string;
+  mysql: boolean;
+}
 
 /**
  * The one persistence shape: each table sits behind one repository class in the module that owns it,
  * extending this, with intent-named methods (`findByEmail`, `consume`). Every statement goes through
  * `repo` / `manager`, which join the caller's unit of work when one is open.
+ *
+ * Reads on the authenticated hot path (a profile, a list page) may use `selectRaw`: hand-written SQL
+ * whose rows are hydrated by TypeORM's own driver, so they come back as the same entities a
+ * `repo.find…` would return, without the query builder's cost per request.
  */
 export abstract class EntityRepository<T extends ObjectLiteral> {
+  private shape?: RawShape;
+
   protected constructor(
     protected readonly uow: UnitOfWork,
     private readonly entity: EntityTarget<T>,
@@ -20,5 +39,63 @@ export abstract class EntityRepository<T extends ObjectLiteral> {
   /** For statements that span tables or need raw SQL; also joins the open unit of work. */
   protected get manager(): EntityManager {
     return this.uow.tx;
+  }
+
+  /** The quoted select list, table name and dialect for hand-written SQL on this entity. */
+  protected get raw(): Readonly<RawShape> {
+    if (!this.shape) {
+      const dataSource = this.manager.connection;
+      const metadata = dataSource.getMetadata(this.entity);
+      const seen = new Set<string>();
+      const columns = metadata.columns.filter(
+        (column) =>
+          column.isSelect &&
+          !column.isVirtual &&
+          !seen.has(column.databaseName) &&
+          seen.add(column.databaseName),
+      );
+      const quote = (name: string) => dataSource.driver.escape(name);
+      this.shape = {
+        columns,
+        selectList: columns.map((column) => quote(column.databaseName)).join(', '),
+        table: quote(metadata.tableName),
+        mysql: isMysqlFamily(dataSource),
+      };
+    }
+    return this.shape;
+  }
+
+  /** A column's quoted name, by property (`userId` → `"user_id"`). */
+  protected column(property: keyof T & string): string {
+    const column = this.raw.columns.find((candidate) => candidate.propertyName === property);
+    if (!column) {
+      throw new Error(`${String(property)} is not a selectable column`);
+    }
+    return this.manager.connection.driver.escape(column.databaseName);
+  }
+
+  /** A value as the driver stores it in this property's column (booleans and dates differ by dialect). */
+  protected persisted(property: keyof T & string, value: unknown): unknown {
+    const column = this.raw.columns.find((candidate) => candidate.propertyName === property);
+    return column ? this.manager.connection.driver.preparePersistentValue(value, column) : value;
+  }
+
+  /**
+   * Runs a SELECT of `raw.selectList` (any WHERE/ORDER/LIMIT, `?` placeholders) in the open unit of
+   * work and hydrates each row as TypeORM does: the entity class, each column through the driver.
+   */
+  protected async selectRaw(sql: string, parameters: unknown[]): Promise<T[]> {
+    const { columns } = this.raw;
+    const manager = this.manager;
+    const driver = manager.connection.driver;
+    const metadata = manager.connection.getMetadata(this.entity);
+    const rows: Array<Record<string, unknown>> = await manager.query(sql, parameters);
+    return rows.map((row) => {
+      const entity = metadata.create() as T;
+      for (const column of columns) {
+        column.setEntityValue(entity, driver.prepareHydratedValue(row[column.databaseName], column));
+      }
+      return entity;
+    });
   }
 }

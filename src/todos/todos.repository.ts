@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import { forceIndex, type Page, type PageQueryDto, paginate } from '../common/pagination.js';
+import type { Page, PageQueryDto } from '../common/pagination.js';
 import { UnitOfWork } from '../database/unit-of-work.js';
 import { OwnedRepository } from '../owned/owned.repository.js';
 import { Todo } from './todo.entity.js';
@@ -27,14 +27,9 @@ export class TodosRepository extends OwnedRepository<Todo> {
     page: PageQueryDto,
     filter: { completed?: boolean } = {},
   ): Promise<Page<Todo>> {
-    const query = this.ownedQuery(ownerId);
-    if (filter.completed === undefined) {
-      forceIndex(query, LIST_INDEX);
-    } else {
-      forceIndex(query, LIST_BY_COMPLETED_INDEX).andWhere('row.completed = :completed', {
-        completed: filter.completed,
-      });
-    }
-    return paginate(query, page);
+    return this.ownedPage(ownerId, page, {
+      filter,
+      index: filter.completed === undefined ? LIST_INDEX : LIST_BY_COMPLETED_INDEX,
+    });
   }
 }

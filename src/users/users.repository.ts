@@ -25,8 +25,13 @@ export class UsersRepository extends EntityRepository<User> {
     super(uow, User);
   }
 
-  findById(id: number): Promise<User | null> {
-    return this.repo.findOneBy({ id });
+  /** By primary key, in hand-written SQL: every profile read (GET /users/me) runs this. */
+  async findById(id: number): Promise<User | null> {
+    const { selectList, table } = this.raw;
+    const [user] = await this.selectRaw(`SELECT ${selectList} FROM ${table} WHERE ${this.column('id')} = ?`, [
+      id,
+    ]);
+    return user ?? null;
   }
 
   findByEmail(email: string): Promise<User | null> {
