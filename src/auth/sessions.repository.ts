@@ -31,14 +31,12 @@ export class SessionsRepository extends EntityRepository<Session> {
   async findLiveCaller(sessionId: number, userId: number, now: Date): Promise<AuthUser | null> {
     // Hand-written SQL: this runs on every authenticated request, and TypeORM's query building and
     // hydration cost more than the query itself. Portable: `?` placeholders work on both drivers.
-    const manager = this.manager;
-    const rows: { email: string; role: AuthUser['role']; is_verified: number | boolean }[] =
-      await manager.query(
-        `SELECT u.email, u.role, u.is_verified
+    const rows = await this.rows<{ email: string; role: AuthUser['role']; is_verified: number | boolean }>(
+      `SELECT u.email, u.role, u.is_verified
          FROM sessions s JOIN users u ON u.id = s.user_id
         WHERE s.id = ? AND s.user_id = ? AND s.revoked_at IS NULL AND s.expires_at > ? AND u.disabled_at IS NULL`,
-        [sessionId, userId, isMysqlFamily(manager.connection) ? now : sqliteTimestamp(now)],
-      );
+      [sessionId, userId, this.raw.mysql ? now : sqliteTimestamp(now)],
+    );
     const row = rows[0];
     return row
       ? { id: userId, sessionId, email: row.email, role: row.role, isVerified: Boolean(row.is_verified) }

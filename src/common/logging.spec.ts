@@ -61,6 +61,27 @@ describe('log redaction', () => {
     });
   });
 
+  it('prints a request as id, method and path only: no headers, no query string', () => {
+    const lines: string[] = [];
+    appLogger(lines).info(
+      {
+        req: {
+          id: 'r-1',
+          method: 'GET',
+          url: '/reset-password?token=top-secret-7',
+          headers: { authorization: 'Bearer top secret 8', cookie: 'sid=top secret 9' },
+        },
+        res: { statusCode: 200, headers: { 'set-cookie': 'sid=top secret 10' } },
+      },
+      'request completed',
+    );
+    expect(lines[0]).not.toMatch(/top.secret/);
+    expect(JSON.parse(lines[0])).toMatchObject({
+      req: { id: 'r-1', method: 'GET', url: '/reset-password?[redacted]' },
+      res: { statusCode: 200 },
+    });
+  });
+
   it("never changes the caller's object, and returns one with nothing to hide as it is", () => {
     const body = { email: 'a@example.test', password: 'secret' };
     const logged = { body };

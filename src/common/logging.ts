@@ -44,6 +44,9 @@ export const REDACT_PATHS = [
 export function redactSecrets(object: Record<string, unknown>, depth = 2): Record<string, unknown> {
   let copy: Record<string, unknown> | undefined;
   for (const key in object) {
+    if (depth === 2 && SERIALIZED_KEYS.has(key)) {
+      continue;
+    }
     const value = object[key];
     let replacement = value;
     if (SECRET_KEYS.has(key)) {
@@ -58,6 +61,13 @@ export function redactSecrets(object: Record<string, unknown>, depth = 2): Recor
   }
   return copy ?? object;
 }
+
+/**
+ * Top-level keys whose serializer decides what is printed (`req` and `res` print no headers, `err`
+ * is covered by REDACT_PATHS). pino-http logs the raw request and response objects under them: a walk
+ * through those (sockets, parsers, headers) would cost more than the line.
+ */
+const SERIALIZED_KEYS: ReadonlySet<string> = new Set(['req', 'res', 'err']);
 
 /** Plain objects and class instances (a DTO logged by mistake); errors keep their serializer. */
 function isNestedRecord(value: unknown): value is Record<string, unknown> {
@@ -83,7 +93,10 @@ export function loggerParams(app: AppConfig, destination?: NodeJS.WritableStream
         formatters: { log: redactSecrets },
         // Fastify already chose the id (from a valid X-Request-Id or a new UUID); use the same one.
         genReqId: (req: IncomingMessage & { id?: string }) => req.id ?? '',
-        customProps: (req: IncomingMessage & { user?: { id: number } }) => ({ userId: req.user?.id }),
+        // The caller's id goes into the completion line itself. As customProps it made pino-http build
+        // two more child loggers per request (one before the guard ran, always without a user).
+        customSuccessObject: (req: RequestWithUser, _res: ServerResponse, value: Record<string, unknown>) =>
+          withCaller(req, value),
         autoLogging: {
           ignore: (req: IncomingMessage & { originalUrl?: string }) =>
             /^\/health\//.test(req.originalUrl ?? req.url ?? ''),
@@ -91,16 +104,16 @@ export function loggerParams(app: AppConfig, destination?: NodeJS.WritableStream
         // pino-http invents an Error (with a stack pointing into pino-http) for every 5xx response the
         // app answered on purpose, such as 503 AUTH_BUSY; the exception filter already logged why.
         customErrorObject: (
-          _req: IncomingMessage,
+          req: RequestWithUser,
           res: ServerResponse & { err?: unknown },
           error: Error,
           value: Record<string, unknown>,
         ) => {
           if (res.err === undefined && /^failed with status code \d{3}$/.test(error.message)) {
             const { err: _synthetic, ...rest } = value;
-            return rest;
+            return withCaller(req, rest);
           }
-          return value;
+          return withCaller(req, value);
         },
         serializers: {
           req: (req: { id: string; method: string; url: string }) => ({
@@ -119,6 +132,13 @@ export function loggerParams(app: AppConfig, destination?: NodeJS.WritableStream
       ...(destination ? [destination] : pretty ? [] : [pino.destination({ sync: false })]),
     ] as Params['pinoHttp'],
   };
+}
+
+type RequestWithUser = IncomingMessage & { user?: { id: number } };
+
+/** A completion line's object, with `userId` when the request was authenticated. */
+function withCaller(req: RequestWithUser, value: Record<string, unknown>): Record<string, unknown> {
+  return req.user ? { ...value, userId: req.user.id } : value;
 }
 
 /** Landing-page links carry tokens in the query string; the log keeps the path only. */

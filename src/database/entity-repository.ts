@@ -1,5 +1,11 @@
 import type { ColumnMetadata } from 'typeorm/metadata/ColumnMetadata.js';
-import type { EntityManager, EntityTarget, ObjectLiteral, Repository } from 'typeorm';
+import {
+  type EntityManager,
+  type EntityTarget,
+  type ObjectLiteral,
+  QueryFailedError,
+  type Repository,
+} from 'typeorm';
 import { isMysqlFamily } from './data-source.js';
 import type { UnitOfWork } from './unit-of-work.js';
 
@@ -14,6 +20,11 @@ interface RawShape {
   mysql: boolean;
 }
 
+/** The one method of mysql2's callback pool that hot reads use. */
+interface MysqlPool {
+  query(sql: string, values: unknown[], callback: (error: Error | null, rows: unknown) => void): void;
+}
+
 /**
  * The one persistence shape: each table sits behind one repository class in the module that owns it,
  * extending this, with intent-named methods (`findByEmail`, `consume`). Every statement goes through
@@ -25,6 +36,7 @@ interface RawShape {
  */
 export abstract class EntityRepository<T extends ObjectLiteral> {
   private shape?: RawShape;
+  private pool?: MysqlPool | null;
 
   protected constructor(
     protected readonly uow: UnitOfWork,
@@ -81,15 +93,44 @@ export abstract class EntityRepository<T extends ObjectLiteral> {
   }
 
   /**
-   * Runs a SELECT of `raw.selectList` (any WHERE/ORDER/LIMIT, `?` placeholders) in the open unit of
-   * work and hydrates each row as TypeORM does: the entity class, each column through the driver.
+   * The rows of a hand-written read (`?` placeholders), in the open unit of work if there is one.
+   * Outside one, on MySQL, straight on the driver's pool: TypeORM's path (a query runner per query,
+   * its broadcasts and mysql2's promise wrapper, which captures a stack trace per query) cost as much
+   * as the query on the authenticated hot path. Errors are wrapped as TypeORM's would be, so the
+   * exception filter, the dependency check and log redaction see the same QueryFailedError.
+   */
+  protected rows<R>(sql: string, parameters: unknown[]): Promise<R[]> {
+    if (this.pool === undefined) {
+      const dataSource = this.manager.connection;
+      this.pool = isMysqlFamily(dataSource)
+        ? ((dataSource.driver as unknown as { pool: MysqlPool }).pool ?? null)
+        : null;
+    }
+    const pool = this.pool;
+    if (pool === null || this.uow.isTransactionActive()) {
+      return this.manager.query(sql, parameters);
+    }
+    return new Promise((resolve, reject) => {
+      pool.query(sql, parameters, (error, rows) => {
+        if (error) {
+          reject(new QueryFailedError(sql, parameters, error));
+        } else {
+          resolve(rows as R[]);
+        }
+      });
+    });
+  }
+
+  /**
+   * Runs a SELECT of `raw.selectList` (any WHERE/ORDER/LIMIT, `?` placeholders) and hydrates each
+   * row as TypeORM does: the entity class, each column through the driver.
    */
   protected async selectRaw(sql: string, parameters: unknown[]): Promise<T[]> {
     const { columns } = this.raw;
     const manager = this.manager;
     const driver = manager.connection.driver;
     const metadata = manager.connection.getMetadata(this.entity);
-    const rows: Array<Record<string, unknown>> = await manager.query(sql, parameters);
+    const rows = await this.rows<Record<string, unknown>>(sql, parameters);
     return rows.map((row) => {
       const entity = metadata.create() as T;
       for (const column of columns) {
