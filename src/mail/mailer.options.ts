@@ -1,3 +1,4 @@
+import Module, { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { MailerOptions } from '@nestjs-modules/mailer';
@@ -26,6 +27,7 @@ export function sendTimeoutMs(mail: MailConfig): number {
  * builds each message and MailerMailSender keeps it as an .eml file under MAIL_DIR.
  */
 export function mailerOptions(mail: MailConfig, templatesDir: string = TEMPLATES_DIR): MailerOptions {
+  skipMailPreviews();
   const strict = { strict: true }; // a variable the caller forgot is an error, not a blank in someone's inbox
   return {
     transport:
@@ -44,4 +46,27 @@ export function mailerOptions(mail: MailConfig, templatesDir: string = TEMPLATES
     // No `sendTimeout`: the mailer's own only stops waiting and leaves the send running, so a late
     // success could follow the retry. MailerMailSender passes an AbortSignal instead.
   };
+}
+
+/**
+ * The mailer requires its optional `preview-email` whenever a template adapter is set, previews on or
+ * off, and that loads pug, Babel and mailparser: 36 MB of memory and ~0.6 s of every boot, for a
+ * development feature (it opens each mail in a browser on the server) Gatehouse never turns on. Before
+ * the mailer asks, require's cache answers for that module with a stand-in that refuses to preview.
+ */
+export function skipMailPreviews(): void {
+  const require = createRequire(import.meta.url);
+  let path: string;
+  try {
+    path = createRequire(require.resolve('@nestjs-modules/mailer')).resolve('preview-email');
+  } catch {
+    return; // not installed: the mailer logs that previews are unavailable and goes on
+  }
+  if (require.cache[path] === undefined) {
+    const standIn = new Module(path);
+    standIn.filename = path;
+    standIn.loaded = true;
+    standIn.exports = () => Promise.reject(new Error('Gatehouse does not preview mail'));
+    require.cache[path] = standIn;
+  }
 }
