@@ -22,6 +22,13 @@ export interface OutgoingMail {
   to: string;
   subject: string;
   context: MailContext;
+  /**
+   * Aborted when the instance stops (SIGTERM) and SHUTDOWN_GRACE runs out while this send is still
+   * running: a sender should then give up without delivering (close the connection before the
+   * server's reply). The row is released and sent by another instance; a send that ignores the signal
+   * just delays the exit.
+   */
+  signal?: AbortSignal;
 }
 
 /**

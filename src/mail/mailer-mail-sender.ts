@@ -35,7 +35,8 @@ export class MailerMailSender extends MailSender {
    */
   async send(mail: OutgoingMail): Promise<void> {
     const limitMs = sendTimeoutMs(this.config);
-    const signal = AbortSignal.timeout(limitMs);
+    const timeout = AbortSignal.timeout(limitMs);
+    const signal = mail.signal ? AbortSignal.any([timeout, mail.signal]) : timeout;
     let info: { message?: unknown };
     try {
       info = await this.mailer.sendMail({
@@ -47,7 +48,7 @@ export class MailerMailSender extends MailSender {
         signal,
       });
     } catch (error) {
-      if (signal.aborted) {
+      if (timeout.aborted) {
         throw new Error(`send cancelled after ${limitMs} ms (3 × MAIL_SMTP_TIMEOUT), connection closed`, {
           cause: error,
         });

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { Logger } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
 import { Clock } from '../common/clock.js';
+import { Shutdown } from '../common/shutdown.js';
 import { type Config, loadConfig } from '../config/config.js';
 import { MailSender, type OutgoingMail, PermanentMailError } from './mail-sender.js';
 import { OutboxMessage } from './outbox-message.entity.js';
@@ -99,6 +100,7 @@ describe(OutboxWorker.name, () => {
       workerCipher,
       new FixedClock(),
       new ConfigService<Config, true>(config),
+      new Shutdown(new ConfigService<Config, true>(config)),
     );
     return { sut, outbox, sender };
   }
