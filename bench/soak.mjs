@@ -7,7 +7,7 @@
 //   npm run build && node bench/soak.mjs > bench/results/$(date -u +%F)-soak.md
 //   SOAK_DURATION=60 SOAK_RATE=40 node bench/soak.mjs      # a short try
 //
-// Environment: SOAK_DURATION (seconds, default 600), SOAK_RATE (requests/s, default 60), SOAK_USERS
+// Environment: SOAK_DURATION (seconds, default 600), SOAK_RATE (requests/s, default 30), SOAK_USERS
 // (signed-in users the load cycles through, default 40), SOAK_SAMPLE (seconds, default 10),
 // BENCH_MYSQL (server, default mysql://root@127.0.0.1:3306), SOAK_DB (default gatehouse_soak, dropped
 // and recreated), SOAK_PORT (default 3960), SOAK_APP (the built entry, default dist/src/main.js).
@@ -19,7 +19,7 @@ import mysql from 'mysql2/promise';
 import { SMTPServer } from 'smtp-server';
 
 const DURATION_S = Number(process.env.SOAK_DURATION ?? 600);
-const RATE = Number(process.env.SOAK_RATE ?? 60);
+const RATE = Number(process.env.SOAK_RATE ?? 30);
 const USERS = Number(process.env.SOAK_USERS ?? 40);
 const SAMPLE_S = Number(process.env.SOAK_SAMPLE ?? 10);
 const SERVER_URL = (process.env.BENCH_MYSQL ?? 'mysql://root@127.0.0.1:3306').replace(/\/+$/, '');
