@@ -30,7 +30,7 @@ const onMysql = usingMysql() ? describe : describe.skip;
 onMysql('two instances behind a round-robin proxy (MySQL + Redis)', () => {
   let database: ThrowawayDatabase;
   let capture: SmtpCapture;
-  let instances: AppProcess[] = [];
+  const instances: AppProcess[] = [];
   let proxy: RoundRobinProxy;
   let db: mysql.Connection;
   const answers: Answer[] = [];

@@ -89,6 +89,9 @@ export class GracefulFastifyAdapter extends FastifyAdapter {
     });
   }
 
+  // Typed void in AbstractHttpAdapter, but Nest awaits it (NestApplication.prepareClose), and the
+  // hooks that close the worker and the pools must wait for the drain.
+  // eslint-disable-next-line @typescript-eslint/no-misused-promises
   override beforeClose(): Promise<void> {
     super.beforeClose();
     return this.drain();
@@ -103,7 +106,7 @@ export class GracefulFastifyAdapter extends FastifyAdapter {
       this.onStop?.();
       const logger = new Logger('Shutdown');
       const started = Date.now();
-      const server = this.getHttpServer() as Server | undefined;
+      const server: Server | undefined = this.getHttpServer();
       const listening = server?.listening === true;
       if (listening) {
         logger.log(`Stopping: new connections are refused; requests in flight have ${this.graceMs} ms`);

@@ -21,12 +21,14 @@ export class RoundRobinProxy {
 
   static async start(backends: string[]): Promise<RoundRobinProxy> {
     const agent = new http.Agent({ keepAlive: true });
-    let proxy: RoundRobinProxy | undefined;
-    const server = http.createServer((req, res) => proxy!.forward(req, res, agent));
+    const server = http.createServer();
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     const address = server.address();
     const port = typeof address === 'object' && address ? address.port : 0;
-    proxy = new RoundRobinProxy(server, backends, `http://127.0.0.1:${port}`);
+    const proxy = new RoundRobinProxy(server, backends, `http://127.0.0.1:${port}`);
+    server.on('request', (req: http.IncomingMessage, res: http.ServerResponse) =>
+      proxy.forward(req, res, agent),
+    );
     return proxy;
   }
 
