@@ -33,10 +33,10 @@ export class MailerMailSender extends MailSender {
    * server never got its 250 out, so it must not deliver (RFC 5321 §6.1), and the retry is the only
    * delivery.
    */
-  async send(mail: OutgoingMail): Promise<void> {
+  async send(mail: OutgoingMail, stop?: AbortSignal): Promise<void> {
     const limitMs = sendTimeoutMs(this.config);
     const timeout = AbortSignal.timeout(limitMs);
-    const signal = mail.signal ? AbortSignal.any([timeout, mail.signal]) : timeout;
+    const signal = stop ? AbortSignal.any([timeout, stop]) : timeout;
     let info: { message?: unknown };
     try {
       info = await this.mailer.sendMail({

@@ -28,7 +28,7 @@ class FakeSender extends MailSender {
   gate: Promise<void> | undefined;
   started = 0;
 
-  async send({ signal, ...mail }: OutgoingMail): Promise<void> {
+  async send(mail: OutgoingMail, signal?: AbortSignal): Promise<void> {
     this.started += 1;
     if (this.gate) {
       await Promise.race([

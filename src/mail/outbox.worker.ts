@@ -157,7 +157,7 @@ export class OutboxWorker implements OnApplicationBootstrap, OnModuleDestroy {
       return;
     }
     try {
-      await this.sender.send({ ...mail, signal: this.cancel.signal });
+      await this.sender.send(mail, this.cancel.signal);
     } catch (error) {
       if (this.cancel.signal.aborted) {
         await this.release(row, `cancelled: the instance stopped (SHUTDOWN_GRACE) before the send finished`);
