@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { type DynamicModule, HttpStatus, type NestApplicationOptions, RequestMethod } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
-import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
+import type { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify';
 import { DocumentBuilder, type OpenAPIObject, SwaggerModule } from '@nestjs/swagger';
 import type { FastifyInstance } from 'fastify';
 import helmet from 'helmet';
@@ -13,6 +13,7 @@ import { ProblemDetailsDto } from './common/dto/problem-details.dto.js';
 import { exceedsJsonDepth, JSON_MAX_DEPTH } from './common/json-depth.js';
 import { finishDocument } from './common/openapi.js';
 import { AppException, PROBLEM_CONTENT_TYPE, problem } from './common/problem.js';
+import { GracefulFastifyAdapter, Shutdown } from './common/shutdown.js';
 import { AppValidationPipe } from './common/validation.js';
 import { MetricsService } from './metrics/metrics.service.js';
 
@@ -49,19 +50,25 @@ export interface CreateAppOptions extends AppModuleOptions {
  */
 export async function createApp(options: CreateAppOptions): Promise<NestFastifyApplication> {
   const { app: appConfig } = options.config.values;
-  const adapter = new FastifyAdapter({
-    bodyLimit: appConfig.bodyLimit,
-    trustProxy: appConfig.trustProxy,
-    requestIdHeader: false,
-    genReqId: (req: IncomingMessage) => {
-      const given = req.headers['x-request-id'];
-      return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
+  const adapter = new GracefulFastifyAdapter(
+    {
+      bodyLimit: appConfig.bodyLimit,
+      trustProxy: appConfig.trustProxy,
+      requestIdHeader: false,
+      genReqId: (req: IncomingMessage) => {
+        const given = req.headers['x-request-id'];
+        return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
+      },
+      // Prototype-poisoning keys (__proto__, constructor.prototype) are refused, not silently dropped.
+      onProtoPoisoning: 'error',
+      onConstructorPoisoning: 'error',
+      routerOptions: { ignoreTrailingSlash: true },
+      // While the server drains (SIGTERM), a request already on a kept-alive connection is served, with
+      // `Connection: close`, rather than refused with a 503: the database is still there for it.
+      return503OnClosing: false,
     },
-    // Prototype-poisoning keys (__proto__, constructor.prototype) are refused, not silently dropped.
-    onProtoPoisoning: 'error',
-    onConstructorPoisoning: 'error',
-    routerOptions: { ignoreTrailingSlash: true },
-  });
+    appConfig.shutdownGraceMs,
+  );
   const instantiate = options.instantiate ?? ((root, http, opts) => NestFactory.create(root, http, opts));
   const app = await instantiate(AppModule.forRoot(options), adapter, {
     bufferLogs: true,
@@ -72,7 +79,12 @@ export async function createApp(options: CreateAppOptions): Promise<NestFastifyA
     bodyParser: false,
   });
   app.useLogger(app.get(Logger));
-  app.enableShutdownHooks();
+  // SIGTERM: the adapter stops accepting and drains requests, the worker finishes or releases its
+  // claims, the pools close, within SHUTDOWN_GRACE (src/common/shutdown.ts). Then exit(0) rather than
+  // a re-raised signal, so the asynchronous log destination is flushed: the last lines are not lost.
+  const shutdown = app.get(Shutdown);
+  adapter.onStop = () => shutdown.begin();
+  app.enableShutdownHooks(undefined, { useProcessExit: true });
   app.setGlobalPrefix(API_PREFIX, {
     exclude: UNPREFIXED.map((path) => ({ path, method: RequestMethod.ALL })),
   });

@@ -1,6 +1,7 @@
 import { MailService } from '../src/mail/mail.service.js';
 import { OutboxMessage } from '../src/mail/outbox-message.entity.js';
 import { MetricsService } from '../src/metrics/metrics.service.js';
+import { usingMysql } from './support/database.js';
 import { newUser, uniqueEmail } from './support/factories.js';
 import { TestApp } from './support/test-app.js';
 
@@ -46,6 +47,9 @@ describe('/metrics', () => {
         ['gatehouse_throttle_hits_total', 'counter'],
         ['gatehouse_mail_outbox_messages', 'gauge'],
         ['gatehouse_db_pool_connections_in_use', 'gauge'],
+        ['gatehouse_db_pool_waiting', 'gauge'],
+        ['gatehouse_db_pool_acquire_seconds', 'histogram'],
+        ['nodejs_eventloop_lag_p99_seconds', 'gauge'],
         ['process_cpu_user_seconds_total', 'counter'],
       ]) {
         expect(res.text).toContain(`# TYPE ${name} ${type}\n`);
@@ -129,6 +133,52 @@ describe('/metrics', () => {
         await runner.rollbackTransaction();
         await runner.release();
       }
+    });
+  });
+
+  // mysql2's pool: SQLite has one connection and no queue.
+  (usingMysql() ? describe : describe.skip)('database pool wait (MySQL)', () => {
+    let t: TestApp;
+
+    beforeAll(async () => {
+      t = await TestApp.start({ DB_POOL_SIZE: '2' });
+    });
+
+    afterAll(async () => {
+      await t.close();
+    });
+
+    it('times every checkout, and shows a query queued for a connection and how long it waited', async () => {
+      const user = await newUser(t);
+      const before = (await t.request('/metrics')).text;
+      const slowBefore =
+        sample(before, 'gatehouse_db_pool_acquire_seconds_count')! -
+        sample(before, 'gatehouse_db_pool_acquire_seconds_bucket', { le: '0.1' })!;
+      // Both connections held elsewhere: the request's queries queue until one is released.
+      const held = [t.dataSource.createQueryRunner(), t.dataSource.createQueryRunner()];
+      await Promise.all(held.map((runner) => runner.connect()));
+      const waiting = t.request('/api/v1/todos', { token: user.accessToken });
+      await new Promise((resolve) => setTimeout(resolve, 150));
+      // Read without a scrape: a scrape also reads the outbox, and would queue behind the held pair.
+      const { registry } = t.app.get(MetricsService);
+      const text = [
+        await registry.getSingleMetricAsString('gatehouse_db_pool_waiting'),
+        await registry.getSingleMetricAsString('gatehouse_db_pool_connections_in_use'),
+      ].join('\n');
+      expect(sample(text, 'gatehouse_db_pool_waiting')).toBeGreaterThanOrEqual(1);
+      expect(sample(text, 'gatehouse_db_pool_connections_in_use')).toBe(2);
+      await Promise.all(held.map((runner) => runner.release()));
+      expect((await waiting).status).toBe(200);
+
+      const after = (await t.request('/metrics')).text;
+      expect(sample(after, 'gatehouse_db_pool_acquire_seconds_count')!).toBeGreaterThan(
+        sample(before, 'gatehouse_db_pool_acquire_seconds_count')!,
+      );
+      const slowAfter =
+        sample(after, 'gatehouse_db_pool_acquire_seconds_count')! -
+        sample(after, 'gatehouse_db_pool_acquire_seconds_bucket', { le: '0.1' })!;
+      expect(slowAfter).toBeGreaterThan(slowBefore);
+      expect(sample(after, 'gatehouse_db_pool_waiting')).toBe(0);
     });
   });
 

@@ -11,6 +11,7 @@ export function appConfig(env: Env) {
     isProduction: env.NODE_ENV === 'production',
     host: env.HOST,
     port: env.PORT,
+    shutdownGraceMs: env.SHUTDOWN_GRACE,
     publicUrl: env.APP_PUBLIC_URL,
     trustProxy: env.TRUST_PROXY,
     corsOrigins: env.CORS_ORIGINS,

@@ -120,6 +120,11 @@ const EnvShape = z.object({
     .describe('development, production or test'),
   HOST: z.string().prefault('0.0.0.0').describe('Interface the HTTP server binds to'),
   PORT: int(0, 65535).prefault('3000').describe('HTTP port'),
+  SHUTDOWN_GRACE: duration
+    .prefault('20s')
+    .describe(
+      'On SIGTERM: how long in-flight requests and mail sends may take to finish before their connections are closed and unsent mail is released',
+    ),
   APP_PUBLIC_URL: baseUrl(['http', 'https'])
     .optional()
     .describe('Public base URL used in mailed links (never the request Host)'),

@@ -40,6 +40,11 @@ export abstract class MailSender {
   /**
    * Resolves once the message is accepted for delivery; rejects with the reason otherwise (it lands in
    * the row's last_error, so it must carry no secret). Throw PermanentMailError to skip the retries.
+   *
+   * `signal` is aborted when the instance stops (SIGTERM) and SHUTDOWN_GRACE runs out while this send
+   * is still running: give up without delivering (close the connection before the server's reply).
+   * The row is then released and sent by another instance; a sender that ignores the signal only
+   * delays the exit.
    */
-  abstract send(mail: OutgoingMail): Promise<void>;
+  abstract send(mail: OutgoingMail, signal?: AbortSignal): Promise<void>;
 }

@@ -33,9 +33,10 @@ export class MailerMailSender extends MailSender {
    * server never got its 250 out, so it must not deliver (RFC 5321 §6.1), and the retry is the only
    * delivery.
    */
-  async send(mail: OutgoingMail): Promise<void> {
+  async send(mail: OutgoingMail, stop?: AbortSignal): Promise<void> {
     const limitMs = sendTimeoutMs(this.config);
-    const signal = AbortSignal.timeout(limitMs);
+    const timeout = AbortSignal.timeout(limitMs);
+    const signal = stop ? AbortSignal.any([timeout, stop]) : timeout;
     let info: { message?: unknown };
     try {
       info = await this.mailer.sendMail({
@@ -47,7 +48,7 @@ export class MailerMailSender extends MailSender {
         signal,
       });
     } catch (error) {
-      if (signal.aborted) {
+      if (timeout.aborted) {
         throw new Error(`send cancelled after ${limitMs} ms (3 × MAIL_SMTP_TIMEOUT), connection closed`, {
           cause: error,
         });

@@ -2,7 +2,9 @@ import { randomBytes } from 'node:crypto';
 import { Logger } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
 import { Clock } from '../common/clock.js';
+import { Shutdown } from '../common/shutdown.js';
 import { type Config, loadConfig } from '../config/config.js';
+import { parseDuration } from '../config/duration.js';
 import { MailSender, type OutgoingMail, PermanentMailError } from './mail-sender.js';
 import { OutboxMessage } from './outbox-message.entity.js';
 import type { OutboxClaims } from './outbox.repository.js';
@@ -22,13 +24,22 @@ class FixedClock extends Clock {
 class FakeSender extends MailSender {
   readonly sent: OutgoingMail[] = [];
   failure: Error | undefined;
+  /** When set, each send waits for it (or for its abort signal, which rejects it). */
+  gate: Promise<void> | undefined;
+  started = 0;
 
-  send(mail: OutgoingMail): Promise<void> {
+  async send(mail: OutgoingMail, signal?: AbortSignal): Promise<void> {
+    this.started += 1;
+    if (this.gate) {
+      await Promise.race([
+        this.gate,
+        new Promise((_, reject) => signal?.addEventListener('abort', () => reject(new Error('aborted')))),
+      ]);
+    }
     if (this.failure) {
-      return Promise.reject(this.failure);
+      throw this.failure;
     }
     this.sent.push(mail);
-    return Promise.resolve();
   }
 }
 
@@ -91,16 +102,27 @@ describe(OutboxWorker.name, () => {
   }
 
   function setupWith(workerCipher: PayloadCipher, ...batches: OutboxMessage[][]) {
+    return setupWithGrace('20s', workerCipher, ...batches);
+  }
+
+  function setupWithGrace(grace: string, workerCipher: PayloadCipher, ...batches: OutboxMessage[][]) {
     const outbox = fakeOutbox(...batches);
     const sender = new FakeSender();
+    const shutdown = new Shutdown(
+      new ConfigService<Config, true>({
+        ...config,
+        app: { ...config.app, shutdownGraceMs: parseDuration(grace)! },
+      }),
+    );
     const sut = new OutboxWorker(
       outbox,
       sender,
       workerCipher,
       new FixedClock(),
       new ConfigService<Config, true>(config),
+      shutdown,
     );
-    return { sut, outbox, sender };
+    return { sut, outbox, sender, shutdown };
   }
 
   it('should claim due rows for itself under a lease, batch after batch, until a batch comes back short', async () => {
@@ -202,6 +224,54 @@ describe(OutboxWorker.name, () => {
     expect(sender.sent).toHaveLength(1);
     expect(outbox.markFailed).not.toHaveBeenCalled();
     expect(outbox.markDead).not.toHaveBeenCalled();
+  });
+
+  describe('when the instance stops (SIGTERM)', () => {
+    it('should finish the sends in flight and release, uncounted and due at once, the claimed rows not started', async () => {
+      const rows = Array.from({ length: 7 }, () => claimed());
+      const { sut, outbox, sender, shutdown } = setupWithGrace('20s', cipher, rows);
+      let open!: () => void;
+      sender.gate = new Promise((resolve) => (open = resolve));
+      const drained = sut.drainOnce();
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(sender.started).toBe(5); // SMTP_CONNECTIONS at a time
+
+      shutdown.begin();
+      open();
+      await expect(drained).resolves.toBe(7);
+      await sut.onModuleDestroy();
+
+      expect(sender.sent).toHaveLength(5);
+      expect(outbox.markSent).toHaveBeenCalledTimes(5);
+      expect(outbox.handBack.mock.calls.map(([row, reason, due]) => [row.id, reason, due])).toEqual(
+        rows.slice(5).map((row) => [row.id, 'not attempted: the instance is stopping', NOW]),
+      );
+      expect(outbox.markFailed).not.toHaveBeenCalled();
+      expect(outbox.claimDue).toHaveBeenCalledTimes(1);
+    });
+
+    it('should cancel the sends still running when SHUTDOWN_GRACE runs out, and release their rows uncounted', async () => {
+      const rows = [claimed({ attempts: 3 }), claimed()]; // a counted failure would make the first dead
+      const { sut, outbox, sender, shutdown } = setupWithGrace('50ms', cipher, rows);
+      sender.gate = new Promise(() => undefined); // a server that never answers
+      const drained = sut.drainOnce();
+      await new Promise((resolve) => setImmediate(resolve));
+
+      shutdown.begin();
+      await sut.onModuleDestroy();
+      await expect(drained).resolves.toBe(2);
+
+      expect(sender.sent).toHaveLength(0);
+      expect(outbox.markDead).not.toHaveBeenCalled();
+      expect(outbox.markFailed).not.toHaveBeenCalled();
+      expect(outbox.handBack.mock.calls.map(([row, reason, due]) => [row.id, reason, due])).toEqual(
+        rows.map((row) => [
+          row.id,
+          'cancelled: the instance stopped (SHUTDOWN_GRACE) before the send finished',
+          NOW,
+        ]),
+      );
+    });
   });
 
   describe('during a MAIL_PAYLOAD_KEY rotation', () => {

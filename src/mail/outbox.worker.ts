@@ -9,6 +9,7 @@ import {
 } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
 import { Clock } from '../common/clock.js';
+import { Shutdown } from '../common/shutdown.js';
 import type { Config, MailConfig } from '../config/config.js';
 import { MailSender, type OutgoingMail, PermanentMailError } from './mail-sender.js';
 import { isMailTemplate, type LinkLifetimes, mailContext } from './mail-template.js';
@@ -41,6 +42,9 @@ export class OutboxWorker implements OnApplicationBootstrap, OnModuleDestroy {
   private readonly leaseMs: number;
   private timer?: NodeJS.Timeout;
   private stopped = false;
+  /** Aborts the sends still running when SHUTDOWN_GRACE runs out. */
+  private readonly cancel = new AbortController();
+  private cancelTimer?: NodeJS.Timeout;
   /** Drains run one after another, never overlapping, whether started by the timer or by drainOnce(). */
   private chain: Promise<unknown> = Promise.resolve();
 
@@ -50,21 +54,39 @@ export class OutboxWorker implements OnApplicationBootstrap, OnModuleDestroy {
     private readonly cipher: PayloadCipher,
     private readonly clock: Clock,
     config: ConfigService<Config, true>,
+    private readonly shutdown: Shutdown,
   ) {
     this.config = config.getOrThrow('mail', { infer: true });
     this.lifetimes = config.getOrThrow('tokens', { infer: true });
     this.leaseMs = 60_000 + (CLAIM_BATCH / SMTP_CONNECTIONS + 1) * sendTimeoutMs(this.config);
+    // The stop begins with SIGTERM, while the HTTP server still drains: stop claiming at once.
+    shutdown.onBegin(() => this.stop());
   }
 
   onApplicationBootstrap(): void {
     this.schedule();
   }
 
-  /** Shutdown: no new claims; the batch in flight finishes (bounded by the send timeout). */
+  /**
+   * Shutdown: no new claims; claimed rows not yet handed to the sender are released at once; sends in
+   * flight finish, or are cancelled (connection closed before the server's 250) when SHUTDOWN_GRACE
+   * runs out and their rows released. Either way no row stays claimed by a stopped process: another
+   * instance picks them up without waiting out the lease, and nothing is sent twice.
+   */
   async onModuleDestroy(): Promise<void> {
+    this.stop();
+    await this.chain;
+    clearTimeout(this.cancelTimer);
+  }
+
+  private stop(): void {
+    if (this.stopped) {
+      return;
+    }
     this.stopped = true;
     clearTimeout(this.timer);
-    await this.chain;
+    this.cancelTimer = setTimeout(() => this.cancel.abort(), this.shutdown.remainingMs());
+    this.cancelTimer.unref();
   }
 
   /**
@@ -91,17 +113,35 @@ export class OutboxWorker implements OnApplicationBootstrap, OnModuleDestroy {
 
   private async drain(): Promise<number> {
     let handled = 0;
-    while (!this.stopped || handled === 0) {
+    while (!this.stopped) {
       const now = this.clock.now();
       const leaseUntil = new Date(now.getTime() + this.leaseMs);
       const rows = await this.outbox.claimDue(this.workerId, now, leaseUntil, CLAIM_BATCH);
-      await Promise.all(rows.map((row) => this.deliver(row)));
+      await this.deliverAll(rows);
       handled += rows.length;
       if (rows.length < CLAIM_BATCH || this.stopped) {
         break;
       }
     }
     return handled;
+  }
+
+  /**
+   * SMTP_CONNECTIONS sends at a time (what the pooled transport would run anyway), so that rows not
+   * yet started when the stop begins are still ours to release rather than queued inside the sender.
+   */
+  private async deliverAll(rows: OutboxMessage[]): Promise<void> {
+    const queue = [...rows];
+    const lane = async () => {
+      for (let row = queue.shift(); row; row = queue.shift()) {
+        if (this.stopped) {
+          await this.release(row, 'not attempted: the instance is stopping');
+        } else {
+          await this.deliver(row);
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(SMTP_CONNECTIONS, queue.length) }, lane));
   }
 
   private async deliver(row: OutboxMessage): Promise<void> {
@@ -117,9 +157,13 @@ export class OutboxWorker implements OnApplicationBootstrap, OnModuleDestroy {
       return;
     }
     try {
-      await this.sender.send(mail);
+      await this.sender.send(mail, this.cancel.signal);
     } catch (error) {
-      await this.fail(row, error);
+      if (this.cancel.signal.aborted) {
+        await this.release(row, `cancelled: the instance stopped (SHUTDOWN_GRACE) before the send finished`);
+      } else {
+        await this.fail(row, error);
+      }
       return;
     }
     // Sent. If this update fails the lease runs out and the message may go out twice: rare, and
@@ -190,6 +234,12 @@ export class OutboxWorker implements OnApplicationBootstrap, OnModuleDestroy {
     const nextAttemptAt = new Date(this.clock.now().getTime() + delayMs);
     await this.settle(row, 'handed back', () => this.outbox.handBack(row, error.message, nextAttemptAt));
     this.logger.warn(`Mail outbox #${row.id} (${row.template}) left for another instance: ${error.message}`);
+  }
+
+  /** Nothing was delivered and the process is stopping: due again now, the attempt not counted. */
+  private async release(row: OutboxMessage, reason: string): Promise<void> {
+    await this.settle(row, 'released', () => this.outbox.handBack(row, reason, this.clock.now()));
+    this.logger.log(`Mail outbox #${row.id} (${row.template}) released: ${reason}`);
   }
 
   /** Releases the claim; a failure to do so is logged, never thrown (the lease runs out and the row is due again). */

@@ -7,6 +7,14 @@ import { MailService } from '../mail/mail.service.js';
 
 type OutboxStats = Awaited<ReturnType<MailService['outboxStats']>>;
 
+/** The parts of mysql2's Pool read or wrapped here (internals: mysql2 exposes no pool statistics). */
+interface MysqlPool {
+  _allConnections?: { length: number };
+  _freeConnections?: { length: number };
+  _connectionQueue?: { length: number };
+  getConnection?: (callback: (error: unknown, connection: unknown) => void) => void;
+}
+
 /** How a login attempt ended; the auth code reports each one through MetricsService.loginAttempt. */
 export const LOGIN_OUTCOMES = [
   'success',
@@ -33,7 +41,10 @@ const UNMATCHED_ROUTE = '(unmatched)';
  *   the database cannot be read (a stale number would hide the outage);
  * - `gatehouse_database_up` 1 when the scrape could read the database, else 0;
  * - `gatehouse_db_pool_connections_in_use`, read at scrape time (best effort);
- * - Node's process metrics (`process_*`, `nodejs_*`).
+ * - `gatehouse_db_pool_waiting` (queries queued for a free connection, at scrape time) and
+ *   `gatehouse_db_pool_acquire_seconds` histogram (how long each checkout waited), MySQL only;
+ * - Node's process metrics (`process_*`, `nodejs_*`; `nodejs_eventloop_lag_p99_seconds` covers the
+ *   interval since the previous scrape).
  */
 @Injectable()
 export class MetricsService {
@@ -102,8 +113,24 @@ export class MetricsService {
         poolGauge.set(this.connectionsInUse());
       },
     });
+    const waitingGauge = new Gauge({
+      name: 'gatehouse_db_pool_waiting',
+      help: 'Queries waiting for a free database connection (MySQL pool queue)',
+      registers: [this.registry],
+      collect: () => {
+        waitingGauge.set(this.pool()?._connectionQueue?.length ?? 0);
+      },
+    });
+    this.timePoolCheckouts();
     collectDefaultMetrics({ register: this.registry });
   }
+
+  private readonly poolAcquire = new Histogram({
+    name: 'gatehouse_db_pool_acquire_seconds',
+    help: 'Time a query waited to check a connection out of the MySQL pool',
+    buckets: [0.0005, 0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+    registers: [this.registry],
+  });
 
   /** Counts one login attempt. */
   loginAttempt(outcome: LoginOutcome): void {
@@ -143,16 +170,37 @@ export class MetricsService {
     });
   }
 
+  /** mysql2's pool behind TypeORM's MySQL driver; undefined on SQLite. */
+  private pool(): MysqlPool | undefined {
+    return (this.dataSource.driver as unknown as { pool?: MysqlPool }).pool;
+  }
+
+  /**
+   * Pool wait, the time between asking for a connection and getting one, which no driver reports:
+   * TypeORM checks every connection out through pool.getConnection(callback), timed here.
+   */
+  private timePoolCheckouts(): void {
+    const pool = this.pool();
+    if (typeof pool?.getConnection !== 'function') {
+      return;
+    }
+    const checkOut = pool.getConnection.bind(pool);
+    pool.getConnection = (callback) => {
+      const started = performance.now();
+      checkOut((error, connection) => {
+        this.poolAcquire.observe((performance.now() - started) / 1000);
+        callback(error, connection);
+      });
+    };
+  }
+
   /**
    * mysql2 keeps no public counter, so its pool internals are read (all minus free connections).
    * SQLite has one connection: 1 while a transaction holds it, else 0.
    */
   private connectionsInUse(): number {
-    const driver = this.dataSource.driver as unknown as {
-      pool?: { _allConnections?: { length: number }; _freeConnections?: { length: number } };
-      databaseConnection?: { inTransaction?: boolean };
-    };
-    const pool = driver.pool;
+    const driver = this.dataSource.driver as unknown as { databaseConnection?: { inTransaction?: boolean } };
+    const pool = this.pool();
     if (pool?._allConnections && pool._freeConnections) {
       return Math.max(0, pool._allConnections.length - pool._freeConnections.length);
     }
