@@ -35,9 +35,13 @@ export class TotpSecondFactor1795430000000 implements MigrationInterface {
       precision: 3,
       isNullable: nullable,
     });
-    const createdAt: TableColumnOptions = { ...ts('created_at'), default: timestampDefaults(mysql).createDateDefault };
+    const createdAt: TableColumnOptions = {
+      ...ts('created_at'),
+      default: timestampDefaults(mysql).createDateDefault,
+    };
     const userId: TableColumnOptions = { name: 'user_id', type: int, unsigned: true };
-    const table = (options: TableOptions) => new Table({ ...options, ...(mysql ? { engine: 'InnoDB' } : {}) });
+    const table = (options: TableOptions) =>
+      new Table({ ...options, ...(mysql ? { engine: 'InnoDB' } : {}) });
     const cascadeToUser = () =>
       new TableForeignKey({
         columnNames: ['user_id'],
@@ -88,7 +92,11 @@ export class TotpSecondFactor1795430000000 implements MigrationInterface {
           { name: 'attempts', type: int, unsigned: true, default: 0 },
         ],
         indices: [
-          new TableIndex({ name: 'UQ_mfa_login_tokens_token_hash', columnNames: ['token_hash'], isUnique: true }),
+          new TableIndex({
+            name: 'UQ_mfa_login_tokens_token_hash',
+            columnNames: ['token_hash'],
+            isUnique: true,
+          }),
         ],
         foreignKeys: [cascadeToUser()],
       }),

@@ -15,11 +15,7 @@ import { MetricsModule } from './metrics/metrics.module.js';
 import { PagesModule } from './pages/pages.module.js';
 import { Todo } from './todos/todo.entity.js';
 import { TodosModule } from './todos/todos.module.js';
-import {
-  EmailVerificationToken,
-  MfaLoginToken,
-  PasswordResetToken,
-} from './tokens/one-time-token.entity.js';
+import { EmailVerificationToken, MfaLoginToken, PasswordResetToken } from './tokens/one-time-token.entity.js';
 import { TokensModule } from './tokens/tokens.module.js';
 import { LoginFailure } from './users/login-failure.entity.js';
 import { User } from './users/user.entity.js';

@@ -73,7 +73,8 @@ export class AdminUsersController {
   @ApiOperation({
     operationId: 'resetUserMfa',
     summary: 'Turn off an account’s two-step sign-in (a lost authenticator): its recovery codes die too',
-    description: 'Audited as admin.mfa_reset (and mfa.disabled) with the acting administrator; the owner is mailed.',
+    description:
+      'Audited as admin.mfa_reset (and mfa.disabled) with the acting administrator; the owner is mailed.',
   })
   @ApiNoContentResponse({ description: 'Reset (also when it was not on).' })
   @NotFound()

@@ -156,7 +156,8 @@ export class AuthController {
   })
   @ApiOkResponse({ type: LoginResponseDto })
   @ApiProblem(401, ['MFA_INVALID'], {
-    description: 'wrong, replayed or used code or recovery code; unknown, used, expired or exhausted mfaToken',
+    description:
+      'wrong, replayed or used code or recovery code; unknown, used, expired or exhausted mfaToken',
   })
   @ApiProblem(403, ['EMAIL_NOT_VERIFIED', 'ACCOUNT_DISABLED'])
   @ApiProblem(429, ['ACCOUNT_LOCKED'], {

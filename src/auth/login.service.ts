@@ -10,12 +10,7 @@ import type { User } from '../users/user.entity.js';
 import { UsersService } from '../users/users.service.js';
 import { PasswordHasher } from './password-hasher.service.js';
 import { type MfaChallenge, MfaLoginService } from './mfa/mfa-login.service.js';
-import {
-  accountLocked,
-  type LoginFailureReason,
-  type SignedIn,
-  SignInService,
-} from './sign-in.service.js';
+import { accountLocked, type LoginFailureReason, type SignedIn, SignInService } from './sign-in.service.js';
 
 function invalidCredentials(): AppException {
   return new AppException(
@@ -109,7 +104,8 @@ export class LoginService {
     }
     // The failure that reaches the threshold still answers 401; a guess that raced past a lock another
     // request just set answers as locked.
-    const answer = lockedUntil && lockedNow.length === 0 ? accountLocked(lockedUntil, now) : invalidCredentials();
+    const answer =
+      lockedUntil && lockedNow.length === 0 ? accountLocked(lockedUntil, now) : invalidCredentials();
     const reason: LoginFailureReason = user ? 'wrong_password' : 'unknown_email';
     return this.refuse(userId, reason, meta, answer, { failures });
   }

@@ -1,11 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import type { Repository } from 'typeorm';
 import { UnitOfWork } from '../database/unit-of-work.js';
-import {
-  EmailVerificationToken,
-  MfaLoginToken,
-  type PasswordResetToken,
-} from './one-time-token.entity.js';
+import { EmailVerificationToken, MfaLoginToken, type PasswordResetToken } from './one-time-token.entity.js';
 import { TOKEN_PURPOSES, type TokenPurpose } from './token-purposes.js';
 
 type OneTimeToken = EmailVerificationToken | PasswordResetToken | MfaLoginToken;

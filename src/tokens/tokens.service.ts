@@ -120,9 +120,7 @@ export class TokensService implements OnModuleInit {
    */
   async spendMfaAttempt(
     rawToken: string,
-  ): Promise<
-    { ok: true; userId: number } | { ok: false; userId: number | null; reason: MfaTokenRefusal }
-  > {
+  ): Promise<{ ok: true; userId: number } | { ok: false; userId: number | null; reason: MfaTokenRefusal }> {
     if (typeof rawToken !== 'string' || !TOKEN_SHAPE.test(rawToken)) {
       return { ok: false, userId: null, reason: 'unknown' };
     }

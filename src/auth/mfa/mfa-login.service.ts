@@ -9,12 +9,7 @@ import { TokensService } from '../../tokens/tokens.service.js';
 import { LoginLockout } from '../../users/login-lockout.service.js';
 import type { User } from '../../users/user.entity.js';
 import { UsersService } from '../../users/users.service.js';
-import {
-  accountLocked,
-  type LoginFailureReason,
-  type SignedIn,
-  SignInService,
-} from '../sign-in.service.js';
+import { accountLocked, type LoginFailureReason, type SignedIn, SignInService } from '../sign-in.service.js';
 import { MfaService, mfaInvalid, type SecondFactorInput } from './mfa.service.js';
 
 /** What login answers, instead of tokens, for an account with TOTP after a correct password. */

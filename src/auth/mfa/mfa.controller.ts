@@ -6,12 +6,7 @@ import { Authenticated, CurrentUser } from '../../common/auth/decorators.js';
 import { ApiProblem } from '../../common/openapi.js';
 import { type RequestMeta, ReqMeta } from '../../common/request-meta.js';
 import { ApiThrottled, AuthThrottlerGuard } from '../auth-throttler.guard.js';
-import {
-  ConfirmTotpDto,
-  DisableTotpDto,
-  RecoveryCodesDto,
-  TotpSetupResponseDto,
-} from '../dto/mfa.dto.js';
+import { ConfirmTotpDto, DisableTotpDto, RecoveryCodesDto, TotpSetupResponseDto } from '../dto/mfa.dto.js';
 import { Throttler } from '../throttlers.js';
 import { MfaService } from './mfa.service.js';
 

@@ -49,7 +49,9 @@ export function normalizeRecoveryCode(code: string): string {
  * code never matches another's row.
  */
 export function recoveryCodeHash(userId: number, code: string): string {
-  return createHash('sha256').update(`${userId}:${normalizeRecoveryCode(code)}`).digest('hex');
+  return createHash('sha256')
+    .update(`${userId}:${normalizeRecoveryCode(code)}`)
+    .digest('hex');
 }
 
 function newRecoveryCode(): string {
@@ -199,7 +201,11 @@ export class MfaService {
    * An operator's reset (`POST /admin/users/{id}/mfa/reset`), inside the admin action's unit of work:
    * TOTP and its recovery codes go, the owner is mailed. Returns what the admin audit row records.
    */
-  async resetByOperator(user: User, actorUserId: number, meta: RequestMeta): Promise<{ wasEnabled: boolean }> {
+  async resetByOperator(
+    user: User,
+    actorUserId: number,
+    meta: RequestMeta,
+  ): Promise<{ wasEnabled: boolean }> {
     const wasEnabled = this.isEnabled(user);
     await this.users.clearTotp(user.id);
     await this.recoveryCodes.deleteAll(user.id);

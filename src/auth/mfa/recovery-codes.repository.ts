@@ -14,7 +14,9 @@ export class RecoveryCodesRepository extends EntityRepository<RecoveryCode> {
   /** The account's codes become exactly these (a new set voids every earlier one, used or not). */
   async replace(userId: number, codeHashes: readonly string[], now: Date): Promise<void> {
     await this.repo.delete({ userId });
-    await this.repo.insert(codeHashes.map((codeHash) => ({ userId, codeHash, createdAt: now, usedAt: null })));
+    await this.repo.insert(
+      codeHashes.map((codeHash) => ({ userId, codeHash, createdAt: now, usedAt: null })),
+    );
   }
 
   /** Burns a code in one conditional UPDATE: of N concurrent uses exactly one wins. */
