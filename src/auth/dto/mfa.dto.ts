@@ -34,7 +34,7 @@ export class TotpSetupResponseDto {
 
 export class ConfirmTotpDto {
   /** The current code the authenticator shows for the new secret */
-  @ApiProperty({ pattern: '^\\d{6}$', example: '123456' })
+  @ApiProperty({ pattern: '^\\d{6}$', minLength: 6, maxLength: 6, example: '123456' })
   @IsString()
   @Matches(TOTP_CODE, { message: TOTP_CODE_MESSAGE })
   code!: string;
@@ -86,7 +86,7 @@ export class MfaLoginDto {
   mfaToken!: string;
 
   /** The current authenticator code (send this or recoveryCode) */
-  @ApiPropertyOptional({ pattern: '^\\d{6}$', example: '123456' })
+  @ApiPropertyOptional({ pattern: '^\\d{6}$', minLength: 6, maxLength: 6, example: '123456' })
   @ValidateIf((o: MfaLoginDto) => o.code !== undefined || o.recoveryCode === undefined)
   @IsString()
   @Matches(TOTP_CODE, { message: TOTP_CODE_MESSAGE })
