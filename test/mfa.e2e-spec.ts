@@ -531,6 +531,7 @@ describe('TOTP second factor', () => {
 
   it('keeps TOTP through a password reset, and ends sessions and rows with logout-all and deletion', async () => {
     const account = await enrolled();
+    const stale = (await login(account, freshClient())).body.mfaToken as string;
     await post('/auth/forgot-password', { email: account.email });
     const token = tokenFrom(await mailTo(capture, account.email, SUBJECTS.reset));
     const newPassword = 'a brand new long passphrase';
@@ -539,6 +540,9 @@ describe('TOTP second factor', () => {
     const first = await login(after, freshClient());
     expect(first.body.mfaRequired).toBe(true);
     expect(mailsTo(capture, account.email, DISABLED)).toHaveLength(0);
+    // An mfaToken won with the old password died with it.
+    const staleUse = await loginMfa({ mfaToken: stale, code: code(account.secret) }, freshClient());
+    expect([staleUse.status, staleUse.body.code]).toEqual([401, 'MFA_INVALID']);
 
     const session = await loginMfa(
       { mfaToken: first.body.mfaToken, code: code(account.secret) },
