@@ -591,7 +591,15 @@ describe('TOTP second factor', () => {
         })
       ).body.code,
     ).toBe('USER_NOT_FOUND');
+    const listed = async () =>
+      (
+        await t.request(`${API}/admin/users?email=${encodeURIComponent(account.email)}`, {
+          token: admin.accessToken,
+        })
+      ).body.items[0].mfaEnabled as boolean;
+    expect(await listed()).toBe(true);
     expect((await t.request(path, { method: 'POST', token: admin.accessToken })).status).toBe(204);
+    expect(await listed()).toBe(false);
 
     const notice = await mailTo(capture, account.email, DISABLED);
     expect(notice.text).toContain('An administrator turned off two-step sign-in');

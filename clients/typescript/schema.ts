@@ -960,6 +960,8 @@ export interface components {
              */
             lastLoginAt: string | null;
             isVerified: boolean;
+            /** @description Two-step sign-in (TOTP) is on; POST /admin/users/{id}/mfa/reset turns it off */
+            mfaEnabled: boolean;
             /** @description Locked out after repeated failed logins, right now, on at least one client or everywhere. */
             locked: boolean;
             disabled: boolean;
