@@ -177,7 +177,7 @@ export function createGatehouseClient(options: GatehouseClientOptions): Gatehous
   const signIn: GatehouseClient['signIn'] = async (credentials, secondFactor) => {
     const first = await client.POST('/api/v1/auth/login', { body: credentials });
     if (first.error) {
-      return { error: first.error as ProblemDetails, response: first.response };
+      return { error: first.error, response: first.response };
     }
     if (!isMfaChallenge(first.data)) {
       return { data: first.data, response: first.response };
@@ -192,7 +192,7 @@ export function createGatehouseClient(options: GatehouseClientOptions): Gatehous
       body: { mfaToken: first.data.mfaToken, ...factor },
     });
     return second.error
-      ? { error: second.error as ProblemDetails, response: second.response }
+      ? { error: second.error, response: second.response }
       : { data: second.data, response: second.response };
   };
 
