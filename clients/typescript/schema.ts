@@ -784,7 +784,15 @@ export interface components {
              * @description 10 single-use recovery codes. Shown this once: store them somewhere safe
              * @example [
              *       "abcd-efgh-2345",
-             *       "ijkl-mnop-6723"
+             *       "ijkl-mnop-6723",
+             *       "qrst-uvwx-yz23",
+             *       "k7mp-2qxa-b4td",
+             *       "wq3z-a7cn-64fe",
+             *       "pl2m-xn3v-c5hr",
+             *       "zz7a-4kd2-mup6",
+             *       "fo5b-ra3e-y2nq",
+             *       "tg6h-jw4s-e7ic",
+             *       "vd3l-q6ko-x2bu"
              *     ]
              */
             recoveryCodes: string[];

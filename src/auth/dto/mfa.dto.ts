@@ -57,7 +57,18 @@ export class RecoveryCodesDto {
     minItems: 10,
     maxItems: 10,
     items: { type: 'string', pattern: '^[a-z2-7]{4}-[a-z2-7]{4}-[a-z2-7]{4}$', maxLength: 14 },
-    example: ['abcd-efgh-2345', 'ijkl-mnop-6723'],
+    example: [
+      'abcd-efgh-2345',
+      'ijkl-mnop-6723',
+      'qrst-uvwx-yz23',
+      'k7mp-2qxa-b4td',
+      'wq3z-a7cn-64fe',
+      'pl2m-xn3v-c5hr',
+      'zz7a-4kd2-mup6',
+      'fo5b-ra3e-y2nq',
+      'tg6h-jw4s-e7ic',
+      'vd3l-q6ko-x2bu',
+    ],
   })
   recoveryCodes!: string[];
 }
