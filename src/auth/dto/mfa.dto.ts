@@ -6,6 +6,9 @@ const TOTP_CODE = /^\d{6}$/;
 /** Recovery codes as shown (`abcd-efgh-2345`), also typed without dashes or in capitals. */
 const RECOVERY_CODE = /^[A-Za-z2-7]{4}-?[A-Za-z2-7]{4}-?[A-Za-z2-7]{4}$/;
 const TOTP_CODE_MESSAGE = 'code must be the 6 digits the authenticator app shows';
+/** A 6-digit code or a recovery code, where either may stand (DESIGN §4: disable's `code`). */
+const EITHER_CODE = /^(\d{6}|[A-Za-z2-7]{4}-?[A-Za-z2-7]{4}-?[A-Za-z2-7]{4})$/;
+const EITHER_PATTERN = EITHER_CODE.source;
 const RECOVERY_CODE_MESSAGE = 'recoveryCode must be one of your recovery codes, e.g. abcd-efgh-2345';
 
 /** Refuses the property when `other` is sent too: the two are alternatives. */
@@ -43,10 +46,11 @@ export class ConfirmTotpDto {
    * Only when two-step sign-in is already on (replacing the authenticator): a code of the active
    * secret, or a recovery code
    */
-  @ApiPropertyOptional({ minLength: 6, maxLength: 14, example: '654321' })
+  @ApiPropertyOptional({ minLength: 6, maxLength: 14, pattern: EITHER_PATTERN, example: '654321' })
   @ValidateIf((_o, value) => value !== undefined)
   @IsString()
   @Length(6, 14)
+  @Matches(EITHER_CODE, { message: 'currentCode must be 6 digits or a recovery code' })
   currentCode?: string;
 }
 
@@ -80,12 +84,10 @@ export class DisableTotpDto {
   password!: string;
 
   /** A current authenticator code, or one of your recovery codes */
-  @ApiProperty({ minLength: 6, maxLength: 14, example: '123456' })
+  @ApiProperty({ minLength: 6, maxLength: 14, pattern: EITHER_PATTERN, example: '123456' })
   @IsString()
   @Length(6, 14)
-  @Matches(new RegExp(`${TOTP_CODE.source}|${RECOVERY_CODE.source}`), {
-    message: 'code must be 6 digits or a recovery code',
-  })
+  @Matches(EITHER_CODE, { message: 'code must be 6 digits or a recovery code' })
   code!: string;
 }
 
@@ -104,7 +106,12 @@ export class MfaLoginDto {
   code?: string;
 
   /** One of your recovery codes, instead of a code (each works once) */
-  @ApiPropertyOptional({ minLength: 12, maxLength: 14, example: 'abcd-efgh-2345' })
+  @ApiPropertyOptional({
+    minLength: 12,
+    maxLength: 14,
+    pattern: RECOVERY_CODE.source,
+    example: 'abcd-efgh-2345',
+  })
   @ValidateIf((o: MfaLoginDto) => o.recoveryCode !== undefined)
   @IsString()
   @Matches(RECOVERY_CODE, { message: RECOVERY_CODE_MESSAGE })
