@@ -1,4 +1,17 @@
-import { generateSecret, generateSync, generateURI, verifySync } from 'otplib';
+import { createRequire } from 'node:module';
+
+type Otplib = typeof import('otplib');
+let loaded: Otplib | undefined;
+
+/**
+ * otplib (and its crypto and base32 plugins) is loaded on first use, not at boot: importing it costs
+ * ~0.1 s on a busy machine, and the app must be ready in ≤ 1 s (DESIGN §7). Its CommonJS build loads
+ * synchronously, so every function here stays synchronous.
+ */
+function otplib(): Otplib {
+  loaded ??= createRequire(import.meta.url)('otplib') as Otplib;
+  return loaded;
+}
 
 /**
  * RFC 6238 as DESIGN §10 fixes it: HMAC-SHA-1, 6 digits, 30-second steps, a code of the step before
@@ -13,19 +26,19 @@ export function timeStepOf(atMs: number): number {
 
 /** A fresh secret: 20 random bytes (160 bits, RFC 4226 §4's recommendation), base32. */
 export function newTotpSecret(): string {
-  return generateSecret({ length: 20 });
+  return otplib().generateSecret({ length: 20 });
 }
 
 /** The otpauth:// URI an authenticator app scans (Key Uri Format). */
 export function otpauthUrl(secret: string, issuer: string, account: string): string {
-  return generateURI({ issuer, label: account, secret, ...TOTP_URI_PARAMS });
+  return otplib().generateURI({ issuer, label: account, secret, ...TOTP_URI_PARAMS });
 }
 
 const TOTP_URI_PARAMS = { algorithm: TOTP.algorithm, digits: TOTP.digits, period: TOTP.period } as const;
 
 /** The code for `secret` (base32) at `atMs`. */
 export function totpCode(secret: string, atMs: number): string {
-  return generateSync({ secret, epoch: Math.floor(atMs / 1000), ...TOTP_URI_PARAMS });
+  return otplib().generateSync({ secret, epoch: Math.floor(atMs / 1000), ...TOTP_URI_PARAMS });
 }
 
 /**
@@ -36,7 +49,7 @@ export function matchTotp(secret: string, code: string, atMs: number): number | 
   if (!/^\d{6}$/.test(code)) {
     return null;
   }
-  const result = verifySync({
+  const result = otplib().verifySync({
     secret,
     token: code,
     epoch: Math.floor(atMs / 1000),
