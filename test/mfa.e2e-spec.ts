@@ -1,4 +1,5 @@
 import { AuditEvent } from '../src/audit/audit-event.entity.js';
+import { MfaLoginService } from '../src/auth/mfa/mfa-login.service.js';
 import { RecoveryCode } from '../src/auth/mfa/recovery-code.entity.js';
 import { totpCode } from '../src/auth/mfa/totp.js';
 import { Session } from '../src/auth/session.entity.js';
@@ -465,6 +466,7 @@ describe('TOTP second factor', () => {
     const plain = await signUp(t, capture);
     const nobody = uniqueEmail('nobody');
     const tokensBefore = await t.dataSource.getRepository(MfaLoginToken).countBy({ userId: account.id });
+    const challenge = jest.spyOn(t.app.get(MfaLoginService), 'challenge');
     const wrongTotp = await login({ email: account.email, password: WRONG }, freshClient());
     const wrongPlain = await login({ email: plain.email, password: WRONG }, freshClient());
     const unknown = await login({ email: nobody, password: WRONG }, freshClient());
@@ -492,7 +494,10 @@ describe('TOTP second factor', () => {
     }
     const median = (list: number[]) => [...list].sort((a, b) => a - b)[4];
     const [totpMs, plainMs] = [median(times.totp), median(times.plain)];
-    expect(Math.abs(totpMs - plainMs)).toBeLessThan(Math.max(25, plainMs * 0.5));
+    // Loose (other suites share the machine): it catches an extra bcrypt or round trip, not jitter.
+    expect(Math.abs(totpMs - plainMs)).toBeLessThan(Math.max(50, plainMs));
+    // And the structural reason: no TOTP step ran for any of those wrong passwords.
+    expect(challenge).not.toHaveBeenCalled();
   });
 
   it('counts wrong codes toward the lockout per client; a correct password does not reset them; the owner elsewhere is not locked out', async () => {
