@@ -5,6 +5,7 @@ import { AuditModule } from './audit/audit.module.js';
 import { AuthModule } from './auth/auth.module.js';
 import { RefreshTokenHistory } from './auth/refresh-token-history.entity.js';
 import { Session } from './auth/session.entity.js';
+import { RecoveryCode } from './auth/mfa/recovery-code.entity.js';
 import { type Feature, type Schema, schemaOf } from './database/schema.js';
 import { HealthModule } from './health/health.module.js';
 import { MailBudgetWindow } from './mail/mail-budget.entity.js';
@@ -14,7 +15,7 @@ import { MetricsModule } from './metrics/metrics.module.js';
 import { PagesModule } from './pages/pages.module.js';
 import { Todo } from './todos/todo.entity.js';
 import { TodosModule } from './todos/todos.module.js';
-import { EmailVerificationToken, PasswordResetToken } from './tokens/one-time-token.entity.js';
+import { EmailVerificationToken, MfaLoginToken, PasswordResetToken } from './tokens/one-time-token.entity.js';
 import { TokensModule } from './tokens/tokens.module.js';
 import { LoginFailure } from './users/login-failure.entity.js';
 import { User } from './users/user.entity.js';
@@ -27,8 +28,8 @@ import { UsersModule } from './users/users.module.js';
  */
 export const FEATURES: readonly Feature[] = [
   { module: UsersModule, entities: [User, LoginFailure], migrations: MIGRATIONS },
-  { module: TokensModule, entities: [EmailVerificationToken, PasswordResetToken] },
-  { module: AuthModule, entities: [Session, RefreshTokenHistory] },
+  { module: TokensModule, entities: [EmailVerificationToken, PasswordResetToken, MfaLoginToken] },
+  { module: AuthModule, entities: [Session, RefreshTokenHistory, RecoveryCode] },
   { module: MailModule, entities: [OutboxMessage, MailBudgetWindow] },
   { module: AuditModule, entities: [AuditEvent] },
   { module: TodosModule, entities: [Todo] },

@@ -6,7 +6,10 @@ import {
   createGatehouseClient,
   type GatehouseClient,
   type GatehouseTokens,
+  isMfaChallenge,
 } from '../clients/typescript/gatehouse-client.js';
+import { totpCode } from '../src/auth/mfa/totp.js';
+import { Clock } from '../src/common/clock.js';
 import { auditEvents, mailTo, PASSWORD, SUBJECTS } from './support/accounts.js';
 import { uniqueEmail } from './support/factories.js';
 import { SmtpCapture, tokenFrom } from './support/smtp-capture.js';
@@ -104,10 +107,8 @@ describe('typed client (clients/typescript)', () => {
 
       const login = await client.POST('/api/v1/auth/login', { body: { email, password: PASSWORD } });
       expect(login.response.status).toBe(200);
-      expect(client.tokens).toEqual({
-        accessToken: login.data?.accessToken,
-        refreshToken: login.data?.refreshToken,
-      });
+      const pair = login.data as { accessToken: string; refreshToken: string };
+      expect(client.tokens).toEqual({ accessToken: pair.accessToken, refreshToken: pair.refreshToken });
       expect(seenTokens).toEqual([client.tokens]);
 
       // CRUD, paginated by cursor.
@@ -203,6 +204,56 @@ describe('typed client (clients/typescript)', () => {
       expect(wrong.response.status).toBe(401);
       expect(refreshes()).toBe(0);
       expect(client.tokens).toBeNull();
+    });
+
+    it('handles the mfaRequired branch: signIn asks for the second factor only when login wants one', async () => {
+      let now = Math.floor(Date.now() / 30_000) * 30_000 + 1000;
+      const clock = jest.spyOn(t.app.get(Clock), 'now').mockImplementation(() => new Date(now));
+      try {
+        const { client } = recordedClient();
+        const { email } = await signUpWith(client);
+        const plain = await client.signIn({ email, password: PASSWORD }, () => {
+          throw new Error('no second factor is asked of an account without TOTP');
+        });
+        expect(plain.data?.user.mfaEnabled).toBe(false);
+        const setup = await client.POST('/api/v1/auth/mfa/totp/setup');
+        const secret = setup.data!.secret;
+        const confirmed = await client.POST('/api/v1/auth/mfa/totp/confirm', {
+          body: { code: totpCode(secret, now) },
+        });
+        expect(confirmed.data?.recoveryCodes).toHaveLength(10);
+        now += 30_000;
+
+        const { client: fresh, seenTokens, sent } = recordedClient();
+        const raw = await fresh.POST('/api/v1/auth/login', { body: { email, password: PASSWORD } });
+        expect(isMfaChallenge(raw.data)).toBe(true);
+        expect(fresh.tokens).toBeNull();
+        const unanswered = await fresh.signIn({ email, password: PASSWORD });
+        expect(unanswered.error?.code).toBe('MFA_REQUIRED');
+        expect(seenTokens).toEqual([]);
+
+        const challenges: unknown[] = [];
+        const signedIn = await fresh.signIn({ email, password: PASSWORD }, (challenge) => {
+          challenges.push(challenge);
+          return { code: totpCode(secret, now) };
+        });
+        expect(challenges).toEqual([{ mfaRequired: true, mfaToken: expect.any(String), expiresIn: 300 }]);
+        expect(signedIn.data?.user.mfaEnabled).toBe(true);
+        expect(fresh.tokens).toEqual({
+          accessToken: signedIn.data?.accessToken,
+          refreshToken: signedIn.data?.refreshToken,
+        });
+        expect(sent.slice(-2)).toEqual(['POST /api/v1/auth/login', 'POST /api/v1/auth/login/mfa']);
+        expect((await fresh.GET('/api/v1/users/me')).data?.mfaEnabled).toBe(true);
+
+        // A wrong code: the problem+json of the second step, and the client stays signed out.
+        const { client: third } = recordedClient();
+        const refused = await third.signIn({ email, password: PASSWORD }, () => ({ code: '000000' }));
+        expect([refused.response.status, refused.error?.code]).toEqual([401, 'MFA_INVALID']);
+        expect(third.tokens).toBeNull();
+      } finally {
+        clock.mockRestore();
+      }
     });
   });
 });

@@ -33,6 +33,7 @@ describe('the request pipeline', () => {
       'RefreshTokenHistory1795400000000',
       'MailBudget1795410000000',
       'LoginFailures1795420000000',
+      'TotpSecondFactor1795430000000',
     ]);
     const pending = await t.dataSource.driver.createSchemaBuilder().log();
     expect(pending.upQueries).toEqual([]);

@@ -1,5 +1,24 @@
 import createClient, { type Client } from 'openapi-fetch';
-import type { paths } from './schema.js';
+import type { components, paths } from './schema.js';
+
+/** Login's 200 for an account with two-step sign-in: no tokens yet, finish with `signIn`'s second factor. */
+export type MfaChallenge = components['schemas']['MfaChallengeDto'];
+/** Login's 200 with tokens (also what POST /api/v1/auth/login/mfa answers). */
+export type LoginResponse = components['schemas']['LoginResponseDto'];
+export type ProblemDetails = components['schemas']['ProblemDetails'];
+
+/** The second factor `signIn` asks for when the account has TOTP: a 6-digit code, or a recovery code. */
+export type SecondFactor = { code: string } | { recoveryCode: string };
+
+/** What `signIn` ends with: the signed-in answer, or the problem+json of the step that refused. */
+export type SignInOutcome =
+  | { data: LoginResponse; error?: undefined; response: Response }
+  | { data?: undefined; error: ProblemDetails; response: Response };
+
+/** Whether login's 200 is the TOTP branch (`mfaRequired: true`) rather than tokens. */
+export function isMfaChallenge(body: LoginResponse | MfaChallenge | undefined): body is MfaChallenge {
+  return (body as { mfaRequired?: unknown } | undefined)?.mfaRequired === true;
+}
 
 /** The pair login and refresh answer with. */
 export interface GatehouseTokens {
@@ -28,6 +47,16 @@ export interface GatehouseClient extends Client<paths> {
   readonly tokens: GatehouseTokens | null;
   /** Replaces the pair (null signs out locally), telling `onTokens`. */
   setTokens(tokens: GatehouseTokens | null): void;
+  /**
+   * Signs in with a password and, when the account has two-step sign-in (login answers
+   * `mfaRequired: true`), the second factor `secondFactor` supplies (asked only then). Without
+   * `secondFactor` such an account fails with the login's challenge left unanswered (error code
+   * `MFA_REQUIRED`, produced here, not by the API).
+   */
+  signIn(
+    credentials: { email: string; password: string },
+    secondFactor?: (challenge: MfaChallenge) => Promise<SecondFactor> | SecondFactor,
+  ): Promise<SignInOutcome>;
 }
 
 /** Routes that take no bearer token; a 401 from them is never a reason to refresh. */
@@ -37,12 +66,14 @@ const PUBLIC_AUTH_ROUTES = new Set(
     'verify-email',
     'resend-verification',
     'login',
+    'login/mfa',
     'refresh',
     'forgot-password',
     'reset-password',
   ].map((route) => `/api/v1/auth/${route}`),
 );
 const REFRESH_PATH = '/api/v1/auth/refresh';
+const SIGN_IN_PATHS = new Set(['/api/v1/auth/login', '/api/v1/auth/login/mfa', REFRESH_PATH]);
 const SESSION_ENDS = new Set(['/api/v1/auth/logout', '/api/v1/auth/logout-all']);
 
 /**
@@ -127,10 +158,14 @@ export function createGatehouseClient(options: GatehouseClientOptions): Gatehous
     return renewed ? capture(path, await baseFetch(authorized(retry, renewed))) : response;
   };
 
-  /** Login and refresh answers sign the client in; a logout signs it out. */
+  /** Login (either step) and refresh answers sign the client in; a logout signs it out. */
   const capture = async (path: string, response: Response): Promise<Response> => {
-    if (response.ok && (path === '/api/v1/auth/login' || path === REFRESH_PATH)) {
-      setTokens(pairOf(await response.clone().json()));
+    if (response.ok && SIGN_IN_PATHS.has(path)) {
+      const body = (await response.clone().json()) as LoginResponse | MfaChallenge;
+      // An mfaRequired answer carries no tokens: the client stays as it was until the second step.
+      if (!isMfaChallenge(body)) {
+        setTokens(pairOf(body));
+      }
     } else if (response.ok && SESSION_ENDS.has(path)) {
       setTokens(null);
     }
@@ -138,9 +173,33 @@ export function createGatehouseClient(options: GatehouseClientOptions): Gatehous
   };
 
   const client = createClient<paths>({ baseUrl: options.baseUrl, fetch: sessionFetch });
+
+  const signIn: GatehouseClient['signIn'] = async (credentials, secondFactor) => {
+    const first = await client.POST('/api/v1/auth/login', { body: credentials });
+    if (first.error) {
+      return { error: first.error, response: first.response };
+    }
+    if (!isMfaChallenge(first.data)) {
+      return { data: first.data, response: first.response };
+    }
+    if (!secondFactor) {
+      const detail = 'This account uses two-step sign-in: pass secondFactor to signIn.';
+      const error = { type: 'about:blank', title: 'Second factor required', status: 401, detail };
+      return { error: { ...error, code: 'MFA_REQUIRED', requestId: '' }, response: first.response };
+    }
+    const factor = await secondFactor(first.data);
+    const second = await client.POST('/api/v1/auth/login/mfa', {
+      body: { mfaToken: first.data.mfaToken, ...factor },
+    });
+    return second.error
+      ? { error: second.error, response: second.response }
+      : { data: second.data, response: second.response };
+  };
+
   return Object.defineProperties(client as GatehouseClient, {
     tokens: { get: () => tokens, enumerable: true },
     setTokens: { value: setTokens, enumerable: true },
+    signIn: { value: signIn, enumerable: true },
   });
 }
 

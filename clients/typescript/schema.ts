@@ -83,8 +83,31 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Sign in: an access token and a refresh token */
+        /**
+         * Sign in: an access token and a refresh token, or (two-step sign-in on) an mfaToken
+         * @description For an account with TOTP, a correct password opens no session yet: the answer is `{mfaRequired: true, mfaToken, expiresIn}`; finish with POST /auth/login/mfa. A wrong password answers the same for every account.
+         */
         post: operations["login"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/auth/login/mfa": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Finish a two-step sign-in: the mfaToken with a TOTP code or a recovery code
+         * @description Send `code` (6 digits) or `recoveryCode`, not both. The mfaToken is single use, lives 5 minutes and dies after 5 codes; a code is accepted once per account.
+         */
+        post: operations["loginMfa"];
         delete?: never;
         options?: never;
         head?: never;
@@ -227,6 +250,66 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/auth/mfa/totp/setup": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Start two-step sign-in: a new secret for your authenticator app, pending until confirmed
+         * @description Replaces an earlier pending secret; an active one keeps working until the new one is confirmed.
+         */
+        post: operations["setupTotp"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/auth/mfa/totp/confirm": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Turn two-step sign-in on with a code of the pending secret: 10 recovery codes, shown once
+         * @description Audited as mfa.enabled and mailed. Replacing an active authenticator also needs `currentCode`.
+         */
+        post: operations["confirmTotp"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/auth/mfa/totp": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Turn two-step sign-in off with your password and a code (or a recovery code)
+         * @description Audited as mfa.disabled; a notice is mailed. The recovery codes stop working.
+         */
+        delete: operations["disableTotp"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/users/me/audit-events": {
         parameters: {
             query?: never;
@@ -361,6 +444,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/admin/users/{id}/mfa/reset": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Turn off an account’s two-step sign-in (a lost authenticator): its recovery codes die too
+         * @description Audited as admin.mfa_reset (and mfa.disabled) with the acting administrator; the owner is mailed.
+         */
+        post: operations["resetUserMfa"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/admin/users/{id}/resend-verification": {
         parameters: {
             query?: never;
@@ -485,6 +588,8 @@ export interface components {
              */
             lastLoginAt: string | null;
             isVerified: boolean;
+            /** @description Whether sign-in asks for a TOTP code after the password */
+            mfaEnabled: boolean;
         };
         UpdateProfileDto: {
             /**
@@ -533,12 +638,6 @@ export interface components {
              */
             email: string;
         };
-        LoginDto: {
-            /** @example ada@example.com */
-            email: string;
-            /** @example correct horse battery staple */
-            password: string;
-        };
         LoginResponseDto: {
             /** @description HS256 JWT; send as `Authorization: Bearer …` */
             accessToken: string;
@@ -553,6 +652,38 @@ export interface components {
              */
             expiresIn: number;
             user: components["schemas"]["UserResponseDto"];
+        };
+        MfaChallengeDto: {
+            /** @enum {boolean} */
+            mfaRequired: true;
+            /** @description Single use; send it with a code to POST /auth/login/mfa */
+            mfaToken: string;
+            /**
+             * Format: int32
+             * @description Seconds the mfaToken stays usable
+             * @example 300
+             */
+            expiresIn: number;
+        };
+        LoginDto: {
+            /** @example ada@example.com */
+            email: string;
+            /** @example correct horse battery staple */
+            password: string;
+        };
+        MfaLoginDto: {
+            /** @description The mfaToken login answered with */
+            mfaToken: string;
+            /**
+             * @description The current authenticator code (send this or recoveryCode)
+             * @example 123456
+             */
+            code?: string;
+            /**
+             * @description One of your recovery codes, instead of a code (each works once)
+             * @example abcd-efgh-2345
+             */
+            recoveryCode?: string;
         };
         RefreshDto: {
             /** @description The refresh token from login or the last refresh */
@@ -620,6 +751,58 @@ export interface components {
             newPassword: string;
         };
         DeleteAccountDto: {
+            /** @description Your current password */
+            password: string;
+        };
+        TotpSetupResponseDto: {
+            /**
+             * @description The new secret, base32 (RFC 4648), for typing into an authenticator app by hand
+             * @example JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP
+             */
+            secret: string;
+            /**
+             * @description The same secret as an otpauth:// URI (show it as a QR code)
+             * @example otpauth://totp/Gatehouse:ada%40example.com?secret=JBSWY3DPEHPK3PXP&issuer=Gatehouse
+             */
+            otpauthUrl: string;
+        };
+        ConfirmTotpDto: {
+            /**
+             * @description The current code the authenticator shows for the new secret
+             * @example 123456
+             */
+            code: string;
+            /**
+             * @description Only when two-step sign-in is already on (replacing the authenticator): a code of the active
+             *     secret, or a recovery code
+             * @example 654321
+             */
+            currentCode?: string;
+        };
+        RecoveryCodesDto: {
+            /**
+             * @description 10 single-use recovery codes. Shown this once: store them somewhere safe
+             * @example [
+             *       "abcd-efgh-2345",
+             *       "ijkl-mnop-6723",
+             *       "qrst-uvwx-yz23",
+             *       "k7mp-2qxa-b4td",
+             *       "wq3z-a7cn-64fe",
+             *       "pl2m-xn3v-c5hr",
+             *       "zz7a-4kd2-mup6",
+             *       "fo5b-ra3e-y2nq",
+             *       "tg6h-jw4s-e7ic",
+             *       "vd3l-q6ko-x2bu"
+             *     ]
+             */
+            recoveryCodes: string[];
+        };
+        DisableTotpDto: {
+            /**
+             * @description A current authenticator code, or one of your recovery codes
+             * @example 123456
+             */
+            code: string;
             /** @description Your current password */
             password: string;
         };
@@ -785,6 +968,8 @@ export interface components {
              */
             lastLoginAt: string | null;
             isVerified: boolean;
+            /** @description Two-step sign-in (TOTP) is on; POST /admin/users/{id}/mfa/reset turns it off */
+            mfaEnabled: boolean;
             /** @description Locked out after repeated failed logins, right now, on at least one client or everywhere. */
             locked: boolean;
             disabled: boolean;
@@ -1853,6 +2038,7 @@ export interface operations {
             };
         };
         responses: {
+            /** @description Signed in, or the second step is required (`mfaRequired: true`) */
             200: {
                 headers: {
                     /** @description The request id (the one sent, if valid, else a new UUID): quote it to an operator. */
@@ -1864,7 +2050,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["LoginResponseDto"];
+                    "application/json": components["schemas"]["LoginResponseDto"] | components["schemas"]["MfaChallengeDto"];
                 };
             };
             /**
@@ -2036,6 +2222,206 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetails"] & {
                         /** @enum {string} */
                         code?: "AUTH_BUSY" | "DEPENDENCY_UNAVAILABLE";
+                    };
+                };
+            };
+        };
+    };
+    loginMfa: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["MfaLoginDto"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    /** @description The request id (the one sent, if valid, else a new UUID): quote it to an operator. */
+                    "X-Request-Id": string;
+                    /** @description Per limit on this route: `"<name>";r=<remaining>;t=<seconds until reset>` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description Per limit on this route: `"<name>";q=<quota>;w=<window seconds>` */
+                    "RateLimit-Policy"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LoginResponseDto"];
+                };
+            };
+            /**
+             * @description Bad request. Codes:
+             *     - `INVALID_REQUEST_ID`
+             *     - `VALIDATION_FAILED`
+             *     - `MALFORMED_JSON`
+             *     - `BODY_TOO_DEEP`
+             *     - `BODY_NOT_OBJECT`
+             *     - `BAD_REQUEST`
+             */
+            400: {
+                headers: {
+                    /** @description The request id (the one sent, if valid, else a new UUID): quote it to an operator. */
+                    "X-Request-Id": string;
+                    /** @description Per limit on this route: `"<name>";r=<remaining>;t=<seconds until reset>` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description Per limit on this route: `"<name>";q=<quota>;w=<window seconds>` */
+                    "RateLimit-Policy"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"] & {
+                        /** @enum {string} */
+                        code?: "BAD_REQUEST" | "BODY_NOT_OBJECT" | "BODY_TOO_DEEP" | "INVALID_REQUEST_ID" | "MALFORMED_JSON" | "VALIDATION_FAILED";
+                    };
+                };
+            };
+            /**
+             * @description Unauthorized. Codes:
+             *     - `MFA_INVALID`: wrong, replayed or used code or recovery code; unknown, used, expired or exhausted mfaToken
+             */
+            401: {
+                headers: {
+                    /** @description The request id (the one sent, if valid, else a new UUID): quote it to an operator. */
+                    "X-Request-Id": string;
+                    /** @description Per limit on this route: `"<name>";r=<remaining>;t=<seconds until reset>` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description Per limit on this route: `"<name>";q=<quota>;w=<window seconds>` */
+                    "RateLimit-Policy"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"] & {
+                        /** @enum {string} */
+                        code?: "MFA_INVALID";
+                    };
+                };
+            };
+            /**
+             * @description Forbidden. Codes:
+             *     - `EMAIL_NOT_VERIFIED`
+             *     - `ACCOUNT_DISABLED`
+             */
+            403: {
+                headers: {
+                    /** @description The request id (the one sent, if valid, else a new UUID): quote it to an operator. */
+                    "X-Request-Id": string;
+                    /** @description Per limit on this route: `"<name>";r=<remaining>;t=<seconds until reset>` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description Per limit on this route: `"<name>";q=<quota>;w=<window seconds>` */
+                    "RateLimit-Policy"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"] & {
+                        /** @enum {string} */
+                        code?: "ACCOUNT_DISABLED" | "EMAIL_NOT_VERIFIED";
+                    };
+                };
+            };
+            /**
+             * @description Request body too large. Codes:
+             *     - `PAYLOAD_TOO_LARGE`
+             */
+            413: {
+                headers: {
+                    /** @description The request id (the one sent, if valid, else a new UUID): quote it to an operator. */
+                    "X-Request-Id": string;
+                    /** @description Per limit on this route: `"<name>";r=<remaining>;t=<seconds until reset>` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description Per limit on this route: `"<name>";q=<quota>;w=<window seconds>` */
+                    "RateLimit-Policy"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"] & {
+                        /** @enum {string} */
+                        code?: "PAYLOAD_TOO_LARGE";
+                    };
+                };
+            };
+            /**
+             * @description Unsupported media type. Codes:
+             *     - `UNSUPPORTED_MEDIA_TYPE`
+             */
+            415: {
+                headers: {
+                    /** @description The request id (the one sent, if valid, else a new UUID): quote it to an operator. */
+                    "X-Request-Id": string;
+                    /** @description Per limit on this route: `"<name>";r=<remaining>;t=<seconds until reset>` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description Per limit on this route: `"<name>";q=<quota>;w=<window seconds>` */
+                    "RateLimit-Policy"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"] & {
+                        /** @enum {string} */
+                        code?: "UNSUPPORTED_MEDIA_TYPE";
+                    };
+                };
+            };
+            /**
+             * @description Too many requests. Codes:
+             *     - `ACCOUNT_LOCKED`: too many failed sign-ins
+             *     - `RATE_LIMITED`: per IP and per email address
+             */
+            429: {
+                headers: {
+                    /** @description The request id (the one sent, if valid, else a new UUID): quote it to an operator. */
+                    "X-Request-Id": string;
+                    /** @description Per limit on this route: `"<name>";r=<remaining>;t=<seconds until reset>` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description Per limit on this route: `"<name>";q=<quota>;w=<window seconds>` */
+                    "RateLimit-Policy"?: string;
+                    /** @description Seconds until a request can succeed again */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"] & {
+                        /** @enum {string} */
+                        code?: "ACCOUNT_LOCKED" | "RATE_LIMITED";
+                    };
+                };
+            };
+            /**
+             * @description Internal error. Codes:
+             *     - `INTERNAL_ERROR`
+             */
+            500: {
+                headers: {
+                    /** @description The request id (the one sent, if valid, else a new UUID): quote it to an operator. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"] & {
+                        /** @enum {string} */
+                        code?: "INTERNAL_ERROR";
+                    };
+                };
+            };
+            /**
+             * @description Service unavailable. Codes:
+             *     - `DEPENDENCY_UNAVAILABLE`: the database (or another service the request needs) cannot be reached; retry after `Retry-After` seconds, and keep your tokens
+             */
+            503: {
+                headers: {
+                    /** @description The request id (the one sent, if valid, else a new UUID): quote it to an operator. */
+                    "X-Request-Id": string;
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"] & {
+                        /** @enum {string} */
+                        code?: "DEPENDENCY_UNAVAILABLE";
                     };
                 };
             };
@@ -3100,6 +3486,497 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetails"] & {
                         /** @enum {string} */
                         code?: "AUTH_BUSY" | "DEPENDENCY_UNAVAILABLE";
+                    };
+                };
+            };
+        };
+    };
+    setupTotp: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    /** @description The request id (the one sent, if valid, else a new UUID): quote it to an operator. */
+                    "X-Request-Id": string;
+                    /** @description Per limit on this route: `"<name>";r=<remaining>;t=<seconds until reset>` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description Per limit on this route: `"<name>";q=<quota>;w=<window seconds>` */
+                    "RateLimit-Policy"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TotpSetupResponseDto"];
+                };
+            };
+            /**
+             * @description Bad request. Codes:
+             *     - `INVALID_REQUEST_ID`
+             */
+            400: {
+                headers: {
+                    /** @description The request id (the one sent, if valid, else a new UUID): quote it to an operator. */
+                    "X-Request-Id": string;
+                    /** @description Per limit on this route: `"<name>";r=<remaining>;t=<seconds until reset>` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description Per limit on this route: `"<name>";q=<quota>;w=<window seconds>` */
+                    "RateLimit-Policy"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"] & {
+                        /** @enum {string} */
+                        code?: "INVALID_REQUEST_ID";
+                    };
+                };
+            };
+            /**
+             * @description Unauthorized. Codes:
+             *     - `UNAUTHENTICATED`: missing, invalid, expired or revoked access token
+             */
+            401: {
+                headers: {
+                    /** @description The request id (the one sent, if valid, else a new UUID): quote it to an operator. */
+                    "X-Request-Id": string;
+                    /** @description Per limit on this route: `"<name>";r=<remaining>;t=<seconds until reset>` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description Per limit on this route: `"<name>";q=<quota>;w=<window seconds>` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The RFC 6750 challenge; `error="invalid_token"` when a token was sent: refresh it. */
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"] & {
+                        /** @enum {string} */
+                        code?: "UNAUTHENTICATED";
+                    };
+                };
+            };
+            /**
+             * @description Too many requests. Codes:
+             *     - `RATE_LIMITED`: too many attempts for this account or IP
+             */
+            429: {
+                headers: {
+                    /** @description The request id (the one sent, if valid, else a new UUID): quote it to an operator. */
+                    "X-Request-Id": string;
+                    /** @description Per limit on this route: `"<name>";r=<remaining>;t=<seconds until reset>` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description Per limit on this route: `"<name>";q=<quota>;w=<window seconds>` */
+                    "RateLimit-Policy"?: string;
+                    /** @description Seconds until a request can succeed again */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"] & {
+                        /** @enum {string} */
+                        code?: "RATE_LIMITED";
+                    };
+                };
+            };
+            /**
+             * @description Internal error. Codes:
+             *     - `INTERNAL_ERROR`
+             */
+            500: {
+                headers: {
+                    /** @description The request id (the one sent, if valid, else a new UUID): quote it to an operator. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"] & {
+                        /** @enum {string} */
+                        code?: "INTERNAL_ERROR";
+                    };
+                };
+            };
+            /**
+             * @description Service unavailable. Codes:
+             *     - `DEPENDENCY_UNAVAILABLE`: the database (or another service the request needs) cannot be reached; retry after `Retry-After` seconds, and keep your tokens
+             */
+            503: {
+                headers: {
+                    /** @description The request id (the one sent, if valid, else a new UUID): quote it to an operator. */
+                    "X-Request-Id": string;
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"] & {
+                        /** @enum {string} */
+                        code?: "DEPENDENCY_UNAVAILABLE";
+                    };
+                };
+            };
+        };
+    };
+    confirmTotp: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ConfirmTotpDto"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    /** @description The request id (the one sent, if valid, else a new UUID): quote it to an operator. */
+                    "X-Request-Id": string;
+                    /** @description Per limit on this route: `"<name>";r=<remaining>;t=<seconds until reset>` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description Per limit on this route: `"<name>";q=<quota>;w=<window seconds>` */
+                    "RateLimit-Policy"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RecoveryCodesDto"];
+                };
+            };
+            /**
+             * @description Bad request. Codes:
+             *     - `MFA_CURRENT_CODE_REQUIRED`: already on, and no currentCode sent
+             *     - `MFA_SETUP_REQUIRED`: no pending secret: call setup first
+             *     - `MFA_CODE_INVALID`: the code does not match the pending secret
+             *     - `INVALID_REQUEST_ID`
+             *     - `VALIDATION_FAILED`
+             *     - `MALFORMED_JSON`
+             *     - `BODY_TOO_DEEP`
+             *     - `BODY_NOT_OBJECT`
+             *     - `BAD_REQUEST`
+             */
+            400: {
+                headers: {
+                    /** @description The request id (the one sent, if valid, else a new UUID): quote it to an operator. */
+                    "X-Request-Id": string;
+                    /** @description Per limit on this route: `"<name>";r=<remaining>;t=<seconds until reset>` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description Per limit on this route: `"<name>";q=<quota>;w=<window seconds>` */
+                    "RateLimit-Policy"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"] & {
+                        /** @enum {string} */
+                        code?: "BAD_REQUEST" | "BODY_NOT_OBJECT" | "BODY_TOO_DEEP" | "INVALID_REQUEST_ID" | "MALFORMED_JSON" | "MFA_CODE_INVALID" | "MFA_CURRENT_CODE_REQUIRED" | "MFA_SETUP_REQUIRED" | "VALIDATION_FAILED";
+                    };
+                };
+            };
+            /**
+             * @description Unauthorized. Codes:
+             *     - `MFA_INVALID`: currentCode is wrong
+             *     - `UNAUTHENTICATED`: missing, invalid, expired or revoked access token
+             */
+            401: {
+                headers: {
+                    /** @description The request id (the one sent, if valid, else a new UUID): quote it to an operator. */
+                    "X-Request-Id": string;
+                    /** @description Per limit on this route: `"<name>";r=<remaining>;t=<seconds until reset>` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description Per limit on this route: `"<name>";q=<quota>;w=<window seconds>` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The RFC 6750 challenge; `error="invalid_token"` when a token was sent: refresh it. */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"] & {
+                        /** @enum {string} */
+                        code?: "MFA_INVALID" | "UNAUTHENTICATED";
+                    };
+                };
+            };
+            /**
+             * @description Request body too large. Codes:
+             *     - `PAYLOAD_TOO_LARGE`
+             */
+            413: {
+                headers: {
+                    /** @description The request id (the one sent, if valid, else a new UUID): quote it to an operator. */
+                    "X-Request-Id": string;
+                    /** @description Per limit on this route: `"<name>";r=<remaining>;t=<seconds until reset>` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description Per limit on this route: `"<name>";q=<quota>;w=<window seconds>` */
+                    "RateLimit-Policy"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"] & {
+                        /** @enum {string} */
+                        code?: "PAYLOAD_TOO_LARGE";
+                    };
+                };
+            };
+            /**
+             * @description Unsupported media type. Codes:
+             *     - `UNSUPPORTED_MEDIA_TYPE`
+             */
+            415: {
+                headers: {
+                    /** @description The request id (the one sent, if valid, else a new UUID): quote it to an operator. */
+                    "X-Request-Id": string;
+                    /** @description Per limit on this route: `"<name>";r=<remaining>;t=<seconds until reset>` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description Per limit on this route: `"<name>";q=<quota>;w=<window seconds>` */
+                    "RateLimit-Policy"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"] & {
+                        /** @enum {string} */
+                        code?: "UNSUPPORTED_MEDIA_TYPE";
+                    };
+                };
+            };
+            /**
+             * @description Too many requests. Codes:
+             *     - `RATE_LIMITED`: too many attempts for this account or IP
+             */
+            429: {
+                headers: {
+                    /** @description The request id (the one sent, if valid, else a new UUID): quote it to an operator. */
+                    "X-Request-Id": string;
+                    /** @description Per limit on this route: `"<name>";r=<remaining>;t=<seconds until reset>` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description Per limit on this route: `"<name>";q=<quota>;w=<window seconds>` */
+                    "RateLimit-Policy"?: string;
+                    /** @description Seconds until a request can succeed again */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"] & {
+                        /** @enum {string} */
+                        code?: "RATE_LIMITED";
+                    };
+                };
+            };
+            /**
+             * @description Internal error. Codes:
+             *     - `INTERNAL_ERROR`
+             */
+            500: {
+                headers: {
+                    /** @description The request id (the one sent, if valid, else a new UUID): quote it to an operator. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"] & {
+                        /** @enum {string} */
+                        code?: "INTERNAL_ERROR";
+                    };
+                };
+            };
+            /**
+             * @description Service unavailable. Codes:
+             *     - `DEPENDENCY_UNAVAILABLE`: the database (or another service the request needs) cannot be reached; retry after `Retry-After` seconds, and keep your tokens
+             */
+            503: {
+                headers: {
+                    /** @description The request id (the one sent, if valid, else a new UUID): quote it to an operator. */
+                    "X-Request-Id": string;
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"] & {
+                        /** @enum {string} */
+                        code?: "DEPENDENCY_UNAVAILABLE";
+                    };
+                };
+            };
+        };
+    };
+    disableTotp: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["DisableTotpDto"];
+            };
+        };
+        responses: {
+            204: {
+                headers: {
+                    /** @description The request id (the one sent, if valid, else a new UUID): quote it to an operator. */
+                    "X-Request-Id": string;
+                    /** @description Per limit on this route: `"<name>";r=<remaining>;t=<seconds until reset>` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description Per limit on this route: `"<name>";q=<quota>;w=<window seconds>` */
+                    "RateLimit-Policy"?: string;
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /**
+             * @description Bad request. Codes:
+             *     - `MFA_NOT_ENABLED`: two-step sign-in is not on
+             *     - `INVALID_REQUEST_ID`
+             *     - `VALIDATION_FAILED`
+             *     - `MALFORMED_JSON`
+             *     - `BODY_TOO_DEEP`
+             *     - `BODY_NOT_OBJECT`
+             *     - `BAD_REQUEST`
+             */
+            400: {
+                headers: {
+                    /** @description The request id (the one sent, if valid, else a new UUID): quote it to an operator. */
+                    "X-Request-Id": string;
+                    /** @description Per limit on this route: `"<name>";r=<remaining>;t=<seconds until reset>` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description Per limit on this route: `"<name>";q=<quota>;w=<window seconds>` */
+                    "RateLimit-Policy"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"] & {
+                        /** @enum {string} */
+                        code?: "BAD_REQUEST" | "BODY_NOT_OBJECT" | "BODY_TOO_DEEP" | "INVALID_REQUEST_ID" | "MALFORMED_JSON" | "MFA_NOT_ENABLED" | "VALIDATION_FAILED";
+                    };
+                };
+            };
+            /**
+             * @description Unauthorized. Codes:
+             *     - `MFA_INVALID`: the code or recovery code is wrong or used
+             *     - `INVALID_PASSWORD`: the password is wrong
+             *     - `UNAUTHENTICATED`: missing, invalid, expired or revoked access token
+             */
+            401: {
+                headers: {
+                    /** @description The request id (the one sent, if valid, else a new UUID): quote it to an operator. */
+                    "X-Request-Id": string;
+                    /** @description Per limit on this route: `"<name>";r=<remaining>;t=<seconds until reset>` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description Per limit on this route: `"<name>";q=<quota>;w=<window seconds>` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The RFC 6750 challenge; `error="invalid_token"` when a token was sent: refresh it. */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"] & {
+                        /** @enum {string} */
+                        code?: "INVALID_PASSWORD" | "MFA_INVALID" | "UNAUTHENTICATED";
+                    };
+                };
+            };
+            /**
+             * @description Request body too large. Codes:
+             *     - `PAYLOAD_TOO_LARGE`
+             */
+            413: {
+                headers: {
+                    /** @description The request id (the one sent, if valid, else a new UUID): quote it to an operator. */
+                    "X-Request-Id": string;
+                    /** @description Per limit on this route: `"<name>";r=<remaining>;t=<seconds until reset>` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description Per limit on this route: `"<name>";q=<quota>;w=<window seconds>` */
+                    "RateLimit-Policy"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"] & {
+                        /** @enum {string} */
+                        code?: "PAYLOAD_TOO_LARGE";
+                    };
+                };
+            };
+            /**
+             * @description Unsupported media type. Codes:
+             *     - `UNSUPPORTED_MEDIA_TYPE`
+             */
+            415: {
+                headers: {
+                    /** @description The request id (the one sent, if valid, else a new UUID): quote it to an operator. */
+                    "X-Request-Id": string;
+                    /** @description Per limit on this route: `"<name>";r=<remaining>;t=<seconds until reset>` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description Per limit on this route: `"<name>";q=<quota>;w=<window seconds>` */
+                    "RateLimit-Policy"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"] & {
+                        /** @enum {string} */
+                        code?: "UNSUPPORTED_MEDIA_TYPE";
+                    };
+                };
+            };
+            /**
+             * @description Too many requests. Codes:
+             *     - `RATE_LIMITED`: too many attempts for this account or IP
+             */
+            429: {
+                headers: {
+                    /** @description The request id (the one sent, if valid, else a new UUID): quote it to an operator. */
+                    "X-Request-Id": string;
+                    /** @description Per limit on this route: `"<name>";r=<remaining>;t=<seconds until reset>` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description Per limit on this route: `"<name>";q=<quota>;w=<window seconds>` */
+                    "RateLimit-Policy"?: string;
+                    /** @description Seconds until a request can succeed again */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"] & {
+                        /** @enum {string} */
+                        code?: "RATE_LIMITED";
+                    };
+                };
+            };
+            /**
+             * @description Internal error. Codes:
+             *     - `INTERNAL_ERROR`
+             */
+            500: {
+                headers: {
+                    /** @description The request id (the one sent, if valid, else a new UUID): quote it to an operator. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"] & {
+                        /** @enum {string} */
+                        code?: "INTERNAL_ERROR";
+                    };
+                };
+            };
+            /**
+             * @description Service unavailable. Codes:
+             *     - `DEPENDENCY_UNAVAILABLE`: the database (or another service the request needs) cannot be reached; retry after `Retry-After` seconds, and keep your tokens
+             */
+            503: {
+                headers: {
+                    /** @description The request id (the one sent, if valid, else a new UUID): quote it to an operator. */
+                    "X-Request-Id": string;
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"] & {
+                        /** @enum {string} */
+                        code?: "DEPENDENCY_UNAVAILABLE";
                     };
                 };
             };
@@ -4307,6 +5184,136 @@ export interface operations {
         requestBody?: never;
         responses: {
             /** @description Unlocked. */
+            204: {
+                headers: {
+                    /** @description The request id (the one sent, if valid, else a new UUID): quote it to an operator. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /**
+             * @description Bad request. Codes:
+             *     - `VALIDATION_FAILED`: `id` is not a positive integer, or the input is invalid
+             *     - `INVALID_REQUEST_ID`
+             */
+            400: {
+                headers: {
+                    /** @description The request id (the one sent, if valid, else a new UUID): quote it to an operator. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"] & {
+                        /** @enum {string} */
+                        code?: "INVALID_REQUEST_ID" | "VALIDATION_FAILED";
+                    };
+                };
+            };
+            /**
+             * @description Unauthorized. Codes:
+             *     - `UNAUTHENTICATED`: missing, invalid, expired or revoked access token
+             */
+            401: {
+                headers: {
+                    /** @description The request id (the one sent, if valid, else a new UUID): quote it to an operator. */
+                    "X-Request-Id": string;
+                    /** @description The RFC 6750 challenge; `error="invalid_token"` when a token was sent: refresh it. */
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"] & {
+                        /** @enum {string} */
+                        code?: "UNAUTHENTICATED";
+                    };
+                };
+            };
+            /**
+             * @description Forbidden. Codes:
+             *     - `ADMIN_REQUIRED`: the caller is not admin
+             */
+            403: {
+                headers: {
+                    /** @description The request id (the one sent, if valid, else a new UUID): quote it to an operator. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"] & {
+                        /** @enum {string} */
+                        code?: "ADMIN_REQUIRED";
+                    };
+                };
+            };
+            /**
+             * @description Not found. Codes:
+             *     - `USER_NOT_FOUND`: no account has this id
+             */
+            404: {
+                headers: {
+                    /** @description The request id (the one sent, if valid, else a new UUID): quote it to an operator. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"] & {
+                        /** @enum {string} */
+                        code?: "USER_NOT_FOUND";
+                    };
+                };
+            };
+            /**
+             * @description Internal error. Codes:
+             *     - `INTERNAL_ERROR`
+             */
+            500: {
+                headers: {
+                    /** @description The request id (the one sent, if valid, else a new UUID): quote it to an operator. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"] & {
+                        /** @enum {string} */
+                        code?: "INTERNAL_ERROR";
+                    };
+                };
+            };
+            /**
+             * @description Service unavailable. Codes:
+             *     - `DEPENDENCY_UNAVAILABLE`: the database (or another service the request needs) cannot be reached; retry after `Retry-After` seconds, and keep your tokens
+             */
+            503: {
+                headers: {
+                    /** @description The request id (the one sent, if valid, else a new UUID): quote it to an operator. */
+                    "X-Request-Id": string;
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"] & {
+                        /** @enum {string} */
+                        code?: "DEPENDENCY_UNAVAILABLE";
+                    };
+                };
+            };
+        };
+    };
+    resetUserMfa: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A positive integer id. */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Reset (also when it was not on). */
             204: {
                 headers: {
                     /** @description The request id (the one sent, if valid, else a new UUID): quote it to an operator. */

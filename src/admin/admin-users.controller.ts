@@ -68,6 +68,20 @@ export class AdminUsersController {
     return this.users.unlock(admin, id, meta);
   }
 
+  @Post(':id/mfa/reset')
+  @HttpCode(HttpStatus.NO_CONTENT)
+  @ApiOperation({
+    operationId: 'resetUserMfa',
+    summary: 'Turn off an account’s two-step sign-in (a lost authenticator): its recovery codes die too',
+    description:
+      'Audited as admin.mfa_reset (and mfa.disabled) with the acting administrator; the owner is mailed.',
+  })
+  @ApiNoContentResponse({ description: 'Reset (also when it was not on).' })
+  @NotFound()
+  resetMfa(@CurrentUser() admin: AuthUser, @IdParam() id: number, @ReqMeta() meta: RequestMeta) {
+    return this.users.resetMfa(admin, id, meta);
+  }
+
   @Post(':id/resend-verification')
   @HttpCode(HttpStatus.NO_CONTENT)
   @ApiOperation({

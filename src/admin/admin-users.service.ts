@@ -8,6 +8,7 @@ import type { RequestMeta } from '../common/request-meta.js';
 import { Transactional, UnitOfWork } from '../database/unit-of-work.js';
 import { RegistrationService } from '../auth/registration.service.js';
 import { SessionsService } from '../auth/sessions.service.js';
+import { MfaService } from '../auth/mfa/mfa.service.js';
 import { LoginLockout } from '../users/login-lockout.service.js';
 import type { User } from '../users/user.entity.js';
 import { UsersService } from '../users/users.service.js';
@@ -27,6 +28,7 @@ export class AdminUsersService {
     private readonly clock: Clock,
     private readonly uow: UnitOfWork,
     private readonly lockout: LoginLockout,
+    private readonly mfa: MfaService,
   ) {}
 
   async list(query: ListAdminUsersQueryDto): Promise<Page<AdminUserDto>> {
@@ -73,6 +75,13 @@ export class AdminUsersService {
         countersCleared,
       };
     });
+  }
+
+  /** Turns the account's TOTP off (its owner lost the authenticator and the recovery codes); mails the owner. */
+  async resetMfa(actor: AuthUser, userId: number, meta: RequestMeta): Promise<void> {
+    await this.act(actor, userId, 'admin.mfa_reset', meta, (user) =>
+      this.mfa.resetByOperator(user, actor.id, meta),
+    );
   }
 
   /**

@@ -2,10 +2,12 @@ import { Body, Controller, HttpCode, HttpStatus, Post, UseGuards } from '@nestjs
 import { SkipThrottle } from '@nestjs/throttler';
 import {
   ApiAcceptedResponse,
+  ApiExtraModels,
   ApiNoContentResponse,
   ApiOkResponse,
   ApiOperation,
   ApiTags,
+  getSchemaPath,
 } from '@nestjs/swagger';
 import { ApiProblem } from '../common/openapi.js';
 import { type RequestMeta, ReqMeta } from '../common/request-meta.js';
@@ -24,7 +26,9 @@ import {
   TokenDto,
   TokenPairDto,
 } from './dto/auth.dto.js';
+import { MfaChallengeDto, MfaLoginDto } from './dto/mfa.dto.js';
 import { LoginService } from './login.service.js';
+import { MfaLoginService } from './mfa/mfa-login.service.js';
 import { PasswordResetService } from './password-reset.service.js';
 import { RegistrationService } from './registration.service.js';
 import { SessionsService } from './sessions.service.js';
@@ -52,6 +56,7 @@ export class AuthController {
     private readonly login: LoginService,
     private readonly sessions: SessionsService,
     private readonly passwordReset: PasswordResetService,
+    private readonly mfaLogin: MfaLoginService,
   ) {}
 
   @Public()
@@ -103,8 +108,19 @@ export class AuthController {
   @SkipThrottle({ [Throttler.email]: true })
   @Post('login')
   @HttpCode(HttpStatus.OK)
-  @ApiOperation({ operationId: 'login', summary: 'Sign in: an access token and a refresh token' })
-  @ApiOkResponse({ type: LoginResponseDto })
+  @ApiOperation({
+    operationId: 'login',
+    summary: 'Sign in: an access token and a refresh token, or (two-step sign-in on) an mfaToken',
+    description:
+      'For an account with TOTP, a correct password opens no session yet: the answer is ' +
+      '`{mfaRequired: true, mfaToken, expiresIn}`; finish with POST /auth/login/mfa. A wrong password ' +
+      'answers the same for every account.',
+  })
+  @ApiExtraModels(LoginResponseDto, MfaChallengeDto)
+  @ApiOkResponse({
+    description: 'Signed in, or the second step is required (`mfaRequired: true`)',
+    schema: { oneOf: [{ $ref: getSchemaPath(LoginResponseDto) }, { $ref: getSchemaPath(MfaChallengeDto) }] },
+  })
   @ApiProblem(401, ['INVALID_CREDENTIALS'], { description: 'unknown email and wrong password alike' })
   @ApiProblem(403, ['EMAIL_NOT_VERIFIED', 'ACCOUNT_DISABLED'], {
     description: 'only after a correct password',
@@ -114,8 +130,46 @@ export class AuthController {
     headers: RETRY_AFTER_HEADERS,
   })
   @ApiProblem(503, ['AUTH_BUSY'], { description: AUTH_BUSY })
-  async signIn(@Body() body: LoginDto, @ReqMeta() meta: RequestMeta): Promise<LoginResponseDto> {
-    const { user, ...tokens } = await this.login.login(body.email, body.password, meta);
+  async signIn(
+    @Body() body: LoginDto,
+    @ReqMeta() meta: RequestMeta,
+  ): Promise<LoginResponseDto | MfaChallengeDto> {
+    const result = await this.login.login(body.email, body.password, meta);
+    if ('mfaRequired' in result) {
+      return result;
+    }
+    const { user, ...tokens } = result;
+    return { ...tokens, user: toUserResponse(user) };
+  }
+
+  @Public()
+  // Per IP here; per account, wrong codes count toward the lockout like wrong passwords.
+  @SkipThrottle({ [Throttler.email]: true })
+  @Post('login/mfa')
+  @HttpCode(HttpStatus.OK)
+  @ApiOperation({
+    operationId: 'loginMfa',
+    summary: 'Finish a two-step sign-in: the mfaToken with a TOTP code or a recovery code',
+    description:
+      'Send `code` (6 digits) or `recoveryCode`, not both. The mfaToken is single use, lives 5 minutes ' +
+      'and dies after 5 codes; a code is accepted once per account.',
+  })
+  @ApiOkResponse({ type: LoginResponseDto })
+  @ApiProblem(401, ['MFA_INVALID'], {
+    description:
+      'wrong, replayed or used code or recovery code; unknown, used, expired or exhausted mfaToken',
+  })
+  @ApiProblem(403, ['EMAIL_NOT_VERIFIED', 'ACCOUNT_DISABLED'])
+  @ApiProblem(429, ['ACCOUNT_LOCKED'], {
+    description: 'too many failed sign-ins',
+    headers: RETRY_AFTER_HEADERS,
+  })
+  async signInMfa(@Body() body: MfaLoginDto, @ReqMeta() meta: RequestMeta): Promise<LoginResponseDto> {
+    const { user, ...tokens } = await this.mfaLogin.finish(
+      body.mfaToken,
+      body.recoveryCode !== undefined ? { recoveryCode: body.recoveryCode } : { code: body.code },
+      meta,
+    );
     return { ...tokens, user: toUserResponse(user) };
   }
 

@@ -14,6 +14,10 @@ import { BcryptPasswordHasher } from './bcrypt-password-hasher.service.js';
 import { JwtAuthGuard } from './jwt-auth.guard.js';
 import { JwtStrategy } from './jwt.strategy.js';
 import { LoginService } from './login.service.js';
+import { MfaLoginService } from './mfa/mfa-login.service.js';
+import { MfaController } from './mfa/mfa.controller.js';
+import { MfaService } from './mfa/mfa.service.js';
+import { RecoveryCodesRepository } from './mfa/recovery-codes.repository.js';
 import { NistPasswordPolicy } from './nist-password.policy.js';
 import { PasswordChangeService } from './password-change.service.js';
 import { PasswordHasher } from './password-hasher.service.js';
@@ -37,7 +41,7 @@ import { AuthThrottlerModule } from './throttlers.js';
     AuditModule,
     AuthThrottlerModule,
   ],
-  controllers: [AuthController, SessionsController, AccountController],
+  controllers: [AuthController, SessionsController, AccountController, MfaController],
   providers: [
     SessionsRepository,
     SessionsService,
@@ -48,6 +52,9 @@ import { AuthThrottlerModule } from './throttlers.js';
     { provide: PasswordPolicy, useClass: NistPasswordPolicy },
     SignInService,
     LoginService,
+    RecoveryCodesRepository,
+    MfaService,
+    MfaLoginService,
     RegistrationService,
     PasswordResetService,
     PasswordChangeService,
@@ -55,6 +62,6 @@ import { AuthThrottlerModule } from './throttlers.js';
     JwtStrategy,
     { provide: APP_GUARD, useClass: JwtAuthGuard },
   ],
-  exports: [SessionsService, SignInService, AccessTokensService, RegistrationService],
+  exports: [SessionsService, SignInService, AccessTokensService, RegistrationService, MfaService],
 })
 export class AuthModule {}

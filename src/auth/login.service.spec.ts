@@ -7,6 +7,7 @@ import type { FailureRecorded, LoginLockout } from '../users/login-lockout.servi
 import { User } from '../users/user.entity.js';
 import type { UsersService } from '../users/users.service.js';
 import { LoginService } from './login.service.js';
+import type { MfaLoginService } from './mfa/mfa-login.service.js';
 import { PasswordHasher } from './password-hasher.service.js';
 import type { SignedIn, SignInService } from './sign-in.service.js';
 
@@ -115,6 +116,8 @@ describe(LoginService.name, () => {
       audit as unknown as AuditService,
       new FixedClock(),
       metrics as unknown as MetricsService,
+      // Accounts here have no TOTP: the second step is MfaLoginService's, tested end to end.
+      {} as MfaLoginService,
     );
     return { sut, users, lockout, signIn, audit, metrics, hasher, signedIn };
   }

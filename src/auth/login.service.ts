@@ -9,7 +9,8 @@ import { LoginLockout } from '../users/login-lockout.service.js';
 import type { User } from '../users/user.entity.js';
 import { UsersService } from '../users/users.service.js';
 import { PasswordHasher } from './password-hasher.service.js';
-import { type LoginFailureReason, type SignedIn, SignInService } from './sign-in.service.js';
+import { type MfaChallenge, MfaLoginService } from './mfa/mfa-login.service.js';
+import { accountLocked, type LoginFailureReason, type SignedIn, SignInService } from './sign-in.service.js';
 
 function invalidCredentials(): AppException {
   return new AppException(
@@ -36,9 +37,11 @@ export class LoginService {
     private readonly audit: AuditService,
     private readonly clock: Clock,
     private readonly metrics: MetricsService,
+    private readonly mfaLogin: MfaLoginService,
   ) {}
 
-  async login(email: string, password: string, meta: RequestMeta): Promise<SignedIn> {
+  /** Tokens, or — for an account with TOTP, and only after a correct password — an mfaToken for the second step. */
+  async login(email: string, password: string, meta: RequestMeta): Promise<SignedIn | MfaChallenge> {
     try {
       return await this.attempt(email, password, meta);
     } catch (error) {
@@ -51,7 +54,11 @@ export class LoginService {
     }
   }
 
-  private async attempt(email: string, password: string, meta: RequestMeta): Promise<SignedIn> {
+  private async attempt(
+    email: string,
+    password: string,
+    meta: RequestMeta,
+  ): Promise<SignedIn | MfaChallenge> {
     const client = clientKey(meta.ip);
     const now = this.clock.now();
     const user = await this.users.findByEmailWithHash(email);
@@ -59,13 +66,19 @@ export class LoginService {
     if (lockedUntil) {
       // No password is checked while locked, but the same bcrypt time is spent.
       await this.hasher.verifyNothing(password);
-      return this.refuse(user?.id ?? null, 'locked', meta, locked(lockedUntil, now));
+      return this.refuse(user?.id ?? null, 'locked', meta, accountLocked(lockedUntil, now));
     }
     const correct = user
       ? await this.hasher.verify(password, user.passwordHash)
       : await this.hasher.verifyNothing(password);
     if (!user || !correct) {
       return this.refuseWrong(email, client, user, meta, now);
+    }
+    if (user.totpEnabledAt) {
+      // Up to here the path is the same for every account, so a wrong password costs the same time
+      // with or without TOTP. A correct one does not start the failure count over here: the second
+      // factor does, once proved, or whoever has the password could guess codes without limit.
+      return this.mfaLogin.challenge(user, meta);
     }
     // The password was right, whether or not the account may sign in: nothing counts against it.
     await this.lockout.recordSuccess(email, client);
@@ -91,7 +104,8 @@ export class LoginService {
     }
     // The failure that reaches the threshold still answers 401; a guess that raced past a lock another
     // request just set answers as locked.
-    const answer = lockedUntil && lockedNow.length === 0 ? locked(lockedUntil, now) : invalidCredentials();
+    const answer =
+      lockedUntil && lockedNow.length === 0 ? accountLocked(lockedUntil, now) : invalidCredentials();
     const reason: LoginFailureReason = user ? 'wrong_password' : 'unknown_email';
     return this.refuse(userId, reason, meta, answer, { failures });
   }
@@ -105,15 +119,4 @@ export class LoginService {
   ): Promise<never> {
     return this.signIn.refuse({ userId, reason, method: 'password', meta, details }, answer);
   }
-}
-
-function locked(until: Date, now: Date): AppException {
-  const seconds = Math.max(1, Math.ceil((until.getTime() - now.getTime()) / 1000));
-  return new AppException(
-    HttpStatus.TOO_MANY_REQUESTS,
-    'ACCOUNT_LOCKED',
-    'Too many failed sign-ins; try again later or reset your password.',
-    undefined,
-    { 'Retry-After': String(seconds) },
-  );
 }

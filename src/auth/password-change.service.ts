@@ -55,6 +55,8 @@ export class PasswordChangeService {
     await this.users.setPasswordHash(user.id, passwordHash);
     const revoked = await this.sessions.revokeAll(user.id, kind.reason, { except: kind.keepSessionId });
     await this.tokens.invalidateAll(user.id, 'password_reset');
+    // An mfaToken stands for "the password was just given": one won with the old password dies too.
+    await this.tokens.invalidateAll(user.id, 'mfa_login');
     await this.mail.enqueue('password-changed', user.email, {});
     await this.audit.record(kind.event, {
       userId: user.id,

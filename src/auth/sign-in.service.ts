@@ -14,8 +14,11 @@ import './auth.events.js';
 import { PasswordHasher } from './password-hasher.service.js';
 import { SessionsService, type TokenPair } from './sessions.service.js';
 
-/** How the user proved who they are. TOTP and later methods (magic link, OAuth) add their name here. */
-export type SignInMethod = 'password';
+/**
+ * How the user proved who they are: a password alone, or a password then a TOTP code or a recovery
+ * code (DESIGN §10). Later methods (magic link, OAuth) add their name here.
+ */
+export type SignInMethod = 'password' | 'totp' | 'recovery_code';
 
 /** Every reason a sign-in is refused, with the login-metric outcome it counts as. */
 export const LOGIN_FAILURES = {
@@ -24,9 +27,36 @@ export const LOGIN_FAILURES = {
   locked: 'locked',
   disabled: 'account_disabled',
   email_not_verified: 'email_not_verified',
+  /** A wrong, replayed or spent TOTP code or recovery code after a correct password. */
+  mfa_invalid: 'invalid_credentials',
+  /** An mfaToken that is unknown, used, expired or out of attempts. */
+  mfa_token_invalid: 'invalid_credentials',
 } as const satisfies Record<string, LoginOutcome>;
 
 export type LoginFailureReason = keyof typeof LOGIN_FAILURES;
+
+/** The audit event each refusal is recorded as (DESIGN §4 names `auth.mfa_failed` for the second step). */
+const REFUSAL_EVENTS: Record<LoginFailureReason, 'auth.login_failed' | 'auth.mfa_failed'> = {
+  unknown_email: 'auth.login_failed',
+  wrong_password: 'auth.login_failed',
+  locked: 'auth.login_failed',
+  disabled: 'auth.login_failed',
+  email_not_verified: 'auth.login_failed',
+  mfa_invalid: 'auth.mfa_failed',
+  mfa_token_invalid: 'auth.mfa_failed',
+};
+
+/** 429 ACCOUNT_LOCKED with the seconds until `until` as Retry-After. */
+export function accountLocked(until: Date, now: Date): AppException {
+  const seconds = Math.max(1, Math.ceil((until.getTime() - now.getTime()) / 1000));
+  return new AppException(
+    HttpStatus.TOO_MANY_REQUESTS,
+    'ACCOUNT_LOCKED',
+    'Too many failed sign-ins; try again later or reset your password.',
+    undefined,
+    { 'Retry-After': String(seconds) },
+  );
+}
 
 /** What refuses an account that proved who it is, in the order they are checked. */
 export type SignInBarrier = Extract<LoginFailureReason, 'disabled' | 'email_not_verified'>;
@@ -102,15 +132,20 @@ export class SignInService {
     return null;
   }
 
-  /** Signs in a user who has just proved who they are; 403 ACCOUNT_DISABLED / EMAIL_NOT_VERIFIED otherwise. */
-  async complete(user: User, attempt: SignInAttempt): Promise<SignedIn> {
+  /** Refuses (403 ACCOUNT_DISABLED / EMAIL_NOT_VERIFIED, recorded) an account that proved who it is but may not sign in. */
+  async assertMaySignIn(user: User, attempt: SignInAttempt): Promise<void> {
     const barrier = this.barrier(user);
     if (barrier) {
-      return this.refuse(
+      await this.refuse(
         { userId: user.id, reason: barrier, method: attempt.method, meta: attempt.meta },
         BARRIER_ANSWERS[barrier](),
       );
     }
+  }
+
+  /** Signs in a user who has just proved who they are; 403 ACCOUNT_DISABLED / EMAIL_NOT_VERIFIED otherwise. */
+  async complete(user: User, attempt: SignInAttempt): Promise<SignedIn> {
+    await this.assertMaySignIn(user, attempt);
     // Upgrading an old-cost hash needs the plain password, which only a password sign-in has. Hashed
     // before the unit of work opens: bcrypt is slow, and a transaction must not wait on it.
     const rehashed =
@@ -157,7 +192,7 @@ export class SignInService {
   @Transactional()
   private async recordRefusal(refusal: SignInRefusal): Promise<void> {
     const { userId, reason, method } = refusal;
-    await this.audit.record('auth.login_failed', {
+    await this.audit.record(REFUSAL_EVENTS[reason], {
       userId,
       meta: refusal.meta,
       outcome: 'failure',

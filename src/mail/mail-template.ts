@@ -39,6 +39,9 @@ export const MAIL_TEMPLATES = {
     budget: 'interval',
   },
   'password-changed': { subject: 'Your password was changed' },
+  // Second-factor notices (DESIGN §10): a change the owner must hear about, so never budgeted.
+  'mfa-enabled': { subject: 'Two-step sign-in was turned on' },
+  'mfa-disabled': { subject: 'Two-step sign-in was turned off' },
 } as const satisfies Record<string, MailTemplateSpec>;
 
 export type MailTemplate = keyof typeof MAIL_TEMPLATES;

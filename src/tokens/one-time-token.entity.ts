@@ -41,3 +41,14 @@ export class EmailVerificationToken extends OneTimeToken {
 @Entity({ name: 'password_reset_tokens' })
 @Index('UQ_password_reset_tokens_token_hash', ['tokenHash'], { unique: true })
 export class PasswordResetToken extends OneTimeToken {}
+
+/**
+ * The mfaToken of a login waiting for its second factor (DESIGN §10): 5 minutes, single use, and
+ * `attempts` counts the codes tried with it, so it dies after the fifth wrong one.
+ */
+@Entity({ name: 'mfa_login_tokens' })
+@Index('UQ_mfa_login_tokens_token_hash', ['tokenHash'], { unique: true })
+export class MfaLoginToken extends OneTimeToken {
+  @Column({ type: 'int', unsigned: true, default: 0 })
+  attempts!: number;
+}

@@ -1,10 +1,10 @@
 import { Injectable } from '@nestjs/common';
 import type { Repository } from 'typeorm';
 import { UnitOfWork } from '../database/unit-of-work.js';
-import { EmailVerificationToken, type PasswordResetToken } from './one-time-token.entity.js';
+import { EmailVerificationToken, MfaLoginToken, type PasswordResetToken } from './one-time-token.entity.js';
 import { TOKEN_PURPOSES, type TokenPurpose } from './token-purposes.js';
 
-type OneTimeToken = EmailVerificationToken | PasswordResetToken;
+type OneTimeToken = EmailVerificationToken | PasswordResetToken | MfaLoginToken;
 
 export interface TokenState {
   userId: number;
@@ -47,6 +47,31 @@ export class OneTimeTokensRepository {
       .andWhere('expiration_date > :now', { now })
       .execute();
     return result.affected === 1;
+  }
+
+  /**
+   * Spends one attempt of an mfaToken in one conditional UPDATE: of N concurrent guesses at most
+   * `max` get through, and none once the token is used, expired or out of attempts.
+   */
+  async spendMfaAttempt(tokenHash: string, now: Date, max: number): Promise<boolean> {
+    const result = await this.uow.tx
+      .getRepository(MfaLoginToken)
+      .createQueryBuilder()
+      .update()
+      .set({ attempts: () => 'attempts + 1' })
+      .where('token_hash = :tokenHash', { tokenHash })
+      .andWhere('used_at IS NULL')
+      .andWhere('expiration_date > :now', { now })
+      .andWhere('attempts < :max', { max })
+      .execute();
+    return result.affected === 1;
+  }
+
+  findMfaToken(tokenHash: string): Promise<(TokenState & { attempts: number }) | null> {
+    return this.uow.tx.getRepository(MfaLoginToken).findOne({
+      where: { tokenHash },
+      select: { userId: true, usedAt: true, expirationDate: true, attempts: true },
+    });
   }
 
   findByHash(purpose: TokenPurpose, tokenHash: string): Promise<TokenState | null> {

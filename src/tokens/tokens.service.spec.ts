@@ -30,6 +30,14 @@ class FakeTokens implements Pick<OneTimeTokensRepository, keyof OneTimeTokensRep
     return Promise.resolve(true);
   }
 
+  spendMfaAttempt() {
+    return Promise.resolve(false);
+  }
+
+  findMfaToken() {
+    return Promise.resolve(null);
+  }
+
   carriedPasswordHash() {
     return Promise.resolve(null);
   }

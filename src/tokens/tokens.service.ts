@@ -7,9 +7,17 @@ import { AppException } from '../common/problem.js';
 import { scheduleCleanup } from '../common/schedule.js';
 import type { Config } from '../config/config.js';
 import { OneTimeTokensRepository } from './one-time-tokens.repository.js';
-import { TOKEN_PURPOSE_NAMES, TOKEN_PURPOSES, type TokenPurpose } from './token-purposes.js';
+import {
+  MFA_TOKEN_MAX_ATTEMPTS,
+  TOKEN_PURPOSE_NAMES,
+  TOKEN_PURPOSES,
+  type TokenPurpose,
+} from './token-purposes.js';
 
 export type { TokenPurpose } from './token-purposes.js';
+
+/** Why an mfaToken cannot be used (for the audit row; the client hears only MFA_INVALID). */
+export type MfaTokenRefusal = 'unknown' | 'used' | 'expired' | 'exhausted';
 
 /** 32 bytes = 256 bits, the floor DESIGN §5 sets; base64url without padding is 43 characters. */
 const TOKEN_BYTES = 32;
@@ -104,6 +112,36 @@ export class TokensService implements OnModuleInit {
     }
     const row = await this.tokens.findByHash(purpose, hashToken(rawToken));
     return row && row.usedAt === null && row.expirationDate > this.clock.now() ? row.userId : null;
+  }
+
+  /**
+   * Spends one attempt of an mfaToken (DESIGN §10: at most 5 codes per token). Returns the token's
+   * user when the attempt may go ahead, or why it may not: an unknown token has no user.
+   */
+  async spendMfaAttempt(
+    rawToken: string,
+  ): Promise<{ ok: true; userId: number } | { ok: false; userId: number | null; reason: MfaTokenRefusal }> {
+    if (typeof rawToken !== 'string' || !TOKEN_SHAPE.test(rawToken)) {
+      return { ok: false, userId: null, reason: 'unknown' };
+    }
+    const tokenHash = hashToken(rawToken);
+    const now = this.clock.now();
+    const spent = await this.tokens.spendMfaAttempt(tokenHash, now, MFA_TOKEN_MAX_ATTEMPTS);
+    const row = await this.tokens.findMfaToken(tokenHash);
+    if (!row) {
+      return { ok: false, userId: null, reason: 'unknown' };
+    }
+    if (spent) {
+      return { ok: true, userId: row.userId };
+    }
+    const reason: MfaTokenRefusal =
+      row.usedAt !== null ? 'used' : row.expirationDate <= now ? 'expired' : 'exhausted';
+    return { ok: false, userId: row.userId, reason };
+  }
+
+  /** Burns a token in the one conditional UPDATE; true only for the caller that burnt it. */
+  burn(purpose: TokenPurpose, rawToken: string): Promise<boolean> {
+    return this.tokens.markUsed(purpose, hashToken(rawToken), this.clock.now());
   }
 
   /** Kills every outstanding token of a purpose, e.g. reset links after a password change. */

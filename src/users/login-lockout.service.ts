@@ -4,6 +4,7 @@ import { SchedulerRegistry } from '@nestjs/schedule';
 import { Clock } from '../common/clock.js';
 import { scheduleCleanup } from '../common/schedule.js';
 import type { Config } from '../config/config.js';
+import { retryOnDeadlock } from '../database/deadlock.js';
 import { Transactional, UnitOfWork } from '../database/unit-of-work.js';
 import { ANY_CLIENT, type LoginFailure } from './login-failure.entity.js';
 import { LoginFailuresRepository, loginKeyOf } from './login-failures.repository.js';
@@ -70,13 +71,18 @@ export class LoginLockout implements OnModuleInit {
   /** Counts one wrong password naming `email` from `client`, and locks what crossed its threshold. */
   async recordFailure(email: string, client: string, now: Date): Promise<FailureRecorded> {
     const key = loginKeyOf(email);
-    await this.failures.ensure(key, [ANY_CLIENT, client], now);
-    return this.countFailure(key, client, now);
+    // On MySQL, concurrent failures and a success (its DELETE) on one address can deadlock on the
+    // counter rows; InnoDB rolls the victim back whole, so the count is simply taken again (a 500
+    // here would be a failure nobody counted).
+    return retryOnDeadlock(async () => {
+      await this.failures.ensure(key, [ANY_CLIENT, client], now);
+      return this.countFailure(key, client, now);
+    });
   }
 
-  /** A correct password from `client`: its counter and the account-wide one start over. */
+  /** A correct password (or second factor) from `client`: its counter and the account-wide one start over. */
   async recordSuccess(email: string, client: string): Promise<void> {
-    await this.failures.delete(loginKeyOf(email), [client, ANY_CLIENT]);
+    await retryOnDeadlock(() => this.failures.delete(loginKeyOf(email), [client, ANY_CLIENT]));
   }
 
   /** Ends every lock and count on the address (a password reset, an operator's unlock). */

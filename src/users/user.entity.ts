@@ -38,4 +38,20 @@ export class User {
 
   @TimestampColumn({ name: 'last_login_at', nullable: true })
   lastLoginAt!: Date | null;
+
+  /** When the TOTP second factor was turned on, or null (DESIGN §10); the only TOTP field loaded by default. */
+  @TimestampColumn({ name: 'totp_enabled_at', nullable: true })
+  totpEnabledAt!: Date | null;
+
+  /** The active TOTP secret, sealed (AES-256-GCM, like outbox payloads); never loaded unless asked for. */
+  @Column({ name: 'totp_secret', type: 'varchar', length: 255, nullable: true, select: false })
+  totpSecret!: string | null;
+
+  /** A secret from set-up awaiting its first code; the active one stays until it is confirmed. */
+  @Column({ name: 'totp_pending_secret', type: 'varchar', length: 255, nullable: true, select: false })
+  totpPendingSecret!: string | null;
+
+  /** The last TOTP time step accepted: a code of this step or an earlier one never works again. */
+  @Column({ name: 'totp_last_step', type: 'int', unsigned: true, nullable: true, select: false })
+  totpLastStep!: number | null;
 }

@@ -135,6 +135,56 @@ export class UsersRepository extends EntityRepository<User> {
     }
   }
 
+  /** The account with its TOTP state (sealed secrets, last step), which no other read loads. */
+  findByIdWithTotp(id: number): Promise<User | null> {
+    return this.repo
+      .createQueryBuilder('user')
+      .addSelect(['user.totpSecret', 'user.totpPendingSecret', 'user.totpLastStep'])
+      .where('user.id = :id', { id })
+      .getOne();
+  }
+
+  async setTotpPending(id: number, sealed: string): Promise<void> {
+    await this.repo.update({ id }, { totpPendingSecret: sealed });
+  }
+
+  /**
+   * Makes the pending secret the active one, only if it is still the one the code was checked
+   * against (a set-up that raced in has replaced it): true if it did.
+   */
+  async activateTotp(id: number, pending: string, step: number, at: Date): Promise<boolean> {
+    const result = await this.repo.update(
+      { id, totpPendingSecret: pending },
+      { totpSecret: pending, totpPendingSecret: null, totpEnabledAt: at, totpLastStep: step },
+    );
+    return (result.affected ?? 0) > 0;
+  }
+
+  /**
+   * Records that a code of time step `step` was accepted, in one conditional UPDATE: false if this
+   * step (or a later one) was accepted already, so of two concurrent uses of a code one wins.
+   */
+  async claimTotpStep(id: number, step: number): Promise<boolean> {
+    const result = await this.repo
+      .createQueryBuilder()
+      .update()
+      .set({ totpLastStep: step })
+      .where('id = :id', { id })
+      .andWhere('totp_enabled_at IS NOT NULL')
+      .andWhere('(totp_last_step IS NULL OR totp_last_step < :step)', { step })
+      .execute();
+    return result.affected === 1;
+  }
+
+  /** Turns TOTP off: the active and pending secrets go. True if it was on. */
+  async clearTotp(id: number): Promise<boolean> {
+    const result = await this.repo.update(
+      { id },
+      { totpSecret: null, totpPendingSecret: null, totpEnabledAt: null, totpLastStep: null },
+    );
+    return (result.affected ?? 0) > 0;
+  }
+
   async delete(id: number): Promise<void> {
     await this.repo.delete({ id });
   }

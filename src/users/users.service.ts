@@ -124,4 +124,25 @@ export class UsersService {
   delete(id: number): Promise<void> {
     return this.users.delete(id);
   }
+
+  /** The TOTP second factor's state on the account (DESIGN §10); only auth reads the sealed secrets. */
+  findByIdWithTotp(id: number): Promise<User | null> {
+    return this.users.findByIdWithTotp(id);
+  }
+
+  setTotpPending(id: number, sealed: string): Promise<void> {
+    return this.users.setTotpPending(id, sealed);
+  }
+
+  activateTotp(id: number, pending: string, step: number, at: Date): Promise<boolean> {
+    return this.users.activateTotp(id, pending, step, at);
+  }
+
+  claimTotpStep(id: number, step: number): Promise<boolean> {
+    return this.users.claimTotpStep(id, step);
+  }
+
+  clearTotp(id: number): Promise<boolean> {
+    return this.users.clearTotp(id);
+  }
 }

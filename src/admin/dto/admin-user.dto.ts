@@ -41,6 +41,9 @@ export class AdminUserDto {
 
   isVerified!: boolean;
 
+  /** Two-step sign-in (TOTP) is on; POST /admin/users/{id}/mfa/reset turns it off */
+  mfaEnabled!: boolean;
+
   /** Locked out after repeated failed logins, right now, on at least one client or everywhere. */
   locked!: boolean;
 
@@ -73,6 +76,7 @@ export function toAdminUser(user: User, lockout: LockoutState | undefined, now: 
     username: user.username,
     role: user.role,
     isVerified: user.isVerified,
+    mfaEnabled: user.totpEnabledAt !== null,
     locked: lockedUntil !== null && lockedUntil.getTime() > now.getTime(),
     lockedUntil: lockedUntil?.toISOString() ?? null,
     failedLoginCount: lockout?.failures ?? 0,

@@ -20,6 +20,9 @@ export class UserResponseDto {
 
   isVerified!: boolean;
 
+  /** Whether sign-in asks for a TOTP code after the password */
+  mfaEnabled!: boolean;
+
   @ApiProperty({ enum: ['user', 'admin'], example: 'user' })
   role!: string;
 
@@ -37,6 +40,7 @@ export function toUserResponse(user: User): UserResponseDto {
     email: user.email,
     username: user.username,
     isVerified: user.isVerified,
+    mfaEnabled: user.totpEnabledAt !== null && user.totpEnabledAt !== undefined,
     role: user.role,
     createdAt: user.createdAt.toISOString(),
     lastLoginAt: user.lastLoginAt ? user.lastLoginAt.toISOString() : null,

@@ -1,0 +1,113 @@
+import { Injectable } from '@nestjs/common';
+import { AuditService } from '../../audit/audit.service.js';
+import { clientKey } from '../../common/client-key.js';
+import { Clock } from '../../common/clock.js';
+import type { AppException } from '../../common/problem.js';
+import type { RequestMeta } from '../../common/request-meta.js';
+import { MFA_TOKEN_TTL_MS } from '../../tokens/token-purposes.js';
+import { TokensService } from '../../tokens/tokens.service.js';
+import { LoginLockout } from '../../users/login-lockout.service.js';
+import type { User } from '../../users/user.entity.js';
+import { UsersService } from '../../users/users.service.js';
+import { accountLocked, type LoginFailureReason, type SignedIn, SignInService } from '../sign-in.service.js';
+import { MfaService, mfaInvalid, type SecondFactorInput } from './mfa.service.js';
+
+/** What login answers, instead of tokens, for an account with TOTP after a correct password. */
+export interface MfaChallenge {
+  mfaRequired: true;
+  mfaToken: string;
+  /** Seconds the mfaToken stays usable. */
+  expiresIn: number;
+}
+
+/**
+ * The second step of a login with TOTP (`POST /auth/login/mfa`). The mfaToken stands for "this
+ * account's password was just given"; it is single use, 5 minutes, and dies after 5 codes tried.
+ * Wrong codes count toward the lockout of DESIGN §5 exactly like wrong passwords — per (account,
+ * client) and account-wide — so the same caps hold, and a correct password alone never resets the
+ * count on an account with TOTP (else whoever has the password could guess codes forever, four at a
+ * time). Only the second factor, once proved, starts the count over. The session comes from the one
+ * sign-in pipeline, like a password login's.
+ */
+@Injectable()
+export class MfaLoginService {
+  constructor(
+    private readonly users: UsersService,
+    private readonly tokens: TokensService,
+    private readonly mfa: MfaService,
+    private readonly signIn: SignInService,
+    private readonly lockout: LoginLockout,
+    private readonly audit: AuditService,
+    private readonly clock: Clock,
+  ) {}
+
+  /** After a correct password: a challenge instead of a session (refused first if the account may not sign in). */
+  async challenge(user: User, meta: RequestMeta): Promise<MfaChallenge> {
+    await this.signIn.assertMaySignIn(user, { method: 'password', meta });
+    const mfaToken = await this.tokens.issue('mfa_login', user.id);
+    await this.audit.record('auth.mfa_required', { userId: user.id, meta });
+    return { mfaRequired: true, mfaToken, expiresIn: MFA_TOKEN_TTL_MS / 1000 };
+  }
+
+  async finish(mfaToken: string, input: SecondFactorInput, meta: RequestMeta): Promise<SignedIn> {
+    const method = input.recoveryCode !== undefined ? 'recovery_code' : 'totp';
+    const attempt = await this.tokens.spendMfaAttempt(mfaToken);
+    if (!attempt.ok) {
+      return this.refuse(attempt.userId, 'mfa_token_invalid', method, meta, mfaInvalid(), {
+        state: attempt.reason,
+      });
+    }
+    const user = await this.users.findByIdWithTotp(attempt.userId);
+    if (!user) {
+      return this.refuse(null, 'mfa_token_invalid', method, meta, mfaInvalid(), { state: 'unknown' });
+    }
+    const client = clientKey(meta.ip);
+    const now = this.clock.now();
+    const lockedUntil = await this.lockout.lockedUntil(user.email, client, now);
+    if (lockedUntil) {
+      return this.refuse(user.id, 'locked', method, meta, accountLocked(lockedUntil, now));
+    }
+    const proved = await this.mfa.spend(user, input, 'login', meta);
+    if (typeof proved !== 'object') {
+      return this.refuseWrong(user, client, method, meta, now, proved);
+    }
+    // The one conditional UPDATE that ends the token: of two requests that both proved a factor, one signs in.
+    if (!(await this.tokens.burn('mfa_login', mfaToken))) {
+      return this.refuse(user.id, 'mfa_token_invalid', method, meta, mfaInvalid(), { state: 'used' });
+    }
+    await this.lockout.recordSuccess(user.email, client);
+    return this.signIn.complete(user, { method: proved.method, meta });
+  }
+
+  private async refuseWrong(
+    user: User,
+    client: string,
+    method: 'totp' | 'recovery_code',
+    meta: RequestMeta,
+    now: Date,
+    failure: string,
+  ): Promise<never> {
+    const { lockedUntil, lockedNow, failures } = await this.lockout.recordFailure(user.email, client, now);
+    for (const scope of lockedNow) {
+      await this.audit.record('auth.locked', {
+        userId: user.id,
+        meta,
+        outcome: 'failure',
+        metadata: { scope, until: lockedUntil?.toISOString() ?? null, failures, step: 'mfa' },
+      });
+    }
+    const answer = lockedUntil && lockedNow.length === 0 ? accountLocked(lockedUntil, now) : mfaInvalid();
+    return this.refuse(user.id, 'mfa_invalid', method, meta, answer, { failure, failures });
+  }
+
+  private refuse(
+    userId: number | null,
+    reason: LoginFailureReason,
+    method: 'totp' | 'recovery_code',
+    meta: RequestMeta,
+    answer: AppException,
+    details?: Record<string, unknown>,
+  ): Promise<never> {
+    return this.signIn.refuse({ userId, reason, method, meta, details }, answer);
+  }
+}
