@@ -49,7 +49,7 @@ export async function startRawSameWork({ databaseUrl, jwtSecret, issuer, audienc
       return unauthorized(reply);
     }
     const [[row]] = await pool.query(
-      'SELECT id, email, username, is_verified, role, created_at, last_login_at FROM users WHERE id = ?',
+      'SELECT id, email, username, is_verified, role, created_at, last_login_at, totp_enabled_at FROM users WHERE id = ?',
       [user.id],
     );
     return {
@@ -57,6 +57,7 @@ export async function startRawSameWork({ databaseUrl, jwtSecret, issuer, audienc
       email: row.email,
       username: row.username,
       isVerified: Boolean(row.is_verified),
+      mfaEnabled: row.totp_enabled_at !== null,
       role: row.role,
       createdAt: row.created_at.toISOString(),
       lastLoginAt: row.last_login_at ? row.last_login_at.toISOString() : null,

@@ -49,7 +49,21 @@ async function timeToReady(command, args, { cwd, dir }) {
   } finally {
     process.kill(-child.pid, 'SIGTERM'); // npm start runs node as a grandchild: stop the whole group
     await exited;
+    await portFree();
   }
+}
+
+/** Until nothing answers on PORT: the next start must not find the previous app still draining. */
+async function portFree() {
+  for (let i = 0; i < 300; i += 1) {
+    try {
+      await fetch(`http://127.0.0.1:${PORT}/health/live`);
+    } catch {
+      return;
+    }
+    await new Promise((done) => setTimeout(done, 50));
+  }
+  throw new Error(`something still answers on port ${PORT}`);
 }
 
 export async function measureStartup({ runs = 3, clone = true, log = () => undefined } = {}) {

@@ -25,7 +25,7 @@ import 'reflect-metadata';
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { cpus, loadavg } from 'node:os';
+import { cpus, loadavg, totalmem } from 'node:os';
 import { JwtService } from '@nestjs/jwt';
 import autocannon from 'autocannon';
 import mysql from 'mysql2/promise';
@@ -46,7 +46,9 @@ const APP_PORT = 3910;
 const RAW_PORT = 3911;
 const ROUTES = ['/api/v1/todos', '/api/v1/users/me'];
 const BIG_USER_TODOS = SMOKE ? 2_000 : 100_000;
-const MIXED_REQUESTS = SMOKE ? 2_000 : 100_000;
+const MIXED_REQUESTS = Number(process.env.BENCH_MIXED ?? (SMOKE ? 2_000 : 100_000));
+/** Extra Node flags for the Gatehouse process only (say `--optimize-for-size`); none by default. */
+const APP_NODE_FLAGS = (process.env.BENCH_APP_FLAGS ?? '').split(/\s+/).filter(Boolean);
 
 if (!/^[A-Za-z0-9_]+$/.test(DB)) {
   throw new Error('BENCH_DB must be letters, digits and underscores');
@@ -277,7 +279,8 @@ function report({ version, p1, p2, p3, p4, p5 }) {
     `Built app on SQLite: ${ms(p5.emptyDb)} on an empty database (migrations run), ${ms(p5.migratedDb)} on a migrated one (goal ≤ 1 s). ` +
       (p5.npmStart === undefined ? '' : `\`npm start\` on a fresh clone: ${ms(p5.npmStart)} (goal ≤ 5 s).`),
     '',
-    `Environment: ${version}, ${cpus().length} × ${cpus()[0]?.model}, Node ${process.version}, load average before the run ` +
+    `Environment: ${version}, ${cpus().length} × ${cpus()[0]?.model}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}` +
+      `${APP_NODE_FLAGS.length > 0 ? ` (Gatehouse with ${APP_NODE_FLAGS.join(' ')})` : ''}, load average before the run ` +
       `${LOAD_BEFORE}.`,
   ].join('\n');
 }
@@ -296,6 +299,7 @@ async function main() {
   const app = await startProcess(
     'Gatehouse',
     [
+      ...APP_NODE_FLAGS,
       ...(process.env.BENCH_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE}`] : []),
       'dist/src/main.js',
     ],
