@@ -2,7 +2,6 @@ import { Injectable } from '@nestjs/common';
 import { IsNull } from 'typeorm';
 import type { AuthUser } from '../common/auth/auth-user.js';
 import { type Page, type PageQueryDto, paginate } from '../common/pagination.js';
-import { isMysqlFamily } from '../database/data-source.js';
 import { EntityRepository } from '../database/entity-repository.js';
 import { UnitOfWork } from '../database/unit-of-work.js';
 import { RefreshTokenHistory } from './refresh-token-history.entity.js';
@@ -111,7 +110,7 @@ export class SessionsRepository extends EntityRepository<Session> {
     if (options.except !== undefined) {
       query.andWhere('session.id <> :except', { except: options.except });
     }
-    if (isMysqlFamily(this.manager.connection)) {
+    if (this.raw.mysql) {
       // SQLite has no row locks (and TypeORM refuses the clause there); its writers are serialized.
       query.setLock('pessimistic_write');
     }

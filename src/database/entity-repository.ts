@@ -1,4 +1,5 @@
 import type { ColumnMetadata } from 'typeorm/metadata/ColumnMetadata.js';
+import type { EntityMetadata } from 'typeorm/metadata/EntityMetadata.js';
 import {
   type EntityManager,
   type EntityTarget,
@@ -9,20 +10,23 @@ import {
 import { isMysqlFamily } from './data-source.js';
 import type { UnitOfWork } from './unit-of-work.js';
 
-/** What a hand-written SELECT of an entity needs, worked out once per repository. */
+/** The one method of mysql2's callback pool that hot reads use. */
+interface MysqlPool {
+  query(sql: string, values: unknown[], callback: (error: Error | null, rows: unknown) => void): void;
+}
+
+/** What hand-written SQL on an entity needs, worked out once per repository. */
 interface RawShape {
-  /** Selectable columns, once each (a relation's join column shares its explicit column). */
-  columns: ColumnMetadata[];
+  metadata: EntityMetadata;
+  /** Selectable columns by property, once each (a relation's join column shares its explicit column). */
+  columns: Map<string, ColumnMetadata>;
   /** `"id", "user_id", …` quoted for the dialect. */
   selectList: string;
   /** The quoted table name. */
   table: string;
   mysql: boolean;
-}
-
-/** The one method of mysql2's callback pool that hot reads use. */
-interface MysqlPool {
-  query(sql: string, values: unknown[], callback: (error: Error | null, rows: unknown) => void): void;
+  /** mysql2's pool on MySQL, for reads outside a unit of work; null on SQLite. */
+  pool: MysqlPool | null;
 }
 
 /**
@@ -36,7 +40,6 @@ interface MysqlPool {
  */
 export abstract class EntityRepository<T extends ObjectLiteral> {
   private shape?: RawShape;
-  private pool?: MysqlPool | null;
 
   protected constructor(
     protected readonly uow: UnitOfWork,
@@ -58,38 +61,44 @@ export abstract class EntityRepository<T extends ObjectLiteral> {
     if (!this.shape) {
       const dataSource = this.manager.connection;
       const metadata = dataSource.getMetadata(this.entity);
+      const columns = new Map<string, ColumnMetadata>();
       const seen = new Set<string>();
-      const columns = metadata.columns.filter(
-        (column) =>
-          column.isSelect &&
-          !column.isVirtual &&
-          !seen.has(column.databaseName) &&
-          seen.add(column.databaseName),
-      );
+      for (const column of metadata.columns) {
+        if (column.isSelect && !column.isVirtual && !seen.has(column.databaseName)) {
+          seen.add(column.databaseName);
+          columns.set(column.propertyName, column);
+        }
+      }
       const quote = (name: string) => dataSource.driver.escape(name);
+      const mysql = isMysqlFamily(dataSource);
       this.shape = {
+        metadata,
         columns,
-        selectList: columns.map((column) => quote(column.databaseName)).join(', '),
+        selectList: [...columns.values()].map((column) => quote(column.databaseName)).join(', '),
         table: quote(metadata.tableName),
-        mysql: isMysqlFamily(dataSource),
+        mysql,
+        pool: mysql ? ((dataSource.driver as unknown as { pool?: MysqlPool }).pool ?? null) : null,
       };
     }
     return this.shape;
   }
 
+  private columnOf(property: string): ColumnMetadata {
+    const column = this.raw.columns.get(property);
+    if (!column) {
+      throw new Error(`${property} is not a selectable column`);
+    }
+    return column;
+  }
+
   /** A column's quoted name, by property (`userId` → `"user_id"`). */
   protected column(property: keyof T & string): string {
-    const column = this.raw.columns.find((candidate) => candidate.propertyName === property);
-    if (!column) {
-      throw new Error(`${String(property)} is not a selectable column`);
-    }
-    return this.manager.connection.driver.escape(column.databaseName);
+    return this.manager.connection.driver.escape(this.columnOf(property).databaseName);
   }
 
   /** A value as the driver stores it in this property's column (booleans and dates differ by dialect). */
   protected persisted(property: keyof T & string, value: unknown): unknown {
-    const column = this.raw.columns.find((candidate) => candidate.propertyName === property);
-    return column ? this.manager.connection.driver.preparePersistentValue(value, column) : value;
+    return this.manager.connection.driver.preparePersistentValue(value, this.columnOf(property));
   }
 
   /**
@@ -100,13 +109,7 @@ export abstract class EntityRepository<T extends ObjectLiteral> {
    * exception filter, the dependency check and log redaction see the same QueryFailedError.
    */
   protected rows<R>(sql: string, parameters: unknown[]): Promise<R[]> {
-    if (this.pool === undefined) {
-      const dataSource = this.manager.connection;
-      this.pool = isMysqlFamily(dataSource)
-        ? ((dataSource.driver as unknown as { pool: MysqlPool }).pool ?? null)
-        : null;
-    }
-    const pool = this.pool;
+    const { pool } = this.raw;
     if (pool === null || this.uow.isTransactionActive()) {
       return this.manager.query(sql, parameters);
     }
@@ -126,14 +129,12 @@ export abstract class EntityRepository<T extends ObjectLiteral> {
    * row as TypeORM does: the entity class, each column through the driver.
    */
   protected async selectRaw(sql: string, parameters: unknown[]): Promise<T[]> {
-    const { columns } = this.raw;
-    const manager = this.manager;
-    const driver = manager.connection.driver;
-    const metadata = manager.connection.getMetadata(this.entity);
+    const { columns, metadata } = this.raw;
+    const driver = this.manager.connection.driver;
     const rows = await this.rows<Record<string, unknown>>(sql, parameters);
     return rows.map((row) => {
       const entity = metadata.create() as T;
-      for (const column of columns) {
+      for (const column of columns.values()) {
         column.setEntityValue(entity, driver.prepareHydratedValue(row[column.databaseName], column));
       }
       return entity;
