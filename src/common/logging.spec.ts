@@ -24,6 +24,11 @@ describe('log redaction', () => {
         password: 'top secret 1',
         body: { newPassword: 'top secret 2', profile: { refreshToken: 'top secret 3', note: 'kept' } },
         attempts: [{ mfaToken: 'top secret 4' }],
+        setup: {
+          secret: 'top secret 11',
+          otpauthUrl: 'otpauth://totp/x?secret=top secret 12',
+          recoveryCodes: ['top secret 13'],
+        },
         headers: { authorization: 'Bearer top secret 5', cookie: 'sid=top secret 6' },
       },
       'a developer logged too much',
@@ -34,6 +39,7 @@ describe('log redaction', () => {
       password: CENSOR,
       body: { newPassword: CENSOR, profile: { refreshToken: CENSOR, note: 'kept' } },
       attempts: [{ mfaToken: CENSOR }],
+      setup: { secret: CENSOR, otpauthUrl: CENSOR, recoveryCodes: CENSOR },
       headers: { authorization: CENSOR, cookie: CENSOR },
       msg: 'a developer logged too much',
     });
