@@ -201,6 +201,37 @@ describe('the request pipeline', () => {
     }
   });
 
+  it("logs one completion line per request with the caller's id and never the token", async () => {
+    const user = await newUser(t);
+    const requestId = `log-line-${user.id}`;
+    const res = await t.request('/api/v1/probe/protected', {
+      token: user.accessToken,
+      headers: { 'x-request-id': requestId },
+    });
+    expect(res.status).toBe(200);
+    // The line is written when the response finishes, just after the client has it.
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const lines = t.logs
+      .join('')
+      .split('\n')
+      .filter((line) => line.includes(`"id":"${requestId}"`) && line.includes('request completed'));
+    expect(lines).toHaveLength(1);
+    expect(JSON.parse(lines[0])).toMatchObject({ userId: user.id, res: { statusCode: 200 } });
+    expect(t.logs.join('')).not.toContain(user.accessToken);
+  });
+
+  it('sends the same security headers on an authenticated answer and on a refusal before routing', async () => {
+    const user = await newUser(t);
+    const ok = await t.request('/api/v1/probe/protected', { token: user.accessToken });
+    const refused = await t.request('/health/live', { headers: { 'x-request-id': 'has space' } });
+    for (const res of [ok, refused]) {
+      expect(res.headers.get('content-security-policy')).toContain("default-src 'self'");
+      expect(res.headers.get('strict-transport-security')).toBe('max-age=31536000; includeSubDomains');
+      expect(res.headers.get('x-frame-options')).toBe('SAMEORIGIN');
+    }
+    expect(refused.status).toBe(400);
+  });
+
   it('sends the security headers', async () => {
     const res = await t.request('/api/v1/no-such-route');
     expect(res.headers.get('strict-transport-security')).toMatch(/max-age=\d+/);
