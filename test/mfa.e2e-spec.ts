@@ -376,6 +376,13 @@ describe('TOTP second factor', () => {
       { token: accessToken, client },
     );
     expect([noCurrent.status, noCurrent.body.code]).toEqual([400, 'MFA_CURRENT_CODE_REQUIRED']);
+    // A typo in the new authenticator's code spends nothing: the same current code still works below.
+    const typo = await post(
+      '/auth/mfa/totp/confirm',
+      { code: code(fresh, 3), currentCode: code(account.secret) },
+      { token: accessToken, client },
+    );
+    expect([typo.status, typo.body.code]).toEqual([400, 'MFA_CODE_INVALID']);
     const badCurrent = await post(
       '/auth/mfa/totp/confirm',
       { code: code(fresh), currentCode: '000000' },

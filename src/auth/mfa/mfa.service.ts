@@ -140,16 +140,20 @@ export class MfaService {
           'Two-step sign-in is on: send currentCode, a code of the active authenticator (or a recovery code).',
         );
       }
-      const current = await this.spend(user, asSecondFactor(currentCode), 'confirm', meta);
-      if (typeof current !== 'object') {
-        throw mfaInvalid();
-      }
     }
+    // The new authenticator's code is checked first (a pure check): a typo there must not spend the
+    // current code or a recovery code.
     const pending = user.totpPendingSecret;
     const step = matchTotp(this.open(user.id, pending), code, this.clock.now().getTime());
     if (step === null) {
       await this.recordFailure(user.id, 'confirm', 'code_invalid', meta);
       throw codeInvalid();
+    }
+    if (rekey) {
+      const current = await this.spend(user, asSecondFactor(currentCode as string), 'confirm', meta);
+      if (typeof current !== 'object') {
+        throw mfaInvalid();
+      }
     }
     const recoveryCodes = Array.from({ length: RECOVERY_CODE_COUNT }, newRecoveryCode);
     await this.uow.withTransaction(async () => {
