@@ -6,7 +6,7 @@ import type { RequestMeta } from '../common/request-meta.js';
 import { clientKey } from '../common/client-key.js';
 import { MetricsService } from '../metrics/metrics.service.js';
 import { LoginLockout } from '../users/login-lockout.service.js';
-import type { User } from '../users/user.entity.js';
+import { hasTotp, type User } from '../users/user.entity.js';
 import { UsersService } from '../users/users.service.js';
 import { PasswordHasher } from './password-hasher.service.js';
 import { type MfaChallenge, MfaLoginService } from './mfa/mfa-login.service.js';
@@ -74,7 +74,7 @@ export class LoginService {
     if (!user || !correct) {
       return this.refuseWrong(email, client, user, meta, now);
     }
-    if (user.totpEnabledAt) {
+    if (hasTotp(user)) {
       // Up to here the path is the same for every account, so a wrong password costs the same time
       // with or without TOTP. A correct one does not start the failure count over here: the second
       // factor does, once proved, or whoever has the password could guess codes without limit.

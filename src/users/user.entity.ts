@@ -55,3 +55,8 @@ export class User {
   @Column({ name: 'totp_last_step', type: 'int', unsigned: true, nullable: true, select: false })
   totpLastStep!: number | null;
 }
+
+/** Whether sign-in asks this account for a second factor: the one test every reader of the flag uses. */
+export function hasTotp(user: Pick<User, 'totpEnabledAt'>): boolean {
+  return user.totpEnabledAt !== null && user.totpEnabledAt !== undefined;
+}

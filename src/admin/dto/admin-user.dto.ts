@@ -5,7 +5,7 @@ import { PageOf, PageQueryDto } from '../../common/pagination.js';
 import { MaxCodePoints, Trim } from '../../common/validators.js';
 import type { UserRole } from '../../common/auth/auth-user.js';
 import type { LockoutState } from '../../users/login-lockout.service.js';
-import type { User } from '../../users/user.entity.js';
+import { hasTotp, type User } from '../../users/user.entity.js';
 
 export class ListAdminUsersQueryDto extends PageQueryDto {
   @ApiPropertyOptional({
@@ -76,7 +76,7 @@ export function toAdminUser(user: User, lockout: LockoutState | undefined, now: 
     username: user.username,
     role: user.role,
     isVerified: user.isVerified,
-    mfaEnabled: user.totpEnabledAt !== null,
+    mfaEnabled: hasTotp(user),
     locked: lockedUntil !== null && lockedUntil.getTime() > now.getTime(),
     lockedUntil: lockedUntil?.toISOString() ?? null,
     failedLoginCount: lockout?.failures ?? 0,

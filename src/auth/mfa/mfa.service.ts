@@ -11,7 +11,7 @@ import { Transactional, UnitOfWork } from '../../database/unit-of-work.js';
 import { MailService } from '../../mail/mail.service.js';
 import { PayloadCipher } from '../../mail/payload-cipher.js';
 import { TokensService } from '../../tokens/tokens.service.js';
-import type { User } from '../../users/user.entity.js';
+import { hasTotp, type User } from '../../users/user.entity.js';
 import { UsersService } from '../../users/users.service.js';
 import { PasswordHasher } from '../password-hasher.service.js';
 import { RecoveryCodesRepository } from './recovery-codes.repository.js';
@@ -90,10 +90,6 @@ export class MfaService {
     this.cipher = new PayloadCipher(config.getOrThrow('mail', { infer: true }).payloadKeys);
   }
 
-  isEnabled(user: Pick<User, 'totpEnabledAt'>): boolean {
-    return user.totpEnabledAt !== null && user.totpEnabledAt !== undefined;
-  }
-
   /** A new pending secret; an active one keeps working until the new one is confirmed. */
   async setup(caller: AuthUser, meta: RequestMeta): Promise<{ secret: string; otpauthUrl: string }> {
     const user = await this.users.findById(caller.id);
@@ -106,7 +102,7 @@ export class MfaService {
       await this.audit.record('mfa.setup_started', {
         userId: user.id,
         meta,
-        metadata: { replacesActive: this.isEnabled(user) },
+        metadata: { replacesActive: hasTotp(user) },
       });
     });
     return { secret, otpauthUrl: otpauthUrl(secret, TOTP_ISSUER, user.email) };
@@ -131,7 +127,7 @@ export class MfaService {
         'Start with POST /auth/mfa/totp/setup: there is no secret waiting for confirmation.',
       );
     }
-    const rekey = this.isEnabled(user);
+    const rekey = hasTotp(user);
     if (rekey) {
       if (currentCode === undefined) {
         throw new AppException(
@@ -191,7 +187,7 @@ export class MfaService {
       throw new AppException(HttpStatus.UNAUTHORIZED, 'INVALID_PASSWORD', 'The password is incorrect.');
     }
     const user = await this.users.findByIdWithTotp(caller.id);
-    if (!user || !this.isEnabled(user)) {
+    if (!user || !hasTotp(user)) {
       throw new AppException(HttpStatus.BAD_REQUEST, 'MFA_NOT_ENABLED', 'Two-step sign-in is not on.');
     }
     const proved = await this.spend(user, asSecondFactor(code), 'disable', meta);
@@ -210,7 +206,7 @@ export class MfaService {
     actorUserId: number,
     meta: RequestMeta,
   ): Promise<{ wasEnabled: boolean }> {
-    const wasEnabled = this.isEnabled(user);
+    const wasEnabled = hasTotp(user);
     await this.users.clearTotp(user.id);
     await this.recoveryCodes.deleteAll(user.id);
     await this.tokens.invalidateAll(user.id, 'mfa_login');
@@ -259,7 +255,7 @@ export class MfaService {
     user: User,
     input: SecondFactorInput,
   ): Promise<{ method: SecondFactorMethod } | SecondFactorFailure> {
-    if (!this.isEnabled(user) || !user.totpSecret) {
+    if (!hasTotp(user) || !user.totpSecret) {
       return 'not_enabled';
     }
     if (input.recoveryCode !== undefined) {

@@ -1,6 +1,6 @@
 import { ApiProperty } from '@nestjs/swagger';
 import { ApiDateTimeProperty, ApiIdProperty } from '../../common/openapi.js';
-import type { User } from '../user.entity.js';
+import { hasTotp, type User } from '../user.entity.js';
 
 export class UserResponseDto {
   @ApiIdProperty()
@@ -40,7 +40,7 @@ export function toUserResponse(user: User): UserResponseDto {
     email: user.email,
     username: user.username,
     isVerified: user.isVerified,
-    mfaEnabled: user.totpEnabledAt !== null && user.totpEnabledAt !== undefined,
+    mfaEnabled: hasTotp(user),
     role: user.role,
     createdAt: user.createdAt.toISOString(),
     lastLoginAt: user.lastLoginAt ? user.lastLoginAt.toISOString() : null,
