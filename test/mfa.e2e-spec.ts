@@ -271,6 +271,22 @@ describe('TOTP second factor', () => {
     expect(await auditEvents(t, { event: 'auth.login_succeeded', userId: other.id })).toHaveLength(2);
   });
 
+  it('spends only the winning factor when two recovery codes race on one mfaToken', async () => {
+    const account = await enrolled();
+    const { mfaToken } = (await login(account, freshClient())).body as { mfaToken: string };
+    const [first, second] = account.recoveryCodes;
+    const raced = await Promise.all(
+      [first, second].map((recoveryCode) => loginMfa({ mfaToken, recoveryCode }, freshClient())),
+    );
+    expect(raced.map((r) => r.status).sort()).toEqual([200, 401]);
+    // The loser's code was rolled back with its refusal: it still signs in, once.
+    const loser = raced[0].status === 200 ? second : first;
+    const again = (await login(account, freshClient())).body.mfaToken as string;
+    expect((await loginMfa({ mfaToken: again, recoveryCode: loser }, freshClient())).status).toBe(200);
+    const used = await auditEvents(t, { event: 'auth.recovery_code_used', userId: account.id });
+    expect(used).toHaveLength(2);
+  });
+
   it('ends an mfaToken after use, after 5 minutes, and after 5 wrong codes; an unknown one is refused alike', async () => {
     const account = await enrolled();
     const client = freshClient();

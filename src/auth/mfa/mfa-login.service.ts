@@ -11,6 +11,7 @@ import type { User } from '../../users/user.entity.js';
 import { UsersService } from '../../users/users.service.js';
 import { accountLocked, type LoginFailureReason, type SignedIn, SignInService } from '../sign-in.service.js';
 import { MfaService, mfaInvalid, type SecondFactorInput } from './mfa.service.js';
+import { UnitOfWork } from '../../database/unit-of-work.js';
 
 /** What login answers, instead of tokens, for an account with TOTP after a correct password. */
 export interface MfaChallenge {
@@ -39,6 +40,7 @@ export class MfaLoginService {
     private readonly lockout: LoginLockout,
     private readonly audit: AuditService,
     private readonly clock: Clock,
+    private readonly uow: UnitOfWork,
   ) {}
 
   /** After a correct password: a challenge instead of a session (refused first if the account may not sign in). */
@@ -67,13 +69,26 @@ export class MfaLoginService {
     if (lockedUntil) {
       return this.refuse(user.id, 'locked', method, meta, accountLocked(lockedUntil, now));
     }
-    const proved = await this.mfa.spend(user, input, 'login', meta);
+    // The factor is spent and the token burnt in one unit of work: of two requests that both proved a
+    // factor on one token (two recovery codes, say), one signs in and the other's spend rolls back, so
+    // its recovery code still works.
+    let proved: Awaited<ReturnType<MfaService['spend']>>;
+    try {
+      proved = await this.uow.withTransaction(async () => {
+        const spent = await this.mfa.spend(user, input, 'login', meta);
+        if (typeof spent === 'object' && !(await this.tokens.burn('mfa_login', mfaToken))) {
+          throw new TokenAlreadyBurnt();
+        }
+        return spent;
+      });
+    } catch (error) {
+      if (error instanceof TokenAlreadyBurnt) {
+        return this.refuse(user.id, 'mfa_token_invalid', method, meta, mfaInvalid(), { state: 'used' });
+      }
+      throw error;
+    }
     if (typeof proved !== 'object') {
       return this.refuseWrong(user, client, method, meta, now, proved);
-    }
-    // The one conditional UPDATE that ends the token: of two requests that both proved a factor, one signs in.
-    if (!(await this.tokens.burn('mfa_login', mfaToken))) {
-      return this.refuse(user.id, 'mfa_token_invalid', method, meta, mfaInvalid(), { state: 'used' });
     }
     await this.lockout.recordSuccess(user.email, client);
     return this.signIn.complete(user, { method: proved.method, meta });
@@ -111,3 +126,6 @@ export class MfaLoginService {
     return this.signIn.refuse({ userId, reason, method, meta, details }, answer);
   }
 }
+
+/** Thrown inside the unit of work to roll back a spent factor when another request burnt the token first. */
+class TokenAlreadyBurnt extends Error {}
