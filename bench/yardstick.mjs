@@ -15,6 +15,7 @@
 //   npm run build && node bench/yardstick.mjs                 # writes bench/results/<date>-yardstick.md
 //   BENCH_SMOKE=1 node bench/yardstick.mjs                    # 1 s per scenario, small data, no report
 //   BENCH_ONLY=p1 node bench/yardstick.mjs                    # P1 only, no report (for trying a change)
+//   BENCH_ONLY=p4 node bench/yardstick.mjs                    # P4 only, on a fresh process, no report
 //
 // Environment: BENCH_MYSQL (default mysql://root@127.0.0.1:3306), BENCH_DB (default
 // gatehouse_yardstick; dropped and recreated), BENCH_DURATION (seconds per round, default 10),
@@ -68,6 +69,8 @@ const env = {
   // Production defaults: request logging at info (to /dev/null, still produced), helmet, validation.
   LOG_LEVEL: process.env.LOG_LEVEL ?? 'info',
   AUTH_THROTTLE_IP_LIMIT: '1000000',
+  // P4 reads the heap figures from /metrics (process-level gauges, read once, after the load).
+  METRICS_TOKEN: randomBytes(24).toString('base64url'),
 };
 const { auth } = loadConfig(env);
 const log = (line) => process.stderr.write(`${line}\n`);
@@ -228,10 +231,29 @@ async function memory(pid, tokens, bigIds, todoId) {
   });
   const after = rssMb(pid);
   const seconds = (performance.now() - started) / 1000;
+  const heap = await heapFigures();
   log(
-    `  RSS ${before.toFixed(0)} MB before, ${after.toFixed(0)} MB after ${MIXED_REQUESTS} mixed requests (${seconds.toFixed(0)} s)`,
+    `  RSS ${before.toFixed(0)} MB before, ${after.toFixed(0)} MB after ${MIXED_REQUESTS} mixed requests (${seconds.toFixed(0)} s); ` +
+      `V8 heap ${heap.used} MB used of ${heap.total} MB, external ${heap.external} MB`,
   );
-  return { before, after, seconds };
+  return { before, after, seconds, heap };
+}
+
+/** The V8 heap's used and committed size and external memory, in MB, from the app's own /metrics. */
+async function heapFigures() {
+  const res = await fetch(`http://127.0.0.1:${APP_PORT}/metrics`, {
+    headers: { authorization: `Bearer ${env.METRICS_TOKEN}` },
+  });
+  const text = await res.text();
+  const gauge = (name) => {
+    const match = new RegExp(`^${name} ([0-9.e+]+)$`, 'm').exec(text);
+    return match ? Math.round(Number(match[1]) / 2 ** 20) : NaN;
+  };
+  return {
+    used: gauge('nodejs_heap_size_used_bytes'),
+    total: gauge('nodejs_heap_size_total_bytes'),
+    external: gauge('nodejs_external_memory_bytes'),
+  };
 }
 
 function report({ version, p1, p2, p3, p4, p5 }) {
@@ -272,7 +294,8 @@ function report({ version, p1, p2, p3, p4, p5 }) {
     '## P4: memory',
     '',
     `RSS ${p4.before.toFixed(0)} MB before and **${p4.after.toFixed(0)} MB** after ${MIXED_REQUESTS.toLocaleString('en')} mixed ` +
-      `requests (profile, lists, one todo, a deep filtered page, a create, sessions) in ${p4.seconds.toFixed(0)} s (goal ≤ 200 MB).`,
+      `requests (profile, lists, one todo, a deep filtered page, a create, sessions) in ${p4.seconds.toFixed(0)} s (goal ≤ 200 MB); ` +
+      `the V8 heap then held ${p4.heap.used} MB in ${p4.heap.total} MB, with ${p4.heap.external} MB external.`,
     '',
     '## P5: ready time (medians of ' + p5.runs + ')',
     '',
@@ -351,6 +374,11 @@ async function main() {
       }
     }
     log(`both servers answer ${ROUTES.join(' and ')} identically`);
+    if (process.env.BENCH_ONLY === 'p4') {
+      log('P4: memory');
+      await memory(app.pid, tokens, bigIds, todoId);
+      return;
+    }
 
     log('P1: same-work raw server');
     const p1 = await sameWork(token, { app: app.pid, raw: raw.pid });

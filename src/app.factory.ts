@@ -173,7 +173,9 @@ function hardenFastify(fastify: FastifyInstance): void {
     void parseJson(request, body as string, done);
   });
 
-  fastify.addHook('onRequest', async (request, reply) => {
+  // The per-request hooks are callback-style: an async hook costs a promise and its microtasks on
+  // every request. A hook that answers itself does not call done().
+  fastify.addHook('onRequest', (request, reply, done) => {
     const given = request.headers['x-request-id'];
     if (given !== undefined && (typeof given !== 'string' || !REQUEST_ID.test(given))) {
       const body = problem(
@@ -182,17 +184,19 @@ function hardenFastify(fastify: FastifyInstance): void {
         'X-Request-Id must be 1-128 characters of A-Z a-z 0-9 . _ : -.',
         String(request.id),
       );
-      await reply.code(400).header('x-request-id', String(request.id)).type(PROBLEM_CONTENT_TYPE).send(body);
+      void reply.code(400).header('x-request-id', String(request.id)).type(PROBLEM_CONTENT_TYPE).send(body);
+      return;
     }
+    done();
   });
 
-  fastify.addHook('onSend', async (request, reply, payload) => {
+  fastify.addHook('onSend', (request, reply, payload, done) => {
     reply.header('x-request-id', String(request.id));
     // Auth and user data must never sit in a shared cache.
     if (request.url.startsWith(`/${API_PREFIX}/`) && !reply.hasHeader('cache-control')) {
       reply.header('cache-control', 'no-store');
     }
-    return payload;
+    done(null, payload);
   });
 }
 

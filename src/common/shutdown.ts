@@ -81,11 +81,13 @@ export class GracefulFastifyAdapter extends FastifyAdapter {
     // Once the stop begins, every answer closes its connection, those of requests already in flight
     // too (Fastify marks only requests that arrive after): no client sends another request on it that
     // could meet the close of idle connections below.
-    this.getInstance().addHook('onSend', async (_request, reply, payload) => {
+    // Callback-style, like the app's other per-request hooks: an async hook costs a promise and its
+    // microtasks on every reply.
+    this.getInstance().addHook('onSend', (_request, reply, payload, done) => {
       if (this.draining) {
         void reply.header('connection', 'close');
       }
-      return payload;
+      done(null, payload);
     });
   }
 

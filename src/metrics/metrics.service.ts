@@ -158,7 +158,7 @@ export class MetricsService {
    * guards or unmatched routes). Called once by createApp, before the routes are registered.
    */
   instrument(fastify: FastifyInstance): void {
-    fastify.addHook('onResponse', async (request, reply) => {
+    fastify.addHook('onResponse', (request, reply, done) => {
       this.requestDuration.observe(
         {
           method: request.method,
@@ -167,6 +167,7 @@ export class MetricsService {
         },
         reply.elapsedTime / 1000,
       );
+      done();
     });
   }
 
