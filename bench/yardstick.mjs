@@ -48,8 +48,16 @@ const RAW_PORT = 3911;
 const ROUTES = ['/api/v1/todos', '/api/v1/users/me'];
 const BIG_USER_TODOS = SMOKE ? 2_000 : 100_000;
 const MIXED_REQUESTS = Number(process.env.BENCH_MIXED ?? (SMOKE ? 2_000 : 100_000));
-/** Extra Node flags for the Gatehouse process only (say `--optimize-for-size`); none by default. */
-const APP_NODE_FLAGS = (process.env.BENCH_APP_FLAGS ?? '').split(/\s+/).filter(Boolean);
+/**
+ * Node flags for the Gatehouse process only: production's, i.e. the Docker image's NODE_OPTIONS (its
+ * heap limit), unless BENCH_APP_FLAGS names others ('' for none, `--optimize-for-size` …).
+ */
+const APP_NODE_FLAGS = (process.env.BENCH_APP_FLAGS ?? imageNodeOptions()).split(/\s+/).filter(Boolean);
+
+/** The NODE_OPTIONS value docker/Dockerfile sets in the image that runs in production. */
+function imageNodeOptions() {
+  return /^\s*NODE_OPTIONS="([^"]*)"/m.exec(readFileSync('docker/Dockerfile', 'utf8'))?.[1] ?? '';
+}
 
 if (!/^[A-Za-z0-9_]+$/.test(DB)) {
   throw new Error('BENCH_DB must be letters, digits and underscores');

@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { parse } from 'yaml';
 import { ENV_SPEC, parseEnv } from '../src/config/env.js';
@@ -49,6 +50,17 @@ describe('docker/', () => {
     );
     expect(() => parseEnv(env)).not.toThrow();
     expect(env.NODE_ENV).toBe('production');
+  });
+
+  it('sets NODE_OPTIONS that Node accepts (a typo would stop the container at boot)', () => {
+    const options = /^\s*NODE_OPTIONS="([^"]*)"/m.exec(dockerfile)?.[1];
+    expect(options).toMatch(/--max-old-space-size=\d+/);
+    const run = spawnSync(process.execPath, ['-e', 'process.exit(0)'], {
+      env: { ...process.env, NODE_OPTIONS: options },
+      encoding: 'utf8',
+    });
+    expect(run.stderr).toBe('');
+    expect(run.status).toBe(0);
   });
 
   it('health-checks routes that exist and answer 200', async () => {
