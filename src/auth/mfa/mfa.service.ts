@@ -13,7 +13,7 @@ import { PayloadCipher } from '../../mail/payload-cipher.js';
 import { TokensService } from '../../tokens/tokens.service.js';
 import { hasTotp, type User } from '../../users/user.entity.js';
 import { UsersService } from '../../users/users.service.js';
-import { PasswordHasher } from '../password-hasher.service.js';
+import { AccountService } from '../account.service.js';
 import { RecoveryCodesRepository } from './recovery-codes.repository.js';
 import { matchTotp, newTotpSecret, otpauthUrl } from './totp.js';
 
@@ -78,7 +78,7 @@ export class MfaService {
 
   constructor(
     private readonly users: UsersService,
-    private readonly hasher: PasswordHasher,
+    private readonly accounts: AccountService,
     private readonly recoveryCodes: RecoveryCodesRepository,
     private readonly tokens: TokensService,
     private readonly mail: MailService,
@@ -176,16 +176,7 @@ export class MfaService {
 
   /** Turns TOTP off with the password and a code (or a recovery code), and mails a notice. */
   async disable(caller: AuthUser, password: string, code: string, meta: RequestMeta): Promise<void> {
-    const withHash = await this.users.findByIdWithHash(caller.id);
-    if (!withHash || !(await this.hasher.verify(password, withHash.passwordHash))) {
-      await this.audit.record('mfa.disable_failed', {
-        userId: caller.id,
-        meta,
-        outcome: 'failure',
-        metadata: { reason: 'wrong_password' },
-      });
-      throw new AppException(HttpStatus.UNAUTHORIZED, 'INVALID_PASSWORD', 'The password is incorrect.');
-    }
+    await this.accounts.verifiedCaller(caller, password, meta, 'mfa.disable_failed');
     const user = await this.users.findByIdWithTotp(caller.id);
     if (!user || !hasTotp(user)) {
       throw new AppException(HttpStatus.BAD_REQUEST, 'MFA_NOT_ENABLED', 'Two-step sign-in is not on.');
