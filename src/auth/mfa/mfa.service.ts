@@ -185,7 +185,7 @@ export class MfaService {
     if (typeof proved !== 'object') {
       throw mfaInvalid();
     }
-    await this.uow.withTransaction(() => this.turnOff(user, meta, { via: proved.method }));
+    await this.turnOff(user, meta, { via: proved.method });
   }
 
   /**
@@ -198,18 +198,7 @@ export class MfaService {
     meta: RequestMeta,
   ): Promise<{ wasEnabled: boolean }> {
     const wasEnabled = hasTotp(user);
-    await this.users.clearTotp(user.id);
-    await this.recoveryCodes.deleteAll(user.id);
-    await this.tokens.invalidateAll(user.id, 'mfa_login');
-    if (wasEnabled) {
-      await this.mail.enqueue('mfa-disabled', user.email, { byOperator: 'yes' });
-      await this.audit.record('mfa.disabled', {
-        userId: user.id,
-        actorUserId,
-        meta,
-        metadata: { via: 'operator' },
-      });
-    }
+    await this.turnOff(user, meta, { via: 'operator', actorUserId });
     return { wasEnabled };
   }
 
@@ -278,13 +267,29 @@ export class MfaService {
     });
   }
 
+  /**
+   * The one way TOTP goes: the secrets, the recovery codes and any outstanding mfaToken, in one unit
+   * of work (the caller's, if one is open). If it was on, the owner is mailed and `mfa.disabled`
+   * audited — with the operator as actor when one reset it.
+   */
   @Transactional()
-  private async turnOff(user: User, meta: RequestMeta, metadata: Record<string, unknown>): Promise<void> {
+  private async turnOff(
+    user: User,
+    meta: RequestMeta,
+    { via, actorUserId }: { via: SecondFactorMethod | 'operator'; actorUserId?: number },
+  ): Promise<void> {
     await this.users.clearTotp(user.id);
     await this.recoveryCodes.deleteAll(user.id);
     await this.tokens.invalidateAll(user.id, 'mfa_login');
-    await this.mail.enqueue('mfa-disabled', user.email, {});
-    await this.audit.record('mfa.disabled', { userId: user.id, meta, metadata });
+    if (!hasTotp(user)) {
+      return;
+    }
+    await this.mail.enqueue(
+      'mfa-disabled',
+      user.email,
+      actorUserId === undefined ? {} : { byOperator: 'yes' },
+    );
+    await this.audit.record('mfa.disabled', { userId: user.id, actorUserId, meta, metadata: { via } });
   }
 
   private seal(userId: number, secret: string): string {
