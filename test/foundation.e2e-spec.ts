@@ -34,6 +34,7 @@ describe('the request pipeline', () => {
       'MailBudget1795410000000',
       'LoginFailures1795420000000',
       'TotpSecondFactor1795430000000',
+      'LoginChecksInFlight1795440000000',
     ]);
     const pending = await t.dataSource.driver.createSchemaBuilder().log();
     expect(pending.upQueries).toEqual([]);

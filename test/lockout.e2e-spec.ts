@@ -1,3 +1,4 @@
+import { PasswordHasher } from '../src/auth/password-hasher.service.js';
 import { Clock } from '../src/common/clock.js';
 import { LoginFailure } from '../src/users/login-failure.entity.js';
 import { loginKeyOf } from '../src/users/login-failures.repository.js';
@@ -14,6 +15,7 @@ import {
 import { createThrowawayDatabase, type ThrowawayDatabase } from './support/database.js';
 import { uniqueEmail } from './support/factories.js';
 import { SmtpCapture, tokenFrom } from './support/smtp-capture.js';
+import { Gate, tally, within } from './support/race.js';
 import { type ApiResponse, TestApp } from './support/test-app.js';
 
 /** Issue 12, items 3 and 4: lockout is not a weapon, and tells nobody which addresses exist. */
@@ -180,6 +182,112 @@ describe('lockout (one instance)', () => {
     );
     expect(results.map((r) => r.status)).toEqual(Array.from({ length: 8 }, () => 200));
     expect(await auditEvents(t, { event: 'auth.login_failed', userId: owner.id })).toHaveLength(0);
+  });
+
+  it('checks at most AUTH_LOCKOUT_THRESHOLD of 20 concurrent wrong passwords, for a known and an unknown address alike', async () => {
+    const known = await signUp(t, capture);
+    const unknown = uniqueEmail('nobody-racing');
+    const [knownClient, unknownClient] = [freshClient(), freshClient()];
+    const race = (email: string, client: string) =>
+      Promise.all(Array.from({ length: 20 }, () => login(t, email, WRONG, client)));
+    const [knownAnswers, unknownAnswers] = await Promise.all([
+      race(known.email, knownClient),
+      race(unknown, unknownClient),
+    ]);
+    for (const answers of [knownAnswers, unknownAnswers]) {
+      // A guess was either checked (401) or refused unchecked (429): never a 5xx.
+      expect(tally(answers.map((r) => `${r.status} ${String(r.body.code)}`))).toEqual({
+        '401 INVALID_CREDENTIALS': 3,
+        '429 ACCOUNT_LOCKED': 17,
+      });
+    }
+    const failed = await auditEvents(t, { event: 'auth.login_failed' });
+    expect(tally(failed.filter((e) => e.ip === knownClient).map((e) => String(e.metadata?.reason)))).toEqual({
+      wrong_password: 3,
+      locked: 17,
+    });
+    expect(
+      tally(failed.filter((e) => e.ip === unknownClient).map((e) => String(e.metadata?.reason))),
+    ).toEqual({
+      unknown_email: 3,
+      locked: 17,
+    });
+    // One lock each, audited by the request that set it.
+    const locks = await auditEvents(t, { event: 'auth.locked' });
+    expect(locks.filter((e) => e.ip === knownClient).map((e) => e.metadata)).toEqual([
+      expect.objectContaining({ scope: 'client', failures: 3 }),
+    ]);
+    expect(locks.filter((e) => e.ip === unknownClient)).toHaveLength(1);
+    expect(
+      await t.dataSource.getRepository(LoginFailure).findBy({ emailHash: loginKeyOf(known.email) }),
+    ).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ client: '*', failures: 3, inFlight: 0 }),
+        expect.objectContaining({ client: knownClient, failures: 3, inFlight: 0 }),
+      ]),
+    );
+    // The owner on another client is not locked out.
+    expect((await login(t, known.email, known.password, freshClient())).status).toBe(200);
+  });
+
+  it('does not let the right password that races in once the threshold is in flight sign in', async () => {
+    const owner = await signUp(t, capture);
+    const client = freshClient();
+    // The wrong guesses wait inside the real password check until the right one has raced in.
+    const gate = new Gate();
+    const hasher = t.app.get(PasswordHasher);
+    const verify = hasher.verify.bind(hasher);
+    jest.spyOn(hasher, 'verify').mockImplementation(async (password, hash) => {
+      if (password === WRONG) {
+        await gate.pass();
+      }
+      return verify(password, hash);
+    });
+    const wrong = Array.from({ length: 6 }, () => login(t, owner.email, WRONG, client));
+    await gate.reached(3);
+    const right = login(t, owner.email, owner.password, client);
+    await within(right, 500);
+    gate.open();
+    const answers = await Promise.all(wrong);
+    const answer = await right;
+
+    expect(`${answer.status} ${String(answer.body.code)}`).toBe('429 ACCOUNT_LOCKED');
+    expect(tally(answers.map((r) => r.status))).toEqual({ 401: 3, 429: 3 });
+    expect(await auditEvents(t, { event: 'auth.login_succeeded', userId: owner.id })).toHaveLength(0);
+    const failed = await auditEvents(t, { event: 'auth.login_failed', userId: owner.id });
+    expect(tally(failed.map((e) => String(e.metadata?.reason)))).toEqual({ wrong_password: 3, locked: 4 });
+    const rows = await t.dataSource
+      .getRepository(LoginFailure)
+      .findBy({ emailHash: loginKeyOf(owner.email) });
+    expect(rows.map((r) => r.inFlight)).toEqual([0, 0]);
+  });
+
+  it('ignores the places of checks a dead process left in flight once their counter has been idle for a lock period', async () => {
+    const owner = await signUp(t, capture);
+    const client = freshClient();
+    // As a process that died mid-check would leave them: every place taken, 16 minutes ago.
+    const longAgo = new Date(Date.now() - 16 * 60 * 1000);
+    await t.dataSource.getRepository(LoginFailure).insert(
+      [client, '*'].map((c) => ({
+        emailHash: loginKeyOf(owner.email),
+        client: c,
+        failures: 0,
+        inFlight: 5,
+        lockedUntil: null,
+        updatedAt: longAgo,
+      })),
+    );
+    const started = performance.now();
+    expect((await login(t, owner.email, WRONG, client)).status).toBe(401);
+    expect(performance.now() - started).toBeLessThan(2000);
+    const rows = await t.dataSource
+      .getRepository(LoginFailure)
+      .findBy({ emailHash: loginKeyOf(owner.email) });
+    expect(rows.map((r) => [r.client, r.failures, r.inFlight]).sort()).toEqual([
+      ['*', 1, 0],
+      [client, 1, 0],
+    ]);
+    expect((await login(t, owner.email, owner.password, client)).status).toBe(200);
   });
 
   it('lets a locked owner reset the password, which ends every lock on the address', async () => {

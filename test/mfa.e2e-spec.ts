@@ -1,10 +1,13 @@
 import { AuditEvent } from '../src/audit/audit-event.entity.js';
 import { MfaLoginService } from '../src/auth/mfa/mfa-login.service.js';
+import { MfaService } from '../src/auth/mfa/mfa.service.js';
 import { RecoveryCode } from '../src/auth/mfa/recovery-code.entity.js';
 import { totpCode } from '../src/auth/mfa/totp.js';
 import { Session } from '../src/auth/session.entity.js';
 import { Clock } from '../src/common/clock.js';
 import { MfaLoginToken } from '../src/tokens/one-time-token.entity.js';
+import { LoginFailure } from '../src/users/login-failure.entity.js';
+import { loginKeyOf } from '../src/users/login-failures.repository.js';
 import { User } from '../src/users/user.entity.js';
 import {
   type Account,
@@ -17,6 +20,7 @@ import {
 } from './support/accounts.js';
 import { newUser, uniqueEmail } from './support/factories.js';
 import { SmtpCapture, tokenFrom } from './support/smtp-capture.js';
+import { Gate, tally } from './support/race.js';
 import { type ApiResponse, TestApp } from './support/test-app.js';
 
 /** Issue 14: the TOTP second factor with recovery codes (DESIGN §4 "Second factor", §10). */
@@ -136,6 +140,13 @@ describe('TOTP second factor', () => {
   }
 
   const mfaFailures = (userId: number) => auditEvents(t, { event: 'auth.mfa_failed', userId });
+
+  /** Lockout places still taken on the address: 0 once every check has settled. */
+  const checksInFlight = async (email: string) =>
+    (await t.dataSource.getRepository(LoginFailure).findBy({ emailHash: loginKeyOf(email) })).reduce(
+      (sum, row) => sum + row.inFlight,
+      0,
+    );
 
   it('walks setup → confirm (10 recovery codes, shown once) → login mfaRequired → login/mfa → tokens', async () => {
     const account = await signUp(t, capture);
@@ -285,6 +296,8 @@ describe('TOTP second factor', () => {
     expect((await loginMfa({ mfaToken: again, recoveryCode: loser }, freshClient())).status).toBe(200);
     const used = await auditEvents(t, { event: 'auth.recovery_code_used', userId: account.id });
     expect(used).toHaveLength(2);
+    // The loser's check was given back to the lockout, not left in flight.
+    expect(await checksInFlight(account.email)).toBe(0);
   });
 
   it('ends an mfaToken after use, after 5 minutes, and after 5 wrong codes; an unknown one is refused alike', async () => {
@@ -542,6 +555,92 @@ describe('TOTP second factor', () => {
     const [lock] = await auditEvents(t, { event: 'auth.locked', userId: account.id });
     expect(lock).toMatchObject({ ip: attacker, metadata: { scope: 'client', failures: 3, step: 'mfa' } });
     expect((await mfaFailures(account.id)).map((e) => e.metadata?.failures)).toEqual([1, 2, 3]);
+  });
+
+  /** A 6-digit code that is none of the ones accepted now (±1 step). */
+  function wrongCode(secret: string): string {
+    const accepted = new Set([code(secret, -1), code(secret), code(secret, 1)]);
+    let n = 0;
+    while (accepted.has(String(n).padStart(6, '0'))) {
+      n += 1;
+    }
+    return String(n).padStart(6, '0');
+  }
+
+  /** `count` mfaTokens won with the right password from `client`: 5 codes each. */
+  async function mfaTokens(account: Enrolled, client: string, count: number): Promise<string[]> {
+    const tokens: string[] = [];
+    for (let i = 0; i < count; i += 1) {
+      const first = await login(account, client);
+      expect(first.body.mfaRequired).toBe(true);
+      tokens.push(first.body.mfaToken as string);
+    }
+    return tokens;
+  }
+
+  it('checks at most AUTH_LOCKOUT_THRESHOLD of 20 concurrent wrong codes over four mfaTokens', async () => {
+    const account = await enrolled();
+    const attacker = freshClient();
+    const tokens = await mfaTokens(account, attacker, 4);
+    const wrong = wrongCode(account.secret);
+    const answers = await Promise.all(
+      Array.from({ length: 20 }, (_, i) => loginMfa({ mfaToken: tokens[i % 4], code: wrong }, attacker)),
+    );
+
+    // A code was either checked (401) or refused unchecked (429): never a 5xx.
+    expect(tally(answers.map((r) => `${r.status} ${String(r.body.code)}`))).toEqual({
+      '401 MFA_INVALID': 3,
+      '429 ACCOUNT_LOCKED': 17,
+    });
+    expect(tally((await mfaFailures(account.id)).map((e) => String(e.metadata?.reason)))).toEqual({
+      mfa_invalid: 3,
+    });
+    const refused = await auditEvents(t, { event: 'auth.login_failed', userId: account.id });
+    expect(tally(refused.map((e) => `${String(e.metadata?.reason)} ${String(e.metadata?.method)}`))).toEqual({
+      'locked totp': 17,
+    });
+    const locks = await auditEvents(t, { event: 'auth.locked', userId: account.id });
+    expect(locks.map((e) => e.metadata)).toEqual([
+      expect.objectContaining({ scope: 'client', failures: 3, step: 'mfa' }),
+    ]);
+    expect(await checksInFlight(account.email)).toBe(0);
+  });
+
+  it('does not let the right code that races in once the threshold is in flight sign in', async () => {
+    const account = await enrolled();
+    const attacker = freshClient();
+    const tokens = await mfaTokens(account, attacker, 4);
+    const right = code(account.secret);
+    // Counts the wrong codes that reached the real check (an open gate only counts). The check runs in
+    // a transaction, and SQLite has one connection: holding a guess there would stop every request.
+    const checks = new Gate();
+    checks.open();
+    const mfa = t.app.get(MfaService);
+    const spend = mfa.spend.bind(mfa);
+    jest.spyOn(mfa, 'spend').mockImplementation(async (user, input, context, meta) => {
+      if (input.code !== right) {
+        await checks.pass();
+      }
+      return spend(user, input, context, meta);
+    });
+    const wrong = wrongCode(account.secret);
+    const guesses = Array.from({ length: 19 }, (_, i) =>
+      loginMfa({ mfaToken: tokens[i % 4], code: wrong }, attacker),
+    );
+    // The right code races in once three wrong ones are past the gate, before or after they are counted.
+    await checks.reached(3);
+    const racer = loginMfa({ mfaToken: tokens[3], code: right }, attacker);
+    const answers = await Promise.all(guesses);
+    const answer = await racer;
+
+    expect(`${answer.status} ${String(answer.body.code)}`).toBe('429 ACCOUNT_LOCKED');
+    expect(tally(answers.map((r) => r.status))).toEqual({ 401: 3, 429: 16 });
+    const signedIn = await auditEvents(t, { event: 'auth.login_succeeded', userId: account.id });
+    expect(signedIn.filter((e) => e.metadata?.method !== 'password')).toHaveLength(0);
+    expect(tally((await mfaFailures(account.id)).map((e) => String(e.metadata?.reason)))).toEqual({
+      mfa_invalid: 3,
+    });
+    expect(await checksInFlight(account.email)).toBe(0);
   });
 
   it('throttles the second step per IP', async () => {

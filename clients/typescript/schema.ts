@@ -2207,7 +2207,7 @@ export interface operations {
             };
             /**
              * @description Service unavailable. Codes:
-             *     - `AUTH_BUSY`: too many password checks queued; retry shortly
+             *     - `AUTH_BUSY`: too many password checks queued, or the ones already in flight on this address did not settle in time; retry shortly
              *     - `DEPENDENCY_UNAVAILABLE`: the database (or another service the request needs) cannot be reached; retry after `Retry-After` seconds, and keep your tokens
              */
             503: {
@@ -2408,6 +2408,7 @@ export interface operations {
             };
             /**
              * @description Service unavailable. Codes:
+             *     - `AUTH_BUSY`: the codes already in flight on this account did not settle in time; retry shortly
              *     - `DEPENDENCY_UNAVAILABLE`: the database (or another service the request needs) cannot be reached; retry after `Retry-After` seconds, and keep your tokens
              */
             503: {
@@ -2421,7 +2422,7 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["ProblemDetails"] & {
                         /** @enum {string} */
-                        code?: "DEPENDENCY_UNAVAILABLE";
+                        code?: "AUTH_BUSY" | "DEPENDENCY_UNAVAILABLE";
                     };
                 };
             };

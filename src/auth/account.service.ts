@@ -48,14 +48,11 @@ export class AccountService {
     await this.deleteUser(user.id, meta);
   }
 
-  @Transactional()
-  private async deleteUser(userId: number, meta: RequestMeta): Promise<void> {
-    await this.audit.record('user.deleted', { userId, meta });
-    await this.users.delete(userId);
-    this.events.publish('user.deleted', { userId });
-  }
-
-  private async verifiedCaller(
+  /**
+   * The caller, once they have typed their password again (a stolen access token alone must not
+   * change credentials); otherwise `failureEvent` is audited and 401 INVALID_PASSWORD thrown.
+   */
+  async verifiedCaller(
     caller: AuthUser,
     password: string,
     meta: RequestMeta,
@@ -76,5 +73,12 @@ export class AccountService {
       );
     }
     return user;
+  }
+
+  @Transactional()
+  private async deleteUser(userId: number, meta: RequestMeta): Promise<void> {
+    await this.audit.record('user.deleted', { userId, meta });
+    await this.users.delete(userId);
+    this.events.publish('user.deleted', { userId });
   }
 }

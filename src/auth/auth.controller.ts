@@ -42,6 +42,9 @@ import { NOT_THROTTLED, Throttler } from './throttlers.js';
 const UNIFORM_ANSWER_MS = 150;
 
 const AUTH_BUSY = 'too many password checks queued; retry shortly';
+const LOGIN_BUSY =
+  'too many password checks queued, or the ones already in flight on this address did not settle in time; retry shortly';
+const MFA_BUSY = 'the codes already in flight on this account did not settle in time; retry shortly';
 
 const ACCEPTED: AcceptedDto = { message: 'If the address can be used, an email is on its way.' };
 
@@ -129,7 +132,7 @@ export class AuthController {
     description: 'too many failed sign-ins',
     headers: RETRY_AFTER_HEADERS,
   })
-  @ApiProblem(503, ['AUTH_BUSY'], { description: AUTH_BUSY })
+  @ApiProblem(503, ['AUTH_BUSY'], { description: LOGIN_BUSY })
   async signIn(
     @Body() body: LoginDto,
     @ReqMeta() meta: RequestMeta,
@@ -164,6 +167,7 @@ export class AuthController {
     description: 'too many failed sign-ins',
     headers: RETRY_AFTER_HEADERS,
   })
+  @ApiProblem(503, ['AUTH_BUSY'], { description: MFA_BUSY })
   async signInMfa(@Body() body: MfaLoginDto, @ReqMeta() meta: RequestMeta): Promise<LoginResponseDto> {
     const { user, ...tokens } = await this.mfaLogin.finish(
       body.mfaToken,

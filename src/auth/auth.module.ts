@@ -11,6 +11,7 @@ import { AccountController } from './account.controller.js';
 import { AccountService } from './account.service.js';
 import { AuthController } from './auth.controller.js';
 import { BcryptPasswordHasher } from './bcrypt-password-hasher.service.js';
+import { CredentialGate } from './credential-gate.service.js';
 import { JwtAuthGuard } from './jwt-auth.guard.js';
 import { JwtStrategy } from './jwt.strategy.js';
 import { LoginService } from './login.service.js';
@@ -51,6 +52,7 @@ import { AuthThrottlerModule } from './throttlers.js';
     { provide: PasswordHasher, useClass: BcryptPasswordHasher },
     { provide: PasswordPolicy, useClass: NistPasswordPolicy },
     SignInService,
+    CredentialGate,
     LoginService,
     RecoveryCodesRepository,
     MfaService,

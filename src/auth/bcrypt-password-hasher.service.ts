@@ -1,10 +1,9 @@
 import { createHmac } from 'node:crypto';
-import { HttpStatus, Injectable, Logger, type OnModuleInit } from '@nestjs/common';
+import { Injectable, Logger, type OnModuleInit } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
 import bcrypt from 'bcrypt';
-import { AppException } from '../common/problem.js';
 import type { Config } from '../config/config.js';
-import { PasswordHasher, UNUSABLE_PASSWORD_HASH } from './password-hasher.service.js';
+import { authBusy, PasswordHasher, UNUSABLE_PASSWORD_HASH } from './password-hasher.service.js';
 import { normalizePassword } from './password.policy.js';
 
 /**
@@ -77,15 +76,7 @@ export class BcryptPasswordHasher extends PasswordHasher implements OnModuleInit
    */
   private async bounded<T>(work: () => Promise<T>): Promise<T> {
     if (this.running + this.waiting.length >= this.concurrency + this.queueLimit) {
-      throw new AppException(
-        HttpStatus.SERVICE_UNAVAILABLE,
-        'AUTH_BUSY',
-        'Too many sign-ins at once; try again shortly.',
-        undefined,
-        {
-          'Retry-After': '1',
-        },
-      );
+      throw authBusy();
     }
     if (this.running < this.concurrency) {
       this.running += 1;

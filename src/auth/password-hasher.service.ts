@@ -1,3 +1,6 @@
+import { HttpStatus } from '@nestjs/common';
+import { AppException } from '../common/problem.js';
+
 /**
  * Stored where an account has no password anyone may use (an unverified address two registrations
  * claimed). No hash function produces it; `verify` answers false for it at the cost of a comparison.
@@ -22,4 +25,18 @@ export abstract class PasswordHasher {
 
   /** True when the hash was made with weaker settings than today's (re-hash on the next login). */
   abstract needsRehash(hash: string): boolean;
+}
+
+/**
+ * 503 AUTH_BUSY: a refusal for load — the hashing queue is full, or the checks already in flight on
+ * one address did not settle in time. Nothing was checked, so it never counts as a failed sign-in.
+ */
+export function authBusy(): AppException {
+  return new AppException(
+    HttpStatus.SERVICE_UNAVAILABLE,
+    'AUTH_BUSY',
+    'Too many sign-ins at once; try again shortly.',
+    undefined,
+    { 'Retry-After': '1' },
+  );
 }

@@ -272,4 +272,26 @@ describe(SignInService.name, () => {
       expect(journal).toHaveLength(3);
     });
   });
+
+  describe('attempt', () => {
+    it('should count a refusal for load as throttled, never as a failed sign-in, and pass it on', async () => {
+      const { sut, metrics, audit } = setup();
+      const busy = new AppException(503, 'AUTH_BUSY', 'Too many sign-ins at once; try again shortly.');
+
+      await expect(sut.attempt(() => Promise.reject(busy))).rejects.toBe(busy);
+
+      expect(metrics.loginAttempt.mock.calls).toEqual([['throttled']]);
+      expect(audit.record).not.toHaveBeenCalled();
+    });
+
+    it('should count nothing for any other outcome, which its own step counts', async () => {
+      const { sut, metrics } = setup();
+      const refused = new AppException(401, 'MFA_INVALID', 'The code is not valid.');
+
+      await expect(sut.attempt(() => Promise.resolve('signed in'))).resolves.toBe('signed in');
+      await expect(sut.attempt(() => Promise.reject(refused))).rejects.toBe(refused);
+
+      expect(metrics.loginAttempt).not.toHaveBeenCalled();
+    });
+  });
 });

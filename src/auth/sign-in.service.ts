@@ -158,6 +158,23 @@ export class SignInService {
   }
 
   /**
+   * Runs one sign-in attempt, whatever its method. A refusal for load (503 AUTH_BUSY: a full hashing
+   * queue, or checks in flight on the address that did not settle in time) never reaches `refuse()`
+   * and is no failed sign-in either — nothing was checked, so nothing counts toward a lockout — and is
+   * counted here as throttled.
+   */
+  async attempt<T>(work: () => Promise<T>): Promise<T> {
+    try {
+      return await work();
+    } catch (error) {
+      if (error instanceof AppException && error.code === 'AUTH_BUSY') {
+        this.metrics.loginAttempt('throttled');
+      }
+      throw error;
+    }
+  }
+
+  /**
    * Records a refused sign-in (audit row with its reason, metric, `auth.login_failed` event) and throws
    * `answer`, what the client is told. Call it outside a unit of work: the record commits on its own,
    * so the refusal stays on the trail although the request fails.

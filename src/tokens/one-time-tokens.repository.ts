@@ -67,13 +67,6 @@ export class OneTimeTokensRepository {
     return result.affected === 1;
   }
 
-  findMfaToken(tokenHash: string): Promise<(TokenState & { attempts: number }) | null> {
-    return this.uow.tx.getRepository(MfaLoginToken).findOne({
-      where: { tokenHash },
-      select: { userId: true, usedAt: true, expirationDate: true, attempts: true },
-    });
-  }
-
   findByHash(purpose: TokenPurpose, tokenHash: string): Promise<TokenState | null> {
     return this.table(purpose).findOne({
       where: { tokenHash },

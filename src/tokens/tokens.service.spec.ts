@@ -34,10 +34,6 @@ class FakeTokens implements Pick<OneTimeTokensRepository, keyof OneTimeTokensRep
     return Promise.resolve(false);
   }
 
-  findMfaToken() {
-    return Promise.resolve(null);
-  }
-
   carriedPasswordHash() {
     return Promise.resolve(null);
   }

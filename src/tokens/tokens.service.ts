@@ -127,7 +127,7 @@ export class TokensService implements OnModuleInit {
     const tokenHash = hashToken(rawToken);
     const now = this.clock.now();
     const spent = await this.tokens.spendMfaAttempt(tokenHash, now, MFA_TOKEN_MAX_ATTEMPTS);
-    const row = await this.tokens.findMfaToken(tokenHash);
+    const row = await this.tokens.findByHash('mfa_login', tokenHash);
     if (!row) {
       return { ok: false, userId: null, reason: 'unknown' };
     }

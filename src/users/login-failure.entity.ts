@@ -20,6 +20,14 @@ export class LoginFailure {
   @Column({ type: 'int', unsigned: true, default: 0 })
   failures!: number;
 
+  /**
+   * Checks of this address (from this client) admitted and not yet settled: each takes its place
+   * under the threshold before its credential is checked. Trusted only while `updatedAt` is within a
+   * lock period, so a process that died mid-check holds no place for longer.
+   */
+  @Column({ name: 'in_flight', type: 'int', unsigned: true, default: 0 })
+  inFlight!: number;
+
   @TimestampColumn({ name: 'locked_until', nullable: true })
   lockedUntil!: Date | null;
 

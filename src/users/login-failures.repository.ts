@@ -19,10 +19,6 @@ export class LoginFailuresRepository extends EntityRepository<LoginFailure> {
     super(uow, LoginFailure);
   }
 
-  find(emailHash: string, clients: readonly string[]): Promise<LoginFailure[]> {
-    return this.repo.findBy({ emailHash, client: In([...clients]) });
-  }
-
   /** Every counter of these addresses (an admin's page of accounts). */
   findAll(emailHashes: readonly string[]): Promise<LoginFailure[]> {
     return emailHashes.length === 0
@@ -40,7 +36,14 @@ export class LoginFailuresRepository extends EntityRepository<LoginFailure> {
       .createQueryBuilder()
       .insert()
       .values(
-        clients.map((client) => ({ emailHash, client, failures: 0, lockedUntil: null, updatedAt: now })),
+        clients.map((client) => ({
+          emailHash,
+          client,
+          failures: 0,
+          inFlight: 0,
+          lockedUntil: null,
+          updatedAt: now,
+        })),
       )
       .orIgnore()
       .execute();
@@ -56,7 +59,9 @@ export class LoginFailuresRepository extends EntityRepository<LoginFailure> {
     });
   }
 
-  async update(row: Pick<LoginFailure, 'emailHash' | 'client' | 'failures' | 'lockedUntil' | 'updatedAt'>) {
+  async update(
+    row: Pick<LoginFailure, 'emailHash' | 'client' | 'failures' | 'inFlight' | 'lockedUntil' | 'updatedAt'>,
+  ) {
     const { emailHash, client, ...changes } = row;
     await this.repo.update({ emailHash, client }, changes);
   }

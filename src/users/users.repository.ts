@@ -176,13 +176,12 @@ export class UsersRepository extends EntityRepository<User> {
     return result.affected === 1;
   }
 
-  /** Turns TOTP off: the active and pending secrets go. True if it was on. */
-  async clearTotp(id: number): Promise<boolean> {
-    const result = await this.repo.update(
+  /** Turns TOTP off: the active and pending secrets go. */
+  async clearTotp(id: number): Promise<void> {
+    await this.repo.update(
       { id },
       { totpSecret: null, totpPendingSecret: null, totpEnabledAt: null, totpLastStep: null },
     );
-    return (result.affected ?? 0) > 0;
   }
 
   async delete(id: number): Promise<void> {

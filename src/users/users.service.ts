@@ -142,7 +142,7 @@ export class UsersService {
     return this.users.claimTotpStep(id, step);
   }
 
-  clearTotp(id: number): Promise<boolean> {
+  clearTotp(id: number): Promise<void> {
     return this.users.clearTotp(id);
   }
 }

@@ -1,15 +1,13 @@
 import { Injectable } from '@nestjs/common';
 import { AuditService } from '../../audit/audit.service.js';
-import { clientKey } from '../../common/client-key.js';
-import { Clock } from '../../common/clock.js';
 import type { AppException } from '../../common/problem.js';
 import type { RequestMeta } from '../../common/request-meta.js';
 import { MFA_TOKEN_TTL_MS } from '../../tokens/token-purposes.js';
 import { TokensService } from '../../tokens/tokens.service.js';
-import { LoginLockout } from '../../users/login-lockout.service.js';
 import type { User } from '../../users/user.entity.js';
 import { UsersService } from '../../users/users.service.js';
-import { accountLocked, type LoginFailureReason, type SignedIn, SignInService } from '../sign-in.service.js';
+import { CredentialGate } from '../credential-gate.service.js';
+import { type LoginFailureReason, type SignedIn, SignInService } from '../sign-in.service.js';
 import { MfaService, mfaInvalid, type SecondFactorInput } from './mfa.service.js';
 import { UnitOfWork } from '../../database/unit-of-work.js';
 
@@ -24,8 +22,9 @@ export interface MfaChallenge {
 /**
  * The second step of a login with TOTP (`POST /auth/login/mfa`). The mfaToken stands for "this
  * account's password was just given"; it is single use, 5 minutes, and dies after 5 codes tried.
- * Wrong codes count toward the lockout of DESIGN §5 exactly like wrong passwords — per (account,
- * client) and account-wide — so the same caps hold, and a correct password alone never resets the
+ * Each code is checked through the CredentialGate like a password, so wrong codes count toward the
+ * lockout of DESIGN §5 exactly like wrong passwords — per (account, client) and account-wide, admitted
+ * before they are checked — the same caps hold, and a correct password alone never resets the
  * count on an account with TOTP (else whoever has the password could guess codes forever, four at a
  * time). Only the second factor, once proved, starts the count over. The session comes from the one
  * sign-in pipeline, like a password login's.
@@ -37,9 +36,8 @@ export class MfaLoginService {
     private readonly tokens: TokensService,
     private readonly mfa: MfaService,
     private readonly signIn: SignInService,
-    private readonly lockout: LoginLockout,
+    private readonly gate: CredentialGate,
     private readonly audit: AuditService,
-    private readonly clock: Clock,
     private readonly uow: UnitOfWork,
   ) {}
 
@@ -51,7 +49,11 @@ export class MfaLoginService {
     return { mfaRequired: true, mfaToken, expiresIn: MFA_TOKEN_TTL_MS / 1000 };
   }
 
-  async finish(mfaToken: string, input: SecondFactorInput, meta: RequestMeta): Promise<SignedIn> {
+  finish(mfaToken: string, input: SecondFactorInput, meta: RequestMeta): Promise<SignedIn> {
+    return this.signIn.attempt(() => this.attempt(mfaToken, input, meta));
+  }
+
+  private async attempt(mfaToken: string, input: SecondFactorInput, meta: RequestMeta): Promise<SignedIn> {
     const method = input.recoveryCode !== undefined ? 'recovery_code' : 'totp';
     const attempt = await this.tokens.spendMfaAttempt(mfaToken);
     if (!attempt.ok) {
@@ -63,24 +65,21 @@ export class MfaLoginService {
     if (!user) {
       return this.refuse(null, 'mfa_token_invalid', method, meta, mfaInvalid(), { state: 'unknown' });
     }
-    const client = clientKey(meta.ip);
-    const now = this.clock.now();
-    const lockedUntil = await this.lockout.lockedUntil(user.email, client, now);
-    if (lockedUntil) {
-      return this.refuse(user.id, 'locked', method, meta, accountLocked(lockedUntil, now));
-    }
+    const check = await this.gate.enter({ email: user.email, userId: user.id, method, meta });
     // The factor is spent and the token burnt in one unit of work: of two requests that both proved a
     // factor on one token (two recovery codes, say), one signs in and the other's spend rolls back, so
-    // its recovery code still works.
+    // its recovery code still works (and, proved, it counts as no failure).
     let proved: Awaited<ReturnType<MfaService['spend']>>;
     try {
-      proved = await this.uow.withTransaction(async () => {
-        const spent = await this.mfa.spend(user, input, 'login', meta);
-        if (typeof spent === 'object' && !(await this.tokens.burn('mfa_login', mfaToken))) {
-          throw new TokenAlreadyBurnt();
-        }
-        return spent;
-      });
+      proved = await check.run(() =>
+        this.uow.withTransaction(async () => {
+          const spent = await this.mfa.spend(user, input, 'login', meta);
+          if (typeof spent === 'object' && !(await this.tokens.burn('mfa_login', mfaToken))) {
+            throw new TokenAlreadyBurnt();
+          }
+          return spent;
+        }),
+      );
     } catch (error) {
       if (error instanceof TokenAlreadyBurnt) {
         return this.refuse(user.id, 'mfa_token_invalid', method, meta, mfaInvalid(), { state: 'used' });
@@ -88,31 +87,10 @@ export class MfaLoginService {
       throw error;
     }
     if (typeof proved !== 'object') {
-      return this.refuseWrong(user, client, method, meta, now, proved);
+      return check.refuse('mfa_invalid', mfaInvalid(), { failure: proved });
     }
-    await this.lockout.recordSuccess(user.email, client);
+    await check.proved();
     return this.signIn.complete(user, { method: proved.method, meta });
-  }
-
-  private async refuseWrong(
-    user: User,
-    client: string,
-    method: 'totp' | 'recovery_code',
-    meta: RequestMeta,
-    now: Date,
-    failure: string,
-  ): Promise<never> {
-    const { lockedUntil, lockedNow, failures } = await this.lockout.recordFailure(user.email, client, now);
-    for (const scope of lockedNow) {
-      await this.audit.record('auth.locked', {
-        userId: user.id,
-        meta,
-        outcome: 'failure',
-        metadata: { scope, until: lockedUntil?.toISOString() ?? null, failures, step: 'mfa' },
-      });
-    }
-    const answer = lockedUntil && lockedNow.length === 0 ? accountLocked(lockedUntil, now) : mfaInvalid();
-    return this.refuse(user.id, 'mfa_invalid', method, meta, answer, { failure, failures });
   }
 
   private refuse(

@@ -13,7 +13,7 @@ import { PayloadCipher } from '../../mail/payload-cipher.js';
 import { TokensService } from '../../tokens/tokens.service.js';
 import { hasTotp, type User } from '../../users/user.entity.js';
 import { UsersService } from '../../users/users.service.js';
-import { PasswordHasher } from '../password-hasher.service.js';
+import { AccountService } from '../account.service.js';
 import { RecoveryCodesRepository } from './recovery-codes.repository.js';
 import { matchTotp, newTotpSecret, otpauthUrl } from './totp.js';
 
@@ -78,7 +78,7 @@ export class MfaService {
 
   constructor(
     private readonly users: UsersService,
-    private readonly hasher: PasswordHasher,
+    private readonly accounts: AccountService,
     private readonly recoveryCodes: RecoveryCodesRepository,
     private readonly tokens: TokensService,
     private readonly mail: MailService,
@@ -176,16 +176,7 @@ export class MfaService {
 
   /** Turns TOTP off with the password and a code (or a recovery code), and mails a notice. */
   async disable(caller: AuthUser, password: string, code: string, meta: RequestMeta): Promise<void> {
-    const withHash = await this.users.findByIdWithHash(caller.id);
-    if (!withHash || !(await this.hasher.verify(password, withHash.passwordHash))) {
-      await this.audit.record('mfa.disable_failed', {
-        userId: caller.id,
-        meta,
-        outcome: 'failure',
-        metadata: { reason: 'wrong_password' },
-      });
-      throw new AppException(HttpStatus.UNAUTHORIZED, 'INVALID_PASSWORD', 'The password is incorrect.');
-    }
+    await this.accounts.verifiedCaller(caller, password, meta, 'mfa.disable_failed');
     const user = await this.users.findByIdWithTotp(caller.id);
     if (!user || !hasTotp(user)) {
       throw new AppException(HttpStatus.BAD_REQUEST, 'MFA_NOT_ENABLED', 'Two-step sign-in is not on.');
@@ -194,7 +185,7 @@ export class MfaService {
     if (typeof proved !== 'object') {
       throw mfaInvalid();
     }
-    await this.uow.withTransaction(() => this.turnOff(user, meta, { via: proved.method }));
+    await this.turnOff(user, meta, { via: proved.method });
   }
 
   /**
@@ -207,18 +198,7 @@ export class MfaService {
     meta: RequestMeta,
   ): Promise<{ wasEnabled: boolean }> {
     const wasEnabled = hasTotp(user);
-    await this.users.clearTotp(user.id);
-    await this.recoveryCodes.deleteAll(user.id);
-    await this.tokens.invalidateAll(user.id, 'mfa_login');
-    if (wasEnabled) {
-      await this.mail.enqueue('mfa-disabled', user.email, { byOperator: 'yes' });
-      await this.audit.record('mfa.disabled', {
-        userId: user.id,
-        actorUserId,
-        meta,
-        metadata: { via: 'operator' },
-      });
-    }
+    await this.turnOff(user, meta, { via: 'operator', actorUserId });
     return { wasEnabled };
   }
 
@@ -287,13 +267,29 @@ export class MfaService {
     });
   }
 
+  /**
+   * The one way TOTP goes: the secrets, the recovery codes and any outstanding mfaToken, in one unit
+   * of work (the caller's, if one is open). If it was on, the owner is mailed and `mfa.disabled`
+   * audited — with the operator as actor when one reset it.
+   */
   @Transactional()
-  private async turnOff(user: User, meta: RequestMeta, metadata: Record<string, unknown>): Promise<void> {
+  private async turnOff(
+    user: User,
+    meta: RequestMeta,
+    { via, actorUserId }: { via: SecondFactorMethod | 'operator'; actorUserId?: number },
+  ): Promise<void> {
     await this.users.clearTotp(user.id);
     await this.recoveryCodes.deleteAll(user.id);
     await this.tokens.invalidateAll(user.id, 'mfa_login');
-    await this.mail.enqueue('mfa-disabled', user.email, {});
-    await this.audit.record('mfa.disabled', { userId: user.id, meta, metadata });
+    if (!hasTotp(user)) {
+      return;
+    }
+    await this.mail.enqueue(
+      'mfa-disabled',
+      user.email,
+      actorUserId === undefined ? {} : { byOperator: 'yes' },
+    );
+    await this.audit.record('mfa.disabled', { userId: user.id, actorUserId, meta, metadata: { via } });
   }
 
   private seal(userId: number, secret: string): string {
