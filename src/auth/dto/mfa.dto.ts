@@ -1,7 +1,6 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { IsString, Length, Matches, MaxLength, ValidateBy, ValidateIf } from 'class-validator';
 
-const PASSWORD_INPUT_MAX = 1024;
 const TOTP_CODE = /^\d{6}$/;
 /** Recovery codes as shown (`abcd-efgh-2345`), also typed without dashes or in capitals. */
 const RECOVERY_CODE = /^[A-Za-z2-7]{4}-?[A-Za-z2-7]{4}-?[A-Za-z2-7]{4}$/;
@@ -80,7 +79,7 @@ export class RecoveryCodesDto {
 export class DisableTotpDto {
   /** Your current password */
   @IsString()
-  @MaxLength(PASSWORD_INPUT_MAX)
+  @MaxLength(1024) // as the other password inputs (auth.dto.ts)
   password!: string;
 
   /** A current authenticator code, or one of your recovery codes */

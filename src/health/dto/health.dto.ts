@@ -5,12 +5,12 @@ export class LiveDto {
   status!: 'ok';
 }
 
-class IndicatorDto {
+export class IndicatorDto {
   @ApiProperty({ enum: ['up', 'down'] })
   status!: 'up' | 'down';
 }
 
-class ReadyIndicatorsDto {
+export class ReadyIndicatorsDto {
   database!: IndicatorDto;
 
   /** Present when REDIS_URL is set; `down` leaves the instance ready (throttles count in memory). */
