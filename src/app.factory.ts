@@ -16,6 +16,7 @@ import { AppException, PROBLEM_CONTENT_TYPE, problem } from './common/problem.js
 import { GracefulFastifyAdapter, Shutdown } from './common/shutdown.js';
 import { AppValidationPipe } from './common/validation.js';
 import { MetricsService } from './metrics/metrics.service.js';
+import openApiPluginMetadata from './metadata.js';
 
 export const API_PREFIX = 'api/v1';
 
@@ -105,6 +106,7 @@ export async function createApp(options: CreateAppOptions): Promise<NestFastifyA
   app.get(MetricsService).instrument(fastify);
   registerSecurityHeaders(fastify);
   hardenFastify(fastify);
+  await SwaggerModule.loadPluginMetadata(openApiPluginMetadata);
   setUpOpenApi(app);
   return app;
 }

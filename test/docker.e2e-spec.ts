@@ -84,6 +84,28 @@ describe('docker/', () => {
     expect(dockerfile.match(/^FROM /gm)?.length).toBeGreaterThanOrEqual(2);
   });
 
+  it('copies into the build stage every file `npm run build` reads', () => {
+    const stage = dockerfile.slice(
+      dockerfile.indexOf(' AS build\n'),
+      dockerfile.indexOf(' AS runtime-deps\n'),
+    );
+    const copied = [...stage.matchAll(/^COPY (.+) \S+$/gm)].flatMap((m) => m[1].split(' '));
+    const { compilerOptions } = JSON.parse(readFileSync('nest-cli.json', 'utf8')) as {
+      compilerOptions: { tsConfigPath: string };
+    };
+    // The SWC builder's options (.swcrc) change the emitted code: class fields, target.
+    for (const file of [
+      'nest-cli.json',
+      '.swcrc',
+      compilerOptions.tsConfigPath,
+      'tsconfig.json',
+      'src',
+      'migrations',
+    ]) {
+      expect(copied).toContain(file);
+    }
+  });
+
   it('runs on Node 24 LTS', () => {
     const bases = [...dockerfile.matchAll(/^FROM (node:\S+)/gm)].map((m) => m[1]);
     expect(bases.length).toBeGreaterThanOrEqual(2);
