@@ -1,3 +1,4 @@
+import { QueryFailedError } from 'typeorm';
 import { ConfigService } from '@nestjs/config';
 import { JwtService } from '@nestjs/jwt';
 import type { AuditInput, AuditService } from '../audit/audit.service.js';
@@ -194,6 +195,30 @@ describe(SessionsService.name, () => {
     ]);
     expect(events.published).toEqual([]);
     await expect(sut.refresh(next.refreshToken, META)).resolves.toMatchObject({ tokenType: 'Bearer' });
+  });
+
+  it('should take a rotation InnoDB rolled back as a deadlock victim again, audited once', async () => {
+    const { sut, repository, audit } = setup();
+    const { sessionId, tokens } = await sut.open(7, META);
+    const rotate = repository.rotate.bind(repository);
+    let deadlocks = 1;
+    repository.rotate = (...args) => {
+      if (deadlocks-- > 0) {
+        const driverError = Object.assign(new Error('Deadlock found when trying to get lock'), {
+          code: 'ER_LOCK_DEADLOCK',
+          errno: 1213,
+        });
+        return Promise.reject(new QueryFailedError('UPDATE sessions …', [], driverError));
+      }
+      return rotate(...args);
+    };
+
+    const next = await sut.refresh(tokens.refreshToken, META);
+
+    expect(repository.rows[0].refreshTokenHash).toBe(hashToken(next.refreshToken));
+    expect(audit.rows).toEqual([
+      { event: 'auth.refreshed', input: { userId: 7, meta: META, metadata: { sessionId } } },
+    ]);
   });
 
   it('should hand a replay within the grace the pair the winner got, revoking nothing', async () => {

@@ -8,6 +8,7 @@ import { mapPage, type Page, type PageQueryDto } from '../common/pagination.js';
 import { AppException } from '../common/problem.js';
 import type { RequestMeta } from '../common/request-meta.js';
 import type { Config } from '../config/config.js';
+import { retryOnDeadlock } from '../database/deadlock.js';
 import { Transactional, UnitOfWork } from '../database/unit-of-work.js';
 import { DomainEvents } from '../events/domain-events.js';
 import { hashToken } from '../tokens/tokens.service.js';
@@ -116,7 +117,10 @@ export class SessionsService {
     const session = await this.sessions.findByRefreshHash(presented);
     if (session) {
       const next = this.successor(session.id, refreshToken);
-      if (await this.rotate(session, presented, next, meta)) {
+      // Concurrent refreshes of one session can deadlock on MySQL (the row update against the history
+      // insert's foreign-key check); InnoDB rolled the victim's whole transaction back, so it is taken
+      // again: it then rotates, or finds the token rotated out by the winner and takes the grace path.
+      if (await retryOnDeadlock(() => this.rotate(session, presented, next, meta))) {
         return this.pair(session.userId, session.id, next);
       }
     }
@@ -132,7 +136,7 @@ export class SessionsService {
       await this.audit.record('auth.refresh_replayed', { userId, meta, metadata: { sessionId } });
       return this.pair(userId, sessionId, current);
     }
-    await this.revokeForReuse(rotatedOut.session, meta);
+    await retryOnDeadlock(() => this.revokeForReuse(rotatedOut.session, meta));
     throw refreshInvalid();
   }
 
