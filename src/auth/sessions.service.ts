@@ -8,7 +8,7 @@ import { mapPage, type Page, type PageQueryDto } from '../common/pagination.js';
 import { AppException } from '../common/problem.js';
 import type { RequestMeta } from '../common/request-meta.js';
 import type { Config } from '../config/config.js';
-import { retryOnDeadlock } from '../database/deadlock.js';
+import { retryOnDeadlock } from '../database/driver-errors.js';
 import { Transactional, UnitOfWork } from '../database/unit-of-work.js';
 import { DomainEvents } from '../events/domain-events.js';
 import { hashToken } from '../tokens/tokens.service.js';

@@ -4,7 +4,7 @@ import { SchedulerRegistry } from '@nestjs/schedule';
 import { Clock } from '../common/clock.js';
 import { scheduleCleanup } from '../common/schedule.js';
 import type { Config } from '../config/config.js';
-import { retryOnDeadlock } from '../database/deadlock.js';
+import { retryOnDeadlock } from '../database/driver-errors.js';
 import { UnitOfWork } from '../database/unit-of-work.js';
 import { ANY_CLIENT, type LoginFailure } from './login-failure.entity.js';
 import { LoginFailuresRepository, loginKeyOf } from './login-failures.repository.js';
@@ -148,7 +148,7 @@ export class LoginLockout implements OnModuleInit {
     const now = this.clock.now();
     await this.withCounters(check.emailHash, check.client, now, 'existing', async (rows) => {
       for (const row of rows) {
-        row.inFlight = Math.max(0, this.inFlightOf(row, now) - 1);
+        row.inFlight = this.othersInFlight(row, now);
         row.updatedAt = now;
         await this.failures.update(row);
       }
@@ -246,7 +246,7 @@ export class LoginLockout implements OnModuleInit {
     let failures = 0;
     for (const row of rows) {
       const scope = scopeOf(row);
-      row.inFlight = Math.max(0, this.inFlightOf(row, now) - 1);
+      row.inFlight = this.othersInFlight(row, now);
       row.failures += 1;
       // A lock in force (the other scope's check may have set it) is never lengthened.
       if (row.failures >= this.thresholdOf(row) && !latestLock([row], now)) {
@@ -264,8 +264,8 @@ export class LoginLockout implements OnModuleInit {
 
   private async startOver(rows: LoginFailure[], now: Date): Promise<void> {
     for (const row of rows) {
-      const othersInFlight = this.inFlightOf(row, now) - 1;
-      if (othersInFlight <= 0) {
+      const othersInFlight = this.othersInFlight(row, now);
+      if (othersInFlight === 0) {
         await this.failures.delete(row.emailHash, [row.client]);
         continue;
       }
@@ -287,6 +287,11 @@ export class LoginLockout implements OnModuleInit {
   /** Checks in flight on a counter; a count idle for a lock period was left by a process that died. */
   private inFlightOf(row: LoginFailure, now: Date): number {
     return now.getTime() - row.updatedAt.getTime() >= this.auth.lockoutDurationMs ? 0 : row.inFlight;
+  }
+
+  /** The checks still in flight on a counter once the one being settled gives its place back. */
+  private othersInFlight(row: LoginFailure, now: Date): number {
+    return Math.max(0, this.inFlightOf(row, now) - 1);
   }
 
   /** Resolves when a check on this address settles here, or after POLL_MS (one may settle elsewhere). */

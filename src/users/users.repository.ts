@@ -1,22 +1,11 @@
 import { Injectable } from '@nestjs/common';
-import { In, IsNull, LessThan, QueryFailedError } from 'typeorm';
+import { In, IsNull, LessThan } from 'typeorm';
 import { type Page, type PageQueryDto, paginate } from '../common/pagination.js';
+import { isUniqueViolation } from '../database/driver-errors.js';
 import { EntityRepository } from '../database/entity-repository.js';
 import { UnitOfWork } from '../database/unit-of-work.js';
 import { normalizeEmail } from './email.js';
 import { User } from './user.entity.js';
-
-export function isUniqueViolation(error: unknown): boolean {
-  if (!(error instanceof QueryFailedError)) {
-    return false;
-  }
-  const driverError = error.driverError as { code?: string; errno?: number } | undefined;
-  return (
-    driverError?.code === 'ER_DUP_ENTRY' ||
-    driverError?.code === 'SQLITE_CONSTRAINT_UNIQUE' ||
-    driverError?.errno === 1062
-  );
-}
 
 /** The users table, by intent. The password hash is selected only by the two `WithHash` reads (DESIGN §7). */
 @Injectable()

@@ -7,7 +7,8 @@ import { Transactional, UnitOfWork } from '../database/unit-of-work.js';
 import { normalizeEmail } from './email.js';
 import { LoginLockout } from './login-lockout.service.js';
 import type { User } from './user.entity.js';
-import { UsersRepository, isUniqueViolation } from './users.repository.js';
+import { isUniqueViolation } from '../database/driver-errors.js';
+import { UsersRepository } from './users.repository.js';
 
 /**
  * What other modules may do with accounts. Every method joins the caller's unit of work, so auth and

@@ -1,12 +1,26 @@
 import { QueryFailedError } from 'typeorm';
 
+/** The MySQL or SQLite error behind a failed query, or undefined for any other error. */
+function driverErrorOf(error: unknown): { code?: string; errno?: number } | undefined {
+  return error instanceof QueryFailedError
+    ? (error.driverError as { code?: string; errno?: number } | undefined)
+    : undefined;
+}
+
 /** InnoDB chose this transaction as a deadlock victim and rolled it back (ER_LOCK_DEADLOCK, 1213). */
 export function isDeadlock(error: unknown): boolean {
-  if (!(error instanceof QueryFailedError)) {
-    return false;
-  }
-  const driverError = error.driverError as { code?: string; errno?: number } | undefined;
+  const driverError = driverErrorOf(error);
   return driverError?.code === 'ER_LOCK_DEADLOCK' || driverError?.errno === 1213;
+}
+
+/** A unique index refused the row (MySQL ER_DUP_ENTRY 1062, SQLite SQLITE_CONSTRAINT_UNIQUE). */
+export function isUniqueViolation(error: unknown): boolean {
+  const driverError = driverErrorOf(error);
+  return (
+    driverError?.code === 'ER_DUP_ENTRY' ||
+    driverError?.code === 'SQLITE_CONSTRAINT_UNIQUE' ||
+    driverError?.errno === 1062
+  );
 }
 
 /**
