@@ -1,20 +1,11 @@
-import { HttpStatus, Injectable } from '@nestjs/common';
-import { AppException } from '../common/problem.js';
+import { Injectable } from '@nestjs/common';
 import type { RequestMeta } from '../common/request-meta.js';
 import { hasTotp } from '../users/user.entity.js';
 import { UsersService } from '../users/users.service.js';
 import { CredentialGate } from './credential-gate.service.js';
 import { PasswordHasher } from './password-hasher.service.js';
 import { type MfaChallenge, MfaLoginService } from './mfa/mfa-login.service.js';
-import { type SignedIn, SignInService } from './sign-in.service.js';
-
-function invalidCredentials(): AppException {
-  return new AppException(
-    HttpStatus.UNAUTHORIZED,
-    'INVALID_CREDENTIALS',
-    'The email or password is incorrect.',
-  );
-}
+import { invalidCredentials, type SignedIn, SignInService } from './sign-in.service.js';
 
 /**
  * Password login: what is specific to passwords, then the sign-in pipeline (SignInService). An

@@ -11,6 +11,7 @@ import type { UsersService } from '../users/users.service.js';
 import { PasswordHasher } from './password-hasher.service.js';
 import type { SessionsService, TokenPair } from './sessions.service.js';
 import { SignInService } from './sign-in.service.js';
+import { mfaInvalid } from './mfa/mfa.service.js';
 
 const NOW = new Date('2026-03-04T05:06:07.000Z');
 const META = { ip: '203.0.113.9', userAgent: 'spec', requestId: 'req-1' };
@@ -90,12 +91,14 @@ describe(SignInService.name, () => {
     /** Every write and publication, in order, marked when it happened outside the unit of work. */
     const journal: string[] = [];
     const note = (entry: string) => journal.push(uow.inside ? entry : `${entry} (outside the unit of work)`);
-    const users: jest.Mocked<Pick<UsersService, 'recordLogin' | 'setPasswordHash'>> = {
-      recordLogin: jest.fn<Promise<void>, Parameters<UsersService['recordLogin']>>((id) =>
-        Promise.resolve(void note(`users.recordLogin ${id}`)),
-      ),
-      setPasswordHash: jest.fn((id: number, hash: string) =>
-        Promise.resolve(void note(`users.setPasswordHash ${id} ${hash}`)),
+    /** The password hash the account has now; a sign-in whose proof saw another one is stale. */
+    const stored = { passwordHash: 'hash(right password)' };
+    const users: jest.Mocked<Pick<UsersService, 'recordLogin'>> = {
+      recordLogin: jest.fn<Promise<boolean>, Parameters<UsersService['recordLogin']>>(
+        (id, _at, checkedHash, rehashed) => {
+          note(`users.recordLogin ${id}${rehashed ? ` rehashed ${rehashed}` : ''}`);
+          return Promise.resolve(checkedHash === stored.passwordHash);
+        },
       ),
     };
     const sessions: jest.Mocked<Pick<SessionsService, 'open'>> = {
@@ -126,7 +129,7 @@ describe(SignInService.name, () => {
       new FixedClock(),
       new ConfigService<Config, true>(config),
     );
-    return { sut, uow, journal, users, sessions, audit, events, metrics, hasher };
+    return { sut, uow, journal, users, stored, sessions, audit, events, metrics, hasher };
   }
 
   describe('complete', () => {
@@ -167,7 +170,7 @@ describe(SignInService.name, () => {
       ).resolves.toMatchObject({ accessToken: 'jwt' });
 
       expect(hasher.hashed).toEqual(['right password']);
-      expect(journal[0]).toBe('users.setPasswordHash 7 new-hash(right password)');
+      expect(journal[0]).toBe('users.recordLogin 7 rehashed new-hash(right password)');
       expect(audit.record).toHaveBeenCalledWith('auth.login_succeeded', {
         userId: 7,
         meta: META,
@@ -187,7 +190,34 @@ describe(SignInService.name, () => {
       });
 
       expect(hasher.hashed).toEqual([]);
-      expect(users.setPasswordHash).not.toHaveBeenCalled();
+      expect(users.recordLogin.mock.calls.map(([, , , rehashed]) => rehashed)).toEqual([null, null]);
+    });
+
+    it('should refuse, as credentials_changed, a proof checked against a password hash that changed since', async () => {
+      const { sut, journal, stored, audit } = setup();
+      stored.passwordHash = 'hash(newer password)';
+
+      await expect(
+        sut.complete(account(), { method: 'password', meta: META, password: 'right password' }),
+      ).rejects.toMatchObject({ code: 'INVALID_CREDENTIALS', status: 401 });
+      await expect(sut.complete(account(), { method: 'totp', meta: META }, mfaInvalid)).rejects.toMatchObject(
+        { code: 'MFA_INVALID', status: 401 },
+      );
+
+      expect(journal.filter((entry) => !entry.startsWith('users.recordLogin'))).toEqual([
+        'audit auth.login_failed',
+        'event auth.login_failed',
+        'metric invalid_credentials',
+        'audit auth.login_failed',
+        'event auth.login_failed',
+        'metric invalid_credentials',
+      ]);
+      expect(audit.record).toHaveBeenCalledWith('auth.login_failed', {
+        userId: 7,
+        meta: META,
+        outcome: 'failure',
+        metadata: { reason: 'credentials_changed', method: 'password' },
+      });
     });
 
     it('should refuse a disabled account with 403 ACCOUNT_DISABLED through the refuse path, opening nothing', async () => {

@@ -27,6 +27,11 @@ export const LOGIN_FAILURES = {
   locked: 'locked',
   disabled: 'account_disabled',
   email_not_verified: 'email_not_verified',
+  /**
+   * The proof was right when checked, but the password changed (or the account went) before the
+   * session could open: a password change must leave no session it did not see (DESIGN §5).
+   */
+  credentials_changed: 'invalid_credentials',
   /** A wrong, replayed or spent TOTP code or recovery code after a correct password. */
   mfa_invalid: 'invalid_credentials',
   /** An mfaToken that is unknown, used, expired or out of attempts. */
@@ -42,9 +47,19 @@ const REFUSAL_EVENTS: Record<LoginFailureReason, 'auth.login_failed' | 'auth.mfa
   locked: 'auth.login_failed',
   disabled: 'auth.login_failed',
   email_not_verified: 'auth.login_failed',
+  credentials_changed: 'auth.login_failed',
   mfa_invalid: 'auth.mfa_failed',
   mfa_token_invalid: 'auth.mfa_failed',
 };
+
+/** 401 INVALID_CREDENTIALS: an unknown email and a wrong password alike. */
+export function invalidCredentials(): AppException {
+  return new AppException(
+    HttpStatus.UNAUTHORIZED,
+    'INVALID_CREDENTIALS',
+    'The email or password is incorrect.',
+  );
+}
 
 /** 429 ACCOUNT_LOCKED with the seconds until `until` as Retry-After. */
 export function accountLocked(until: Date, now: Date): AppException {
@@ -143,8 +158,16 @@ export class SignInService {
     }
   }
 
-  /** Signs in a user who has just proved who they are; 403 ACCOUNT_DISABLED / EMAIL_NOT_VERIFIED otherwise. */
-  async complete(user: User, attempt: SignInAttempt): Promise<SignedIn> {
+  /**
+   * Signs in a user who has just proved who they are; 403 ACCOUNT_DISABLED / EMAIL_NOT_VERIFIED
+   * otherwise, and `stale` (recorded as `credentials_changed`) when the password changed after the
+   * proof was checked. `user` must carry the password hash as it was read before the proof.
+   */
+  async complete(
+    user: User,
+    attempt: SignInAttempt,
+    stale: () => AppException = invalidCredentials,
+  ): Promise<SignedIn> {
     await this.assertMaySignIn(user, attempt);
     // Upgrading an old-cost hash needs the plain password, which only a password sign-in has. Hashed
     // before the unit of work opens: bcrypt is slow, and a transaction must not wait on it.
@@ -153,8 +176,18 @@ export class SignInService {
         ? await this.hasher.hash(attempt.password)
         : null;
     const now = this.clock.now();
-    const tokens = await this.openSession(user.id, attempt, rehashed, now);
-    return { ...tokens, user: { ...user, lastLoginAt: now } };
+    try {
+      const tokens = await this.openSession(user, attempt, rehashed, now);
+      return { ...tokens, user: { ...user, lastLoginAt: now } };
+    } catch (error) {
+      if (error instanceof CredentialsChanged) {
+        return this.refuse(
+          { userId: user.id, reason: 'credentials_changed', method: attempt.method, meta: attempt.meta },
+          stale(),
+        );
+      }
+      throw error;
+    }
   }
 
   /**
@@ -186,15 +219,17 @@ export class SignInService {
 
   @Transactional()
   private async openSession(
-    userId: number,
+    user: Pick<User, 'id' | 'passwordHash'>,
     attempt: SignInAttempt,
     rehashed: string | null,
     now: Date,
   ): Promise<TokenPair> {
-    if (rehashed) {
-      await this.users.setPasswordHash(userId, rehashed);
+    const userId = user.id;
+    // First, so the account's row is held while the session opens: a password change or reset that
+    // committed after the proof was checked (its revocation could not see this session) refuses here.
+    if (!(await this.users.recordLogin(userId, now, user.passwordHash, rehashed))) {
+      throw new CredentialsChanged();
     }
-    await this.users.recordLogin(userId, now);
     const { sessionId, tokens } = await this.sessions.open(userId, attempt.meta);
     await this.audit.record('auth.login_succeeded', {
       userId,
@@ -219,3 +254,6 @@ export class SignInService {
     afterCommit(() => this.metrics.loginAttempt(LOGIN_FAILURES[reason]));
   }
 }
+
+/** Thrown inside the sign-in's unit of work to roll it back when the password changed since its proof. */
+class CredentialsChanged extends Error {}

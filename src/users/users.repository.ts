@@ -76,8 +76,29 @@ export class UsersRepository extends EntityRepository<User> {
     await this.repo.update({ id }, changes);
   }
 
-  async recordLogin(id: number, at: Date): Promise<void> {
-    await this.repo.update({ id }, { lastLoginAt: at });
+  /**
+   * Records a sign-in (and stores `rehashed`, an upgraded hash of the same password) in one conditional
+   * UPDATE, only while the password hash is still `checkedHash`, the one the sign-in's proof was
+   * checked against; false if the password changed, or the account went, since. The UPDATE reads the
+   * latest committed row and holds it until the unit of work ends, so a password change either
+   * committed first (and this refuses) or waits, and then revokes the session this opens.
+   */
+  async recordLogin(id: number, at: Date, checkedHash: string, rehashed: string | null): Promise<boolean> {
+    const result = await this.repo.update(
+      { id, passwordHash: checkedHash },
+      { lastLoginAt: at, ...(rehashed === null ? {} : { passwordHash: rehashed }) },
+    );
+    return (result.affected ?? 0) > 0;
+  }
+
+  /**
+   * Holds the account's row for the open unit of work while its password hash is still `checkedHash`;
+   * false if it changed (or the account went) since it was checked. A no-op UPDATE rather than
+   * `SELECT … FOR UPDATE`, which SQLite has no syntax for; mysql2 counts matched rows (FOUND_ROWS).
+   */
+  async holdIfPasswordIs(id: number, checkedHash: string): Promise<boolean> {
+    const result = await this.repo.update({ id, passwordHash: checkedHash }, { passwordHash: checkedHash });
+    return (result.affected ?? 0) > 0;
   }
 
   /**
@@ -124,11 +145,11 @@ export class UsersRepository extends EntityRepository<User> {
     }
   }
 
-  /** The account with its TOTP state (sealed secrets, last step), which no other read loads. */
+  /** The account with its TOTP state (sealed secrets, last step), which no other read loads, and its password hash. */
   findByIdWithTotp(id: number): Promise<User | null> {
     return this.repo
       .createQueryBuilder('user')
-      .addSelect(['user.totpSecret', 'user.totpPendingSecret', 'user.totpLastStep'])
+      .addSelect(['user.passwordHash', 'user.totpSecret', 'user.totpPendingSecret', 'user.totpLastStep'])
       .where('user.id = :id', { id })
       .getOne();
   }

@@ -62,8 +62,14 @@ export class UsersService {
     return this.users.updateHashIfUnverified(id, unusableHash);
   }
 
-  recordLogin(id: number, at: Date): Promise<void> {
-    return this.users.recordLogin(id, at);
+  /** See UsersRepository.recordLogin: false when the password changed since `checkedHash` was checked. */
+  recordLogin(id: number, at: Date, checkedHash: string, rehashed: string | null = null): Promise<boolean> {
+    return this.users.recordLogin(id, at, checkedHash, rehashed);
+  }
+
+  /** See UsersRepository.holdIfPasswordIs. */
+  holdIfPasswordIs(id: number, checkedHash: string): Promise<boolean> {
+    return this.users.holdIfPasswordIs(id, checkedHash);
   }
 
   /** Ends every brute-force lock and failure count on the account's address; null if no such account. */

@@ -7,7 +7,12 @@ import { TokensService } from '../../tokens/tokens.service.js';
 import type { User } from '../../users/user.entity.js';
 import { UsersService } from '../../users/users.service.js';
 import { CredentialGate } from '../credential-gate.service.js';
-import { type LoginFailureReason, type SignedIn, SignInService } from '../sign-in.service.js';
+import {
+  invalidCredentials,
+  type LoginFailureReason,
+  type SignedIn,
+  SignInService,
+} from '../sign-in.service.js';
 import { MfaService, mfaInvalid, type SecondFactorInput } from './mfa.service.js';
 import { UnitOfWork } from '../../database/unit-of-work.js';
 
@@ -44,9 +49,28 @@ export class MfaLoginService {
   /** After a correct password: a challenge instead of a session (refused first if the account may not sign in). */
   async challenge(user: User, meta: RequestMeta): Promise<MfaChallenge> {
     await this.signIn.assertMaySignIn(user, { method: 'password', meta });
-    const mfaToken = await this.tokens.issue('mfa_login', user.id);
+    const mfaToken = await this.issueWhilePasswordIs(user);
+    if (mfaToken === null) {
+      return this.signIn.refuse(
+        { userId: user.id, reason: 'credentials_changed', method: 'password', meta },
+        invalidCredentials(),
+      );
+    }
     await this.audit.record('auth.mfa_required', { userId: user.id, meta });
     return { mfaRequired: true, mfaToken, expiresIn: MFA_TOKEN_TTL_MS / 1000 };
+  }
+
+  /**
+   * An mfaToken, issued while the account's row is held with the password hash the password was
+   * checked against; null if a password change committed since. A change that comes after waits for
+   * the row and then kills the token with every other mfaToken of the account.
+   */
+  private issueWhilePasswordIs(user: User): Promise<string | null> {
+    return this.uow.withTransaction(async () =>
+      (await this.users.holdIfPasswordIs(user.id, user.passwordHash))
+        ? this.tokens.issue('mfa_login', user.id)
+        : null,
+    );
   }
 
   finish(mfaToken: string, input: SecondFactorInput, meta: RequestMeta): Promise<SignedIn> {
@@ -90,7 +114,8 @@ export class MfaLoginService {
       return check.refuse('mfa_invalid', mfaInvalid(), { failure: proved });
     }
     await check.proved();
-    return this.signIn.complete(user, { method: proved.method, meta });
+    // A password change since step one killed this mfaToken: the session does not open either.
+    return this.signIn.complete(user, { method: proved.method, meta }, mfaInvalid);
   }
 
   private refuse(
