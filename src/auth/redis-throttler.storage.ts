@@ -1,6 +1,7 @@
 import { Logger, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
 import { type ThrottlerStorage, ThrottlerStorageService } from '@nestjs/throttler';
-import { Redis, type Result } from 'ioredis';
+import type { Redis, Result } from 'ioredis';
+import { createRedis } from '../common/redis.js';
 
 type ThrottlerStorageRecord = Awaited<ReturnType<ThrottlerStorage['increment']>>;
 
@@ -66,7 +67,7 @@ export class RedisThrottlerStorage implements ThrottlerStorage, OnModuleInit, On
   private usingFallback = false;
 
   constructor(url: string) {
-    this.redis = new Redis(url, {
+    this.redis = createRedis(url, {
       enableOfflineQueue: false,
       maxRetriesPerRequest: 0,
       commandTimeout: RedisThrottlerStorage.COMMAND_TIMEOUT_MS,

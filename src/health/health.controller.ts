@@ -1,11 +1,12 @@
 import { Controller, Get, HttpStatus, Logger, type OnApplicationShutdown } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import { ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { HealthCheckService, TypeOrmHealthIndicator } from '@nestjs/terminus';
 import { Public } from '../common/auth/decorators.js';
 import { ApiProblem } from '../common/openapi.js';
 import { AppException } from '../common/problem.js';
+import { createRedis } from '../common/redis.js';
 import type { Config } from '../config/config.js';
 import { LiveDto, ReadyDto } from './dto/health.dto.js';
 
@@ -26,7 +27,7 @@ export class HealthController implements OnApplicationShutdown {
   ) {
     const url = config.getOrThrow('auth', { infer: true }).redisUrl;
     this.redis = url
-      ? new Redis(url, {
+      ? createRedis(url, {
           lazyConnect: true,
           enableOfflineQueue: false,
           maxRetriesPerRequest: 0,
