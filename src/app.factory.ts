@@ -80,6 +80,7 @@ export async function createApp(options: CreateAppOptions): Promise<NestFastifyA
     bodyParser: false,
   });
   app.useLogger(app.get(Logger));
+  dropUnmountedClsEnhancers(app);
   // SIGTERM: the adapter stops accepting and drains requests, the worker finishes or releases its
   // claims, the pools close, within SHUTDOWN_GRACE (src/common/shutdown.ts). Then exit(0) rather than
   // a re-raised signal, so the asynchronous log destination is flushed: the last lines are not lost.
@@ -110,6 +111,39 @@ export async function createApp(options: CreateAppOptions): Promise<NestFastifyA
   await SwaggerModule.loadPluginMetadata(openApiPluginMetadata);
   setUpOpenApi(app);
   return app;
+}
+
+/** The part of Nest's ApplicationConfig (not exported by @nestjs/core) that holds the global enhancers. */
+interface GlobalEnhancers {
+  getGlobalInterceptors(): unknown[];
+  getGlobalGuards(): unknown[];
+}
+
+/**
+ * nestjs-cls (6.x and 7.0 alike) registers a global guard and a global interceptor even when neither
+ * is mounted: a plain `{ canActivate: () => true }` and `{ intercept: (_, next) => next.handle() }`.
+ * The interceptor alone put every request through Nest's rxjs interceptor chain (defer, mergeAll, an
+ * AsyncResource bind, an Observable turned back into a promise). Gatehouse mounts neither: the unit of
+ * work opens its own CLS context per transaction. So both are taken out before the routes are built
+ * (the router reads the global enhancers then); test/foundation checks that none is left.
+ */
+function dropUnmountedClsEnhancers(app: NestFastifyApplication): void {
+  const config = (app as unknown as { config: GlobalEnhancers }).config;
+  const unmounted = (enhancer: unknown, method: string) =>
+    typeof enhancer === 'object' &&
+    enhancer !== null &&
+    Object.getPrototypeOf(enhancer) === Object.prototype &&
+    Object.keys(enhancer).join() === method;
+  for (const [list, method] of [
+    [config.getGlobalInterceptors(), 'intercept'],
+    [config.getGlobalGuards(), 'canActivate'],
+  ] as const) {
+    for (let i = list.length - 1; i >= 0; i -= 1) {
+      if (unmounted(list[i], method)) {
+        list.splice(i, 1);
+      }
+    }
+  }
 }
 
 /**

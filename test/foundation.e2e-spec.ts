@@ -26,6 +26,18 @@ describe('the request pipeline', () => {
     expect(res.body.requestId).toBe(res.headers.get('x-request-id'));
   };
 
+  it('runs no global interceptor and one global guard, the authentication guard', () => {
+    // nestjs-cls adds a no-op global guard and interceptor of its own; the interceptor alone put every
+    // request through Nest's rxjs chain. createApp takes both out (dropUnmountedClsEnhancers).
+    const config = (
+      t.app as unknown as { config: { getGlobalInterceptors(): unknown[]; getGlobalGuards(): unknown[] } }
+    ).config;
+    expect(config.getGlobalInterceptors()).toEqual([]);
+    expect(config.getGlobalGuards().map((guard) => (guard as object).constructor.name)).toEqual([
+      'JwtAuthGuard',
+    ]);
+  });
+
   it('boots on an empty database with every migration applied', async () => {
     const applied = await t.dataSource.query('SELECT name FROM migrations');
     expect(applied.map((row: { name: string }) => row.name)).toEqual([
