@@ -32,7 +32,7 @@ export class AccountService {
   ): Promise<void> {
     const user = await this.verifiedCaller(caller, currentPassword, meta, 'password.change_failed');
     const passwordHash = await this.passwords.hashAcceptable(newPassword, user, 'newPassword');
-    await this.uow.withTransaction(() =>
+    await this.whileStillProved(user, meta, 'password.change_failed', () =>
       this.passwords.apply(user, passwordHash, {
         event: 'password.changed',
         reason: 'password_changed',
@@ -45,7 +45,42 @@ export class AccountService {
   /** Removes the user; tokens, sessions and todos go with it (FK cascades). The audit trail stays. */
   async deleteAccount(caller: AuthUser, password: string, meta: RequestMeta): Promise<void> {
     const user = await this.verifiedCaller(caller, password, meta, 'user.delete_failed');
-    await this.deleteUser(user.id, meta);
+    await this.whileStillProved(user, meta, 'user.delete_failed', () => this.deleteUser(user.id, meta));
+  }
+
+  /**
+   * Runs `work` in one unit of work that first holds the account's row while its password hash is
+   * still the one `verifiedCaller` checked and it is not disabled. A password change or reset (which
+   * also revoked the caller's other sessions) or a disable that committed after the check makes the
+   * proof stale: nothing is done, `failureEvent` is audited (`credentials_changed` or
+   * `account_disabled`) and 401 INVALID_PASSWORD thrown. One that comes after waits for the row.
+   */
+  async whileStillProved<T>(
+    user: Pick<User, 'id' | 'passwordHash'>,
+    meta: RequestMeta,
+    failureEvent: string,
+    work: () => Promise<T>,
+  ): Promise<T> {
+    try {
+      return await this.uow.withTransaction(async () => {
+        if (!(await this.users.holdIfPasswordIs(user.id, user.passwordHash))) {
+          throw new ProofStale();
+        }
+        return work();
+      });
+    } catch (error) {
+      if (!(error instanceof ProofStale)) {
+        throw error;
+      }
+      const disabled = Boolean((await this.users.findById(user.id))?.disabledAt);
+      await this.audit.record(failureEvent, {
+        userId: user.id,
+        meta,
+        outcome: 'failure',
+        metadata: { reason: disabled ? 'account_disabled' : 'credentials_changed' },
+      });
+      throw invalidPassword();
+    }
   }
 
   /**
@@ -66,11 +101,7 @@ export class AccountService {
         outcome: 'failure',
         metadata: { reason: 'wrong_password' },
       });
-      throw new AppException(
-        HttpStatus.UNAUTHORIZED,
-        'INVALID_PASSWORD',
-        'The current password is incorrect.',
-      );
+      throw invalidPassword();
     }
     return user;
   }
@@ -82,3 +113,10 @@ export class AccountService {
     this.events.publish('user.deleted', { userId });
   }
 }
+
+function invalidPassword(): AppException {
+  return new AppException(HttpStatus.UNAUTHORIZED, 'INVALID_PASSWORD', 'The current password is incorrect.');
+}
+
+/** Thrown inside the unit of work to roll it back when the password was checked against a hash since replaced. */
+class ProofStale extends Error {}

@@ -28,8 +28,9 @@ export const LOGIN_FAILURES = {
   disabled: 'account_disabled',
   email_not_verified: 'email_not_verified',
   /**
-   * The proof was right when checked, but the password changed (or the account went) before the
-   * session could open: a password change must leave no session it did not see (DESIGN §5).
+   * The proof was right when checked, but the password changed, TOTP was turned on for a password-only
+   * sign-in, or the account went, before the session could open: a change must leave no session it
+   * did not see (DESIGN §5). A disable in between is refused as `disabled`.
    */
   credentials_changed: 'invalid_credentials',
   /** A wrong, replayed or spent TOTP code or recovery code after a correct password. */
@@ -181,13 +182,27 @@ export class SignInService {
       return { ...tokens, user: { ...user, lastLoginAt: now } };
     } catch (error) {
       if (error instanceof CredentialsChanged) {
-        return this.refuse(
-          { userId: user.id, reason: 'credentials_changed', method: attempt.method, meta: attempt.meta },
-          stale(),
-        );
+        return this.refuseChanged(user.id, attempt, stale);
       }
       throw error;
     }
+  }
+
+  /**
+   * Refuses a sign-in whose proof was right when checked but no longer stands: the account was
+   * disabled since (403 ACCOUNT_DISABLED, recorded as `disabled`), or its password or second factor
+   * changed, or it went (`stale()`, recorded as `credentials_changed`).
+   */
+  async refuseChanged(
+    userId: number,
+    attempt: Pick<SignInAttempt, 'method' | 'meta'>,
+    stale: () => AppException = invalidCredentials,
+  ): Promise<never> {
+    const disabled = Boolean((await this.users.findById(userId))?.disabledAt);
+    const { method, meta } = attempt;
+    return disabled
+      ? this.refuse({ userId, reason: 'disabled', method, meta }, BARRIER_ANSWERS.disabled())
+      : this.refuse({ userId, reason: 'credentials_changed', method, meta }, stale());
   }
 
   /**
@@ -225,9 +240,11 @@ export class SignInService {
     now: Date,
   ): Promise<TokenPair> {
     const userId = user.id;
-    // First, so the account's row is held while the session opens: a password change or reset that
-    // committed after the proof was checked (its revocation could not see this session) refuses here.
-    if (!(await this.users.recordLogin(userId, now, user.passwordHash, rehashed))) {
+    // First, so the account's row is held while the session opens: a password change or reset, a
+    // disable, or (for a password-only sign-in) TOTP turned on, that committed after the proof was
+    // checked (its revocation could not see this session) refuses here.
+    const withoutTotp = attempt.method === 'password';
+    if (!(await this.users.recordLogin(userId, now, user.passwordHash, rehashed, withoutTotp))) {
       throw new CredentialsChanged();
     }
     const { sessionId, tokens } = await this.sessions.open(userId, attempt.meta);

@@ -24,6 +24,19 @@ export function isUniqueViolation(error: unknown): boolean {
 }
 
 /**
+ * A row named a parent that is not there (MySQL ER_NO_REFERENCED_ROW_2 1452, SQLite
+ * SQLITE_CONSTRAINT_FOREIGNKEY): e.g. an owned row inserted for an account deleted meanwhile.
+ */
+export function isForeignKeyViolation(error: unknown): boolean {
+  const driverError = driverErrorOf(error);
+  return (
+    driverError?.code === 'ER_NO_REFERENCED_ROW_2' ||
+    driverError?.code === 'SQLITE_CONSTRAINT_FOREIGNKEY' ||
+    driverError?.errno === 1452
+  );
+}
+
+/**
  * Runs `work` (a whole transaction, or one statement outside any) again when InnoDB picks it as a
  * deadlock victim: MySQL rolled it back entirely, and its advice is to restart it. Never use it
  * inside an outer transaction, whose earlier statements the rollback also undid.

@@ -2,7 +2,9 @@ import { HttpStatus } from '@nestjs/common';
 import type { QueryDeepPartialEntity } from 'typeorm/query-builder/QueryPartialEntity.js';
 import type { AuditService } from '../audit/audit.service.js';
 import type { AuthUser } from '../common/auth/auth-user.js';
+import { unauthenticated } from '../common/auth/unauthenticated.js';
 import { mapPage, type Page, type PageQueryDto } from '../common/pagination.js';
+import { isForeignKeyViolation } from '../database/driver-errors.js';
 import { AppException } from '../common/problem.js';
 import type { RequestMeta } from '../common/request-meta.js';
 import { Transactional, type UnitOfWork } from '../database/unit-of-work.js';
@@ -56,7 +58,17 @@ export abstract class OwnedResources<T extends OwnedRow, C, U, R> {
 
   @Transactional()
   async create(caller: AuthUser, dto: C, meta: RequestMeta): Promise<R> {
-    const id = await this.repository.insertOwned(caller.id, this.spec.fromCreate(dto));
+    let id: number;
+    try {
+      id = await this.repository.insertOwned(caller.id, this.spec.fromCreate(dto));
+    } catch (error) {
+      // The caller's account was deleted after its access token was checked: it is no one now (401),
+      // as the very next request would be told, never a 500.
+      if (isForeignKeyViolation(error)) {
+        throw unauthenticated();
+      }
+      throw error;
+    }
     await this.changed('created', caller, meta, { userId: caller.id, id });
     return this.spec.toResponse(this.orNotFound(await this.repository.findOwned(caller.id, id)));
   }

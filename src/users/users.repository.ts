@@ -79,25 +79,42 @@ export class UsersRepository extends EntityRepository<User> {
   /**
    * Records a sign-in (and stores `rehashed`, an upgraded hash of the same password) in one conditional
    * UPDATE, only while the password hash is still `checkedHash`, the one the sign-in's proof was
-   * checked against; false if the password changed, or the account went, since. The UPDATE reads the
-   * latest committed row and holds it until the unit of work ends, so a password change either
-   * committed first (and this refuses) or waits, and then revokes the session this opens.
+   * checked against, the account is not disabled and — for a sign-in by password alone (`withoutTotp`)
+   * — TOTP is still off; false if any of that changed, or the account went, since. The UPDATE reads
+   * the latest committed row and holds it until the unit of work ends, so a password change, a
+   * disable or a TOTP confirmation either committed first (and this refuses) or waits, and then
+   * revokes (or stands over) the session this opens.
    */
-  async recordLogin(id: number, at: Date, checkedHash: string, rehashed: string | null): Promise<boolean> {
+  async recordLogin(
+    id: number,
+    at: Date,
+    checkedHash: string,
+    rehashed: string | null,
+    withoutTotp = false,
+  ): Promise<boolean> {
     const result = await this.repo.update(
-      { id, passwordHash: checkedHash },
+      {
+        id,
+        passwordHash: checkedHash,
+        disabledAt: IsNull(),
+        ...(withoutTotp ? { totpEnabledAt: IsNull() } : {}),
+      },
       { lastLoginAt: at, ...(rehashed === null ? {} : { passwordHash: rehashed }) },
     );
     return (result.affected ?? 0) > 0;
   }
 
   /**
-   * Holds the account's row for the open unit of work while its password hash is still `checkedHash`;
-   * false if it changed (or the account went) since it was checked. A no-op UPDATE rather than
-   * `SELECT … FOR UPDATE`, which SQLite has no syntax for; mysql2 counts matched rows (FOUND_ROWS).
+   * Holds the account's row for the open unit of work while its password hash is still `checkedHash`
+   * and it is not disabled; false if either changed (or the account went) since it was checked. A
+   * no-op UPDATE rather than `SELECT … FOR UPDATE`, which SQLite has no syntax for; mysql2 counts
+   * matched rows (FOUND_ROWS).
    */
   async holdIfPasswordIs(id: number, checkedHash: string): Promise<boolean> {
-    const result = await this.repo.update({ id, passwordHash: checkedHash }, { passwordHash: checkedHash });
+    const result = await this.repo.update(
+      { id, passwordHash: checkedHash, disabledAt: IsNull() },
+      { passwordHash: checkedHash },
+    );
     return (result.affected ?? 0) > 0;
   }
 

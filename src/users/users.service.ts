@@ -63,8 +63,14 @@ export class UsersService {
   }
 
   /** See UsersRepository.recordLogin: false when the password changed since `checkedHash` was checked. */
-  recordLogin(id: number, at: Date, checkedHash: string, rehashed: string | null = null): Promise<boolean> {
-    return this.users.recordLogin(id, at, checkedHash, rehashed);
+  recordLogin(
+    id: number,
+    at: Date,
+    checkedHash: string,
+    rehashed: string | null = null,
+    withoutTotp = false,
+  ): Promise<boolean> {
+    return this.users.recordLogin(id, at, checkedHash, rehashed, withoutTotp);
   }
 
   /** See UsersRepository.holdIfPasswordIs. */

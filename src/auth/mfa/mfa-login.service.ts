@@ -51,10 +51,7 @@ export class MfaLoginService {
     await this.signIn.assertMaySignIn(user, { method: 'password', meta });
     const mfaToken = await this.issueWhilePasswordIs(user);
     if (mfaToken === null) {
-      return this.signIn.refuse(
-        { userId: user.id, reason: 'credentials_changed', method: 'password', meta },
-        invalidCredentials(),
-      );
+      return this.signIn.refuseChanged(user.id, { method: 'password', meta }, invalidCredentials);
     }
     await this.audit.record('auth.mfa_required', { userId: user.id, meta });
     return { mfaRequired: true, mfaToken, expiresIn: MFA_TOKEN_TTL_MS / 1000 };
@@ -62,7 +59,7 @@ export class MfaLoginService {
 
   /**
    * An mfaToken, issued while the account's row is held with the password hash the password was
-   * checked against; null if a password change committed since. A change that comes after waits for
+   * checked against, and not disabled; null if a password change or a disable committed since. A change that comes after waits for
    * the row and then kills the token with every other mfaToken of the account.
    */
   private issueWhilePasswordIs(user: User): Promise<string | null> {

@@ -176,7 +176,7 @@ export class MfaService {
 
   /** Turns TOTP off with the password and a code (or a recovery code), and mails a notice. */
   async disable(caller: AuthUser, password: string, code: string, meta: RequestMeta): Promise<void> {
-    await this.accounts.verifiedCaller(caller, password, meta, 'mfa.disable_failed');
+    const checked = await this.accounts.verifiedCaller(caller, password, meta, 'mfa.disable_failed');
     const user = await this.users.findByIdWithTotp(caller.id);
     if (!user || !hasTotp(user)) {
       throw new AppException(HttpStatus.BAD_REQUEST, 'MFA_NOT_ENABLED', 'Two-step sign-in is not on.');
@@ -185,7 +185,11 @@ export class MfaService {
     if (typeof proved !== 'object') {
       throw mfaInvalid();
     }
-    await this.turnOff(user, meta, { via: proved.method });
+    // Turned off only while the password checked above is still the account's: a disable proved
+    // with a password the owner has since changed does nothing.
+    await this.accounts.whileStillProved(checked, meta, 'mfa.disable_failed', () =>
+      this.turnOff(user, meta, { via: proved.method }),
+    );
   }
 
   /**
