@@ -59,8 +59,9 @@ export class MfaLoginService {
 
   /**
    * An mfaToken, issued while the account's row is held with the password hash the password was
-   * checked against, and not disabled; null if a password change or a disable committed since. A change that comes after waits for
-   * the row and then kills the token with every other mfaToken of the account.
+   * checked against, and not disabled; null if a password change or a disable committed since. A
+   * change that comes after waits for the row and then kills the token with every other mfaToken of
+   * the account.
    */
   private issueWhilePasswordIs(user: User): Promise<string | null> {
     return this.uow.withTransaction(async () =>
