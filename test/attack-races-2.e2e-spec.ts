@@ -7,7 +7,7 @@ import { User } from '../src/users/user.entity.js';
 import { auditEvents, type Account, logIn, signUp } from './support/accounts.js';
 import { newUser, type SeededUser } from './support/factories.js';
 import { SmtpCapture } from './support/smtp-capture.js';
-import { Gate, tally } from './support/race.js';
+import { Gate, holdAfter, tally } from './support/race.js';
 import { type ApiResponse, TestApp } from './support/test-app.js';
 
 /**
@@ -24,8 +24,7 @@ const STEP = 30_000;
 
 /** Every gate a test made: opened after each test, so a failed assertion never leaves a request hanging. */
 const gates: Gate[] = [];
-function newGate(): Gate {
-  const gate = new Gate();
+function tracked(gate: Gate): Gate {
   gates.push(gate);
   return gate;
 }
@@ -67,38 +66,11 @@ describe('attack: races against credential and account changes', () => {
     t.request(`${API}/admin/users/${path}`, { method: 'POST', token: admin.accessToken });
 
   /** The next password check returns its (right) verdict only once the gate opens. */
-  function holdNextPasswordCheck(): Gate {
-    const gate = newGate();
-    const hasher = t.app.get(PasswordHasher);
-    const verify = hasher.verify.bind(hasher);
-    let held = false;
-    jest.spyOn(hasher, 'verify').mockImplementation(async (password, hash) => {
-      const correct = await verify(password, hash);
-      if (!held) {
-        held = true;
-        await gate.pass();
-      }
-      return correct;
-    });
-    return gate;
-  }
+  const holdNextPasswordCheck = () => tracked(holdAfter(t.app.get(PasswordHasher), 'verify', { once: true }));
 
   /** The next new password is hashed (after the current one was checked) and waits for the gate. */
-  function holdNextNewPasswordHash(): Gate {
-    const gate = newGate();
-    const passwords = t.app.get(PasswordChangeService);
-    const hashAcceptable = passwords.hashAcceptable.bind(passwords);
-    let held = false;
-    jest.spyOn(passwords, 'hashAcceptable').mockImplementation(async (...args) => {
-      const hash = await hashAcceptable(...args);
-      if (!held) {
-        held = true;
-        await gate.pass();
-      }
-      return hash;
-    });
-    return gate;
-  }
+  const holdNextNewPasswordHash = () =>
+    tracked(holdAfter(t.app.get(PasswordChangeService), 'hashAcceptable', { once: true }));
 
   const liveSessions = async (userId: number) =>
     (await t.dataSource.getRepository(Session).findBy({ userId })).filter((s) => s.revokedAt === null);
@@ -264,19 +236,8 @@ describe('attack: races against credential and account changes', () => {
     it('answers a todo created by a request authenticated just before the account went with a 4xx, never a 500', async () => {
       const account = await signUp(t, capture);
       const own = await logIn(t, account);
-      const gate = newGate();
       // Held once authenticated (its session was live), before its unit of work opens.
-      const sessions = t.app.get(SessionsRepository);
-      const findLiveCaller = sessions.findLiveCaller.bind(sessions);
-      let held = false;
-      jest.spyOn(sessions, 'findLiveCaller').mockImplementation(async (...args) => {
-        const caller = await findLiveCaller(...args);
-        if (!held) {
-          held = true;
-          await gate.pass();
-        }
-        return caller;
-      });
+      const gate = tracked(holdAfter(t.app.get(SessionsRepository), 'findLiveCaller', { once: true }));
       const racing = t.request(`${API}/todos`, {
         method: 'POST',
         body: { title: 'written as it goes' },
@@ -321,15 +282,8 @@ describe('attack: races against credential and account changes', () => {
       const account = await signUp(t, capture);
       const own = await logIn(t, account);
       const other = await logIn(t, account);
-      const gate = newGate();
-      const sessions = t.app.get(SessionsRepository);
       // Held once it found its session, before the rotation's unit of work opens.
-      const findByRefreshHash = sessions.findByRefreshHash.bind(sessions);
-      jest.spyOn(sessions, 'findByRefreshHash').mockImplementation(async (...args) => {
-        const found = await findByRefreshHash(...args);
-        await gate.pass();
-        return found;
-      });
+      const gate = tracked(holdAfter(t.app.get(SessionsRepository), 'findByRefreshHash'));
       const racing = t.request(`${API}/auth/refresh`, {
         method: 'POST',
         body: { refreshToken: other.refreshToken },
@@ -351,15 +305,8 @@ describe('attack: races against credential and account changes', () => {
       const account = await signUp(t, capture);
       const own = await logIn(t, account);
       const other = await logIn(t, account);
-      const gate = newGate();
-      const sessions = t.app.get(SessionsRepository);
       // Held once it found its session, before the rotation's unit of work opens.
-      const findByRefreshHash = sessions.findByRefreshHash.bind(sessions);
-      jest.spyOn(sessions, 'findByRefreshHash').mockImplementation(async (...args) => {
-        const found = await findByRefreshHash(...args);
-        await gate.pass();
-        return found;
-      });
+      const gate = tracked(holdAfter(t.app.get(SessionsRepository), 'findByRefreshHash'));
       const racing = t.request(`${API}/auth/refresh`, {
         method: 'POST',
         body: { refreshToken: other.refreshToken },
@@ -386,14 +333,7 @@ describe('attack: races against credential and account changes', () => {
           })
         ).status,
       ).toBe(200);
-      const gate = newGate();
-      const sessions = t.app.get(SessionsRepository);
-      const findRotatedOut = sessions.findRotatedOut.bind(sessions);
-      jest.spyOn(sessions, 'findRotatedOut').mockImplementation(async (...args) => {
-        const found = await findRotatedOut(...args);
-        await gate.pass();
-        return found;
-      });
+      const gate = tracked(holdAfter(t.app.get(SessionsRepository), 'findRotatedOut'));
       const racing = t.request(`${API}/auth/refresh`, {
         method: 'POST',
         body: { refreshToken: other.refreshToken },

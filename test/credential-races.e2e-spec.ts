@@ -4,7 +4,7 @@ import { Session } from '../src/auth/session.entity.js';
 import { SignInService } from '../src/auth/sign-in.service.js';
 import { auditEvents, type Account, signUp } from './support/accounts.js';
 import { SmtpCapture } from './support/smtp-capture.js';
-import { Gate } from './support/race.js';
+import { Gate, holdAfter } from './support/race.js';
 import { type ApiResponse, TestApp } from './support/test-app.js';
 
 /**
@@ -45,21 +45,7 @@ describe('sign-in racing a password change', () => {
     });
 
   /** The next password check returns its (right) verdict only once the gate opens. */
-  function holdNextPasswordCheck(): Gate {
-    const gate = new Gate();
-    const hasher = t.app.get(PasswordHasher);
-    const verify = hasher.verify.bind(hasher);
-    let held = false;
-    jest.spyOn(hasher, 'verify').mockImplementation(async (password, hash) => {
-      const correct = await verify(password, hash);
-      if (!held) {
-        held = true;
-        await gate.pass();
-      }
-      return correct;
-    });
-    return gate;
-  }
+  const holdNextPasswordCheck = () => holdAfter(t.app.get(PasswordHasher), 'verify', { once: true });
 
   const liveSessions = async (userId: number) =>
     (await t.dataSource.getRepository(Session).findBy({ userId })).filter((s) => s.revokedAt === null);

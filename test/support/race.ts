@@ -52,3 +52,27 @@ export function tally(values: readonly (string | number)[]): Record<string, numb
   }
   return counts;
 }
+
+/**
+ * Spies on `object[method]` (an async method) so that a call returns its real result only once the
+ * returned gate opens: the request that made it has got that far, and waits there while the test
+ * commits something else. With `once`, only the first call is held. Restored by jest.restoreAllMocks().
+ */
+export function holdAfter<T extends object, K extends keyof T & string>(
+  object: T,
+  method: K,
+  { once = false }: { once?: boolean } = {},
+): Gate {
+  const gate = new Gate();
+  const original = (object[method] as (...args: unknown[]) => Promise<unknown>).bind(object);
+  let held = false;
+  (jest.spyOn(object, method as never) as jest.SpyInstance).mockImplementation(async (...args: unknown[]) => {
+    const result = await original(...args);
+    if (!once || !held) {
+      held = true;
+      await gate.pass();
+    }
+    return result;
+  });
+  return gate;
+}
