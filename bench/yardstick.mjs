@@ -421,10 +421,14 @@ async function main() {
     if (!SMOKE) {
       const file = `bench/results/${new Date().toISOString().slice(0, 10)}-yardstick.md`;
       mkdirSync('bench/results', { recursive: true });
+      const text =
+        `# Yardstick (${new Date().toISOString()})\n\n\`node bench/yardstick.mjs\`: ${ROUNDS} alternating rounds of ` +
+        `${DURATION} s per side where there is a raw side (medians shown).\n\n${body}\n`;
+      // Formatted as the repository's `prettier --check` (npm run lint) wants it, so it can be committed as is.
+      const prettier = await import('prettier');
       writeFileSync(
         file,
-        `# Yardstick (${new Date().toISOString()})\n\n\`node bench/yardstick.mjs\`: ${ROUNDS} alternating rounds of ` +
-          `${DURATION} s per side where there is a raw side (medians shown).\n\n${body}\n`,
+        await prettier.format(text, { ...(await prettier.resolveConfig(file)), filepath: file }),
       );
       log(`report: ${file}`);
     }
