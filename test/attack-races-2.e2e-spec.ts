@@ -4,7 +4,7 @@ import { totpCode } from '../src/auth/mfa/totp.js';
 import { Session } from '../src/auth/session.entity.js';
 import { SessionsRepository } from '../src/auth/sessions.repository.js';
 import { User } from '../src/users/user.entity.js';
-import { auditEvents, type Account, logIn, signUp } from './support/accounts.js';
+import { auditEvents, type Account, enrolTotp as enrolTotpFor, logIn, signUp } from './support/accounts.js';
 import { newUser, type SeededUser } from './support/factories.js';
 import { SmtpCapture } from './support/smtp-capture.js';
 import { Gate, holdAfter, tally } from './support/race.js';
@@ -77,17 +77,10 @@ describe('attack: races against credential and account changes', () => {
 
   const statusOf = (res: ApiResponse) => `${res.status} ${String(res.body?.code ?? '')}`.trim();
 
-  async function enrolTotp(accessToken: string): Promise<{ secret: string; recoveryCodes: string[] }> {
-    const setup = await t.request(`${API}/auth/mfa/totp/setup`, { method: 'POST', token: accessToken });
-    const secret = setup.body.secret as string;
-    const confirmed = await t.request(`${API}/auth/mfa/totp/confirm`, {
-      method: 'POST',
-      body: { code: totpCode(secret, Date.now()) },
-      token: accessToken,
-    });
-    expect(confirmed.status).toBe(200);
-    return { secret, recoveryCodes: confirmed.body.recoveryCodes as string[] };
-  }
+  const enrolTotp = (accessToken: string) => enrolTotpFor(t, accessToken);
+
+  const deleteAccount = (password: string, token: string) =>
+    t.request(`${API}/users/me`, { method: 'DELETE', body: { password }, token });
 
   describe('a stale proof of the old password, used after the owner changed it', () => {
     it('changes no password: a change proved before another change committed (which revoked its session) does not apply', async () => {
@@ -117,11 +110,7 @@ describe('attack: races against credential and account changes', () => {
       const thief = await logIn(t, account);
       const gate = holdNextPasswordCheck();
 
-      const racing = t.request(`${API}/users/me`, {
-        method: 'DELETE',
-        body: { password: account.password },
-        token: thief.accessToken,
-      });
+      const racing = deleteAccount(account.password, thief.accessToken);
       await gate.reached(1);
       expect((await changePassword(owner.accessToken, account.password, OWNER_NEW)).status).toBe(204);
       gate.open();
@@ -244,11 +233,7 @@ describe('attack: races against credential and account changes', () => {
         token: own.accessToken,
       });
       await gate.reached(1);
-      const deleted = await t.request(`${API}/users/me`, {
-        method: 'DELETE',
-        body: { password: account.password },
-        token: own.accessToken,
-      });
+      const deleted = await deleteAccount(account.password, own.accessToken);
       expect(deleted.status).toBe(204);
       gate.open();
       const answer = await racing;
@@ -267,11 +252,7 @@ describe('attack: races against credential and account changes', () => {
       const racing = login(account.email, account.password);
       await gate.reached(1);
       // The deletion's own password check is the second: not held.
-      const deleted = await t.request(`${API}/users/me`, {
-        method: 'DELETE',
-        body: { password: account.password },
-        token: own.accessToken,
-      });
+      const deleted = await deleteAccount(account.password, own.accessToken);
       expect(deleted.status).toBe(204);
       gate.open();
       expect(statusOf(await racing)).toBe('401 INVALID_CREDENTIALS');
@@ -289,11 +270,7 @@ describe('attack: races against credential and account changes', () => {
         body: { refreshToken: other.refreshToken },
       });
       await gate.reached(1);
-      const deleted = await t.request(`${API}/users/me`, {
-        method: 'DELETE',
-        body: { password: account.password },
-        token: own.accessToken,
-      });
+      const deleted = await deleteAccount(account.password, own.accessToken);
       expect(deleted.status).toBe(204);
       gate.open();
       expect(statusOf(await racing)).toBe('401 REFRESH_INVALID');

@@ -2,7 +2,7 @@ import { PasswordHasher } from '../src/auth/password-hasher.service.js';
 import { totpCode } from '../src/auth/mfa/totp.js';
 import { Session } from '../src/auth/session.entity.js';
 import { SignInService } from '../src/auth/sign-in.service.js';
-import { auditEvents, type Account, signUp } from './support/accounts.js';
+import { auditEvents, type Account, enrolTotp, signUp } from './support/accounts.js';
 import { SmtpCapture } from './support/smtp-capture.js';
 import { Gate, holdAfter } from './support/race.js';
 import { type ApiResponse, TestApp } from './support/test-app.js';
@@ -97,15 +97,7 @@ describe('sign-in racing a password change', () => {
     async function enrol(): Promise<{ account: Account; secret: string; accessToken: string }> {
       const account = await signUp(t, capture);
       const accessToken = (await login(account.email, account.password)).body.accessToken as string;
-      const setup = await t.request(`${API}/auth/mfa/totp/setup`, { method: 'POST', token: accessToken });
-      const secret = setup.body.secret as string;
-      const confirmed = await t.request(`${API}/auth/mfa/totp/confirm`, {
-        method: 'POST',
-        body: { code: totpCode(secret, Date.now()) },
-        token: accessToken,
-      });
-      expect(confirmed.status).toBe(200);
-      return { account, secret, accessToken };
+      return { account, accessToken, secret: (await enrolTotp(t, accessToken)).secret };
     }
 
     it('issues no mfaToken for a password checked before the change committed', async () => {

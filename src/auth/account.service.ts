@@ -72,7 +72,7 @@ export class AccountService {
       if (!(error instanceof ProofStale)) {
         throw error;
       }
-      const disabled = Boolean((await this.users.findById(user.id))?.disabledAt);
+      const disabled = await this.users.isDisabled(user.id);
       await this.audit.record(failureEvent, {
         userId: user.id,
         meta,

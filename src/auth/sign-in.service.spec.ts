@@ -93,7 +93,7 @@ describe(SignInService.name, () => {
     const note = (entry: string) => journal.push(uow.inside ? entry : `${entry} (outside the unit of work)`);
     /** The password hash the account has now; a sign-in whose proof saw another one is stale. */
     const stored = { passwordHash: 'hash(right password)' };
-    const users: jest.Mocked<Pick<UsersService, 'recordLogin' | 'findById'>> = {
+    const users: jest.Mocked<Pick<UsersService, 'recordLogin' | 'isDisabled'>> = {
       recordLogin: jest.fn<Promise<boolean>, Parameters<UsersService['recordLogin']>>(
         (id, _at, checkedHash, rehashed) => {
           note(`users.recordLogin ${id}${rehashed ? ` rehashed ${rehashed}` : ''}`);
@@ -101,9 +101,7 @@ describe(SignInService.name, () => {
         },
       ),
       // What a refused stale sign-in reads to tell a disable from a changed credential: not disabled.
-      findById: jest.fn<ReturnType<UsersService['findById']>, Parameters<UsersService['findById']>>(() =>
-        Promise.resolve({ disabledAt: null } as User),
-      ),
+      isDisabled: jest.fn((_id: number) => Promise.resolve(false)),
     };
     const sessions: jest.Mocked<Pick<SessionsService, 'open'>> = {
       open: jest.fn<ReturnType<SessionsService['open']>, Parameters<SessionsService['open']>>((userId) => {

@@ -198,7 +198,7 @@ export class SignInService {
     attempt: Pick<SignInAttempt, 'method' | 'meta'>,
     stale: () => AppException = invalidCredentials,
   ): Promise<never> {
-    const disabled = Boolean((await this.users.findById(userId))?.disabledAt);
+    const disabled = await this.users.isDisabled(userId);
     const { method, meta } = attempt;
     return disabled
       ? this.refuse({ userId, reason: 'disabled', method, meta }, BARRIER_ANSWERS.disabled())

@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import { In, IsNull, LessThan } from 'typeorm';
+import { type FindOptionsWhere, In, IsNull, LessThan } from 'typeorm';
 import { type Page, type PageQueryDto, paginate } from '../common/pagination.js';
 import { isUniqueViolation } from '../database/driver-errors.js';
 import { EntityRepository } from '../database/entity-repository.js';
@@ -93,12 +93,7 @@ export class UsersRepository extends EntityRepository<User> {
     withoutTotp = false,
   ): Promise<boolean> {
     const result = await this.repo.update(
-      {
-        id,
-        passwordHash: checkedHash,
-        disabledAt: IsNull(),
-        ...(withoutTotp ? { totpEnabledAt: IsNull() } : {}),
-      },
+      { ...stillAsChecked(id, checkedHash), ...(withoutTotp ? { totpEnabledAt: IsNull() } : {}) },
       { lastLoginAt: at, ...(rehashed === null ? {} : { passwordHash: rehashed }) },
     );
     return (result.affected ?? 0) > 0;
@@ -111,10 +106,7 @@ export class UsersRepository extends EntityRepository<User> {
    * matched rows (FOUND_ROWS).
    */
   async holdIfPasswordIs(id: number, checkedHash: string): Promise<boolean> {
-    const result = await this.repo.update(
-      { id, passwordHash: checkedHash, disabledAt: IsNull() },
-      { passwordHash: checkedHash },
-    );
+    const result = await this.repo.update(stillAsChecked(id, checkedHash), { passwordHash: checkedHash });
     return (result.affected ?? 0) > 0;
   }
 
@@ -214,4 +206,9 @@ export class UsersRepository extends EntityRepository<User> {
   async delete(id: number): Promise<void> {
     await this.repo.delete({ id });
   }
+}
+
+/** The account's row while it still has the password hash a proof was checked against and is not disabled. */
+function stillAsChecked(id: number, checkedHash: string): FindOptionsWhere<User> {
+  return { id, passwordHash: checkedHash, disabledAt: IsNull() };
 }

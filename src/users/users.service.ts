@@ -40,6 +40,11 @@ export class UsersService {
     return this.users.findByEmailWithHash(email);
   }
 
+  /** Whether the account is disabled now (false once it is gone): why a proof that no longer stands was refused. */
+  async isDisabled(id: number): Promise<boolean> {
+    return Boolean((await this.users.findById(id))?.disabledAt);
+  }
+
   findByIdWithHash(id: number): Promise<User | null> {
     return this.users.findByIdWithHash(id);
   }

@@ -1,5 +1,6 @@
 import type { ParsedMail } from 'mailparser';
 import { AuditEvent } from '../../src/audit/audit-event.entity.js';
+import { totpCode } from '../../src/auth/mfa/totp.js';
 import { uniqueEmail } from './factories.js';
 import { recipientsOf, type SmtpCapture, tokenFrom } from './smtp-capture.js';
 import type { TestApp } from './test-app.js';
@@ -89,4 +90,20 @@ export function auditEvents(
 export function comparable(body: Record<string, unknown>): Record<string, unknown> {
   const { requestId: _requestId, ...rest } = body;
   return rest;
+}
+
+/** Turns TOTP on for the caller of `accessToken` through the API (set-up, then a code of this step). */
+export async function enrolTotp(
+  t: TestApp,
+  accessToken: string,
+): Promise<{ secret: string; recoveryCodes: string[] }> {
+  const setup = await t.request('/api/v1/auth/mfa/totp/setup', { method: 'POST', token: accessToken });
+  const secret = setup.body.secret as string;
+  const confirmed = await t.request('/api/v1/auth/mfa/totp/confirm', {
+    method: 'POST',
+    body: { code: totpCode(secret, Date.now()) },
+    token: accessToken,
+  });
+  expect(confirmed.status).toBe(200);
+  return { secret, recoveryCodes: confirmed.body.recoveryCodes as string[] };
 }
