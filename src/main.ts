@@ -1,5 +1,4 @@
 import 'reflect-metadata';
-import nodeModule from 'node:module';
 import type { LoggerService } from '@nestjs/common';
 import { pino, type Logger as PinoLogger } from 'pino';
 import { validateConfig } from './config/config.module.js';
@@ -46,9 +45,8 @@ class BootLogger implements LoggerService {
 let bootLog: PinoLogger = pino();
 
 async function bootstrap(): Promise<void> {
-  // Node 22+ keeps the compiled code of every module it loads on disk and reuses it on the next boot:
-  // compiling the ~200 packages behind the app was a third of a cold start. A no-op on Node 20.
-  (nodeModule as { enableCompileCache?: () => unknown }).enableCompileCache?.();
+  // No module compile cache (module.enableCompileCache): on Node 24 it saved about 0.1 s of a 2.3 s
+  // boot, held 13-17 MB of RSS for the life of the process (P4), and a fresh container starts empty.
   // ConfigModule reads .env and process.env and validates them before anything else is built.
   const config = await validateConfig();
   bootLog = pino({ level: config.values.app.logLevel });
