@@ -49,14 +49,17 @@ const ROUTES = ['/api/v1/todos', '/api/v1/users/me'];
 const BIG_USER_TODOS = SMOKE ? 2_000 : 100_000;
 const MIXED_REQUESTS = Number(process.env.BENCH_MIXED ?? (SMOKE ? 2_000 : 100_000));
 /**
- * Node flags for the Gatehouse process only: production's, i.e. the Docker image's NODE_OPTIONS (its
- * heap limit), unless BENCH_APP_FLAGS names others ('' for none, `--optimize-for-size` …).
+ * Node flags for the Gatehouse process only: production's, i.e. the Docker image's (its heap limit,
+ * --no-maglev), unless BENCH_APP_FLAGS names others ('' for none, `--optimize-for-size` …).
  */
-const APP_NODE_FLAGS = (process.env.BENCH_APP_FLAGS ?? imageNodeOptions()).split(/\s+/).filter(Boolean);
+const APP_NODE_FLAGS = (process.env.BENCH_APP_FLAGS ?? imageNodeFlags()).split(/\s+/).filter(Boolean);
 
-/** The NODE_OPTIONS value docker/Dockerfile sets in the image that runs in production. */
-function imageNodeOptions() {
-  return /^\s*NODE_OPTIONS="([^"]*)"/m.exec(readFileSync('docker/Dockerfile', 'utf8'))?.[1] ?? '';
+/** The Node flags of the production image: docker/Dockerfile's NODE_OPTIONS and those its CMD passes. */
+function imageNodeFlags() {
+  const dockerfile = readFileSync('docker/Dockerfile', 'utf8');
+  const options = /^\s*NODE_OPTIONS="([^"]*)"/m.exec(dockerfile)?.[1] ?? '';
+  const command = JSON.parse(/^CMD (\[.*\])$/m.exec(dockerfile)?.[1] ?? '[]');
+  return [options, ...command.slice(1).filter((arg) => arg.startsWith('--'))].join(' ');
 }
 
 if (!/^[A-Za-z0-9_]+$/.test(DB)) {
@@ -94,6 +97,7 @@ async function withAdmin(work) {
 
 /** Starts a server process and waits until `readyUrl` answers. */
 async function startProcess(name, args, extraEnv, readyUrl) {
+  const spawned = performance.now();
   const child = spawn(process.execPath, args, {
     env: { ...env, ...extraEnv },
     stdio: ['ignore', 'ignore', 'inherit'],
@@ -102,7 +106,11 @@ async function startProcess(name, args, extraEnv, readyUrl) {
   for (let i = 0; i < 150; i += 1) {
     try {
       if ((await fetch(readyUrl)).status < 500) {
-        return { pid: child.pid, stop: async () => (child.kill('SIGTERM'), await exited) };
+        return {
+          pid: child.pid,
+          readyMs: performance.now() - spawned,
+          stop: async () => (child.kill('SIGTERM'), await exited),
+        };
       }
     } catch {
       // not listening yet
@@ -152,17 +160,23 @@ const ratio = (a, b) => `${(a / b).toFixed(2)}×`;
 
 /** P1: the two routes, Gatehouse against the raw server in alternating rounds; medians. */
 async function sameWork(token, pids) {
+  // Requests each side served, warm-ups included: bench/profile-budget.mjs divides profiles by them.
+  const served = { app: 0, raw: 0 };
+  const counted = (side, result) => ((served[side] += result.total), result);
   /** One measured round, with the server's CPU time per request (steady under a busy machine). */
   const round = async (port, route, pid) => {
     const before = cpuSeconds(pid);
-    const result = await measure(`http://127.0.0.1:${port}${route}`, token);
+    const result = counted(
+      port === APP_PORT ? 'app' : 'raw',
+      await measure(`http://127.0.0.1:${port}${route}`, token),
+    );
     return { ...result, cpuMs: ((cpuSeconds(pid) - before) * 1000) / result.total };
   };
   const rows = [];
   for (const route of ROUTES) {
     // Warm-up, not recorded: JIT, pools, buffer pool.
-    await measure(`http://127.0.0.1:${APP_PORT}${route}`, token);
-    await measure(`http://127.0.0.1:${RAW_PORT}${route}`, token);
+    counted('app', await measure(`http://127.0.0.1:${APP_PORT}${route}`, token));
+    counted('raw', await measure(`http://127.0.0.1:${RAW_PORT}${route}`, token));
     const ours = [];
     const theirs = [];
     for (let i = 1; i <= ROUNDS; i += 1) {
@@ -184,7 +198,7 @@ async function sameWork(token, pids) {
       rawCpuMs: median(theirs.map((r) => r.cpuMs)),
     });
   }
-  return rows;
+  return { rows, served };
 }
 
 /** P3: the big user's pages at random depths against the small user's first page, 10 connections. */
@@ -389,8 +403,17 @@ async function main() {
     }
 
     log('P1: same-work raw server');
-    const p1 = await sameWork(token, { app: app.pid, raw: raw.pid });
+    const { rows: p1, served } = await sameWork(token, { app: app.pid, raw: raw.pid });
     await raw.stop();
+    if (process.env.BENCH_PROFILE) {
+      writeFileSync(
+        `${process.env.BENCH_PROFILE}/served.json`,
+        JSON.stringify({
+          gatehouse: { requests: served.app, readyMs: Math.round(app.readyMs) },
+          raw: { requests: served.raw, readyMs: Math.round(raw.readyMs) },
+        }),
+      );
+    }
     if (process.env.BENCH_ONLY === 'p1') {
       return;
     }
