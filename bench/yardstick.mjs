@@ -49,8 +49,8 @@ const ROUTES = ['/api/v1/todos', '/api/v1/users/me'];
 const BIG_USER_TODOS = SMOKE ? 2_000 : 100_000;
 const MIXED_REQUESTS = Number(process.env.BENCH_MIXED ?? (SMOKE ? 2_000 : 100_000));
 /**
- * Node flags for the Gatehouse process only: production's, i.e. the Docker image's (its heap limit,
- * --no-maglev), unless BENCH_APP_FLAGS names others ('' for none, `--optimize-for-size` …).
+ * Node flags for the Gatehouse process only: production's, i.e. the Docker image's (its heap limit),
+ * unless BENCH_APP_FLAGS names others ('' for none, `--optimize-for-size` …).
  */
 const APP_NODE_FLAGS = (process.env.BENCH_APP_FLAGS ?? imageNodeFlags()).split(/\s+/).filter(Boolean);
 
