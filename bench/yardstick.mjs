@@ -49,17 +49,14 @@ const ROUTES = ['/api/v1/todos', '/api/v1/users/me'];
 const BIG_USER_TODOS = SMOKE ? 2_000 : 100_000;
 const MIXED_REQUESTS = Number(process.env.BENCH_MIXED ?? (SMOKE ? 2_000 : 100_000));
 /**
- * Node flags for the Gatehouse process only: production's, i.e. the Docker image's (its heap limit),
- * unless BENCH_APP_FLAGS names others ('' for none, `--optimize-for-size` …).
+ * Node flags for the Gatehouse process only: production's, i.e. the Docker image's NODE_OPTIONS (its
+ * heap limit), unless BENCH_APP_FLAGS names others ('' for none, `--optimize-for-size` …).
  */
-const APP_NODE_FLAGS = (process.env.BENCH_APP_FLAGS ?? imageNodeFlags()).split(/\s+/).filter(Boolean);
+const APP_NODE_FLAGS = (process.env.BENCH_APP_FLAGS ?? imageNodeOptions()).split(/\s+/).filter(Boolean);
 
-/** The Node flags of the production image: docker/Dockerfile's NODE_OPTIONS and those its CMD passes. */
-function imageNodeFlags() {
-  const dockerfile = readFileSync('docker/Dockerfile', 'utf8');
-  const options = /^\s*NODE_OPTIONS="([^"]*)"/m.exec(dockerfile)?.[1] ?? '';
-  const command = JSON.parse(/^CMD (\[.*\])$/m.exec(dockerfile)?.[1] ?? '[]');
-  return [options, ...command.slice(1).filter((arg) => arg.startsWith('--'))].join(' ');
+/** The NODE_OPTIONS value docker/Dockerfile sets in the image that runs in production. */
+function imageNodeOptions() {
+  return /^\s*NODE_OPTIONS="([^"]*)"/m.exec(readFileSync('docker/Dockerfile', 'utf8'))?.[1] ?? '';
 }
 
 if (!/^[A-Za-z0-9_]+$/.test(DB)) {
@@ -160,28 +157,30 @@ const ratio = (a, b) => `${(a / b).toFixed(2)}×`;
 
 /** P1: the two routes, Gatehouse against the raw server in alternating rounds; medians. */
 async function sameWork(token, pids) {
+  const ports = { app: APP_PORT, raw: RAW_PORT };
   // Requests each side served, warm-ups included: bench/profile-budget.mjs divides profiles by them.
   const served = { app: 0, raw: 0 };
-  const counted = (side, result) => ((served[side] += result.total), result);
+  const run = async (side, route) => {
+    const result = await measure(`http://127.0.0.1:${ports[side]}${route}`, token);
+    served[side] += result.total;
+    return result;
+  };
   /** One measured round, with the server's CPU time per request (steady under a busy machine). */
-  const round = async (port, route, pid) => {
-    const before = cpuSeconds(pid);
-    const result = counted(
-      port === APP_PORT ? 'app' : 'raw',
-      await measure(`http://127.0.0.1:${port}${route}`, token),
-    );
-    return { ...result, cpuMs: ((cpuSeconds(pid) - before) * 1000) / result.total };
+  const round = async (side, route) => {
+    const before = cpuSeconds(pids[side]);
+    const result = await run(side, route);
+    return { ...result, cpuMs: ((cpuSeconds(pids[side]) - before) * 1000) / result.total };
   };
   const rows = [];
   for (const route of ROUTES) {
     // Warm-up, not recorded: JIT, pools, buffer pool.
-    counted('app', await measure(`http://127.0.0.1:${APP_PORT}${route}`, token));
-    counted('raw', await measure(`http://127.0.0.1:${RAW_PORT}${route}`, token));
+    await run('app', route);
+    await run('raw', route);
     const ours = [];
     const theirs = [];
     for (let i = 1; i <= ROUNDS; i += 1) {
-      ours.push(await round(APP_PORT, route, pids.app));
-      theirs.push(await round(RAW_PORT, route, pids.raw));
+      ours.push(await round('app', route));
+      theirs.push(await round('raw', route));
       log(
         `  ${route} round ${i}: Gatehouse ${Math.round(ours.at(-1).rps)} req/s p99 ${ours.at(-1).p99} ms ` +
           `${ours.at(-1).cpuMs.toFixed(3)} CPU ms/req · raw ${Math.round(theirs.at(-1).rps)} req/s ` +

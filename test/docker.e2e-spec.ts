@@ -63,17 +63,6 @@ describe('docker/', () => {
     expect(run.status).toBe(0);
   });
 
-  it('starts the built app, with only Node flags that Node accepts', () => {
-    const command = JSON.parse(/^CMD (\[.*\])$/m.exec(dockerfile)?.[1] ?? '[]') as string[];
-    expect(command[0]).toBe('node');
-    expect(command.at(-1)).toBe('dist/src/main.js');
-    const flags = command.slice(1, -1);
-    expect(flags.every((flag) => flag.startsWith('--'))).toBe(true);
-    const run = spawnSync(process.execPath, [...flags, '-e', 'process.exit(0)'], { encoding: 'utf8' });
-    expect(run.stderr).toBe('');
-    expect(run.status).toBe(0);
-  });
-
   it('health-checks routes that exist and answer 200', async () => {
     const paths = [
       ...`${app.healthcheck?.test.join(' ')}\n${dockerfile}`.matchAll(/127\.0\.0\.1:[^/]*?(\/[a-z/]+)/g),
