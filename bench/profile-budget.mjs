@@ -7,8 +7,9 @@
 //
 // Self time only (a frame's callees count in their own layer), main thread only (GC helper threads
 // are outside the profile), so the totals sit below the yardstick's process CPU per request.
-import { readFileSync, readdirSync, statSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { newestProfile } from './cpu-profile.mjs';
 
 const dir = process.argv[2] ?? '/tmp/gatehouse-prof';
 const served = JSON.parse(readFileSync(join(dir, 'served.json'), 'utf8'));
@@ -59,11 +60,7 @@ function layerOf({ functionName, url }) {
 
 /** Microseconds of self time per served request, by layer, after `skipMs` (boot) of the profile. */
 function budget(profileDir, requests, skipMs) {
-  const newest = readdirSync(profileDir)
-    .filter((file) => file.endsWith('.cpuprofile'))
-    .map((file) => join(profileDir, file))
-    .sort((a, b) => statSync(b).mtimeMs - statSync(a).mtimeMs)[0];
-  const profile = JSON.parse(readFileSync(newest, 'utf8'));
+  const { profile } = newestProfile(profileDir);
   const frames = new Map(profile.nodes.map((node) => [node.id, node.callFrame]));
   const layers = new Map();
   let elapsed = 0;

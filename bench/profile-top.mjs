@@ -2,17 +2,12 @@
 // the busy time (idle excluded), grouped by function and by package, as Markdown tables.
 //
 //   node bench/profile-top.mjs /tmp/gatehouse-prof [count] [skip seconds: boot and seeding, default 0]
-import { readFileSync, readdirSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { newestProfile } from './cpu-profile.mjs';
 
 const dir = process.argv[2] ?? '/tmp/gatehouse-prof';
 const count = Number(process.argv[3] ?? 15);
 const skipMicros = Number(process.argv[4] ?? 0) * 1e6;
-const newest = readdirSync(dir)
-  .filter((f) => f.endsWith('.cpuprofile'))
-  .map((f) => join(dir, f))
-  .sort((a, b) => statSync(b).mtimeMs - statSync(a).mtimeMs)[0];
-const profile = JSON.parse(readFileSync(newest, 'utf8'));
+const { file: newest, profile } = newestProfile(dir);
 const byId = new Map(profile.nodes.map((node) => [node.id, node]));
 const selfTicks = new Map();
 let elapsed = 0;
