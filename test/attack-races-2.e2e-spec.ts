@@ -5,9 +5,10 @@ import { Session } from '../src/auth/session.entity.js';
 import { SessionsRepository } from '../src/auth/sessions.repository.js';
 import { User } from '../src/users/user.entity.js';
 import { auditEvents, type Account, enrolTotp as enrolTotpFor, logIn, signUp } from './support/accounts.js';
-import { newUser, type SeededUser } from './support/factories.js';
-import { SmtpCapture } from './support/smtp-capture.js';
-import { Gate, holdAfter, tally } from './support/race.js';
+import type { SeededUser } from './support/factories.js';
+import type { SmtpCapture } from './support/smtp-capture.js';
+import { releaseRaces, startRaceApp, stopRaceApp } from './support/race-app.js';
+import { holdAfter, statusOf, tally, tracked } from './support/race.js';
 import { type ApiResponse, TestApp } from './support/test-app.js';
 
 /**
@@ -22,39 +23,18 @@ const OWNER_NEW = 'the owner changes it to this passphrase';
 const ATTACKER_NEW = 'the thief changes it to this passphrase';
 const STEP = 30_000;
 
-/** Every gate a test made: opened after each test, so a failed assertion never leaves a request hanging. */
-const gates: Gate[] = [];
-function tracked(gate: Gate): Gate {
-  gates.push(gate);
-  return gate;
-}
-
 describe('attack: races against credential and account changes', () => {
   let t: TestApp;
   let capture: SmtpCapture;
   let admin: SeededUser;
 
   beforeAll(async () => {
-    capture = await SmtpCapture.start();
-    // The stress below signs one address in many times a round: the per-address throttle is not what it tests.
-    t = await TestApp.start({
-      MAIL_URL: capture.url,
-      MAIL_POLL_INTERVAL: '50ms',
-      AUTH_THROTTLE_EMAIL_LIMIT: '10000',
-      AUTH_THROTTLE_IP_LIMIT: '10000',
-    });
-    admin = await newUser(t, { role: 'admin' });
+    ({ t, capture, admin } = await startRaceApp());
   });
 
-  afterAll(async () => {
-    await t.close();
-    await capture.stop();
-  });
+  afterAll(() => stopRaceApp({ t, capture, admin }));
 
-  afterEach(() => {
-    gates.splice(0).forEach((gate) => gate.open());
-    jest.restoreAllMocks();
-  });
+  afterEach(releaseRaces);
 
   const login = (email: string, password: string) =>
     t.request(`${API}/auth/login`, { method: 'POST', body: { email, password } });
@@ -74,8 +54,6 @@ describe('attack: races against credential and account changes', () => {
 
   const liveSessions = async (userId: number) =>
     (await t.dataSource.getRepository(Session).findBy({ userId })).filter((s) => s.revokedAt === null);
-
-  const statusOf = (res: ApiResponse) => `${res.status} ${String(res.body?.code ?? '')}`.trim();
 
   const enrolTotp = (accessToken: string) => enrolTotpFor(t, accessToken);
 
@@ -152,6 +130,15 @@ describe('attack: races against credential and account changes', () => {
       expect(await auditEvents(t, { event: 'mfa.disabled', userId: account.id })).toHaveLength(0);
       const failed = await auditEvents(t, { event: 'mfa.disable_failed', userId: account.id });
       expect(failed.map((e) => e.metadata?.reason)).toEqual(['credentials_changed']);
+      // The refused disable spent nothing: the owner's recovery code still signs them in.
+      expect(await auditEvents(t, { event: 'auth.recovery_code_used', userId: account.id })).toHaveLength(0);
+      jest.restoreAllMocks();
+      const withNew = await login(account.email, OWNER_NEW);
+      const recovered = await t.request(`${API}/auth/login/mfa`, {
+        method: 'POST',
+        body: { mfaToken: withNew.body.mfaToken, recoveryCode: recoveryCodes[0] },
+      });
+      expect(recovered.status).toBe(200);
     });
   });
 

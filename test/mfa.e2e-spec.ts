@@ -469,15 +469,18 @@ describe('TOTP second factor', () => {
 
   it('turns TOTP off only with the password and a code (or a recovery code), and mails a notice', async () => {
     const account = await enrolled();
+    // A past updated_at, so that a write (TypeORM stamps CURRENT_TIMESTAMP, whole seconds) would show.
+    await t.dataSource.getRepository(User).update({ id: account.id }, { updatedAt: new Date('2020-01-01') });
+    const untouched = await t.dataSource.getRepository(User).findOneByOrFail({ id: account.id });
     const wrongPassword = await disable(account, { password: WRONG, code: code(account.secret) });
     expect([wrongPassword.status, wrongPassword.body.code]).toEqual([401, 'INVALID_PASSWORD']);
     const wrongCode = await disable(account, { password: account.password, code: '000000' });
     expect([wrongCode.status, wrongCode.body.code]).toEqual([401, 'MFA_INVALID']);
     const malformed = await disable(account, { password: account.password, code: 'abc' });
     expect([malformed.status, malformed.body.code]).toEqual([400, 'VALIDATION_FAILED']);
-    expect(
-      (await t.dataSource.getRepository(User).findOneByOrFail({ id: account.id })).totpEnabledAt,
-    ).not.toBeNull();
+    // Refused attempts change nothing on the account, not even its updated_at.
+    expect(await t.dataSource.getRepository(User).findOneByOrFail({ id: account.id })).toEqual(untouched);
+    expect(untouched.totpEnabledAt).not.toBeNull();
     expect(await auditEvents(t, { event: 'mfa.disable_failed', userId: account.id })).toHaveLength(1);
     expect((await mfaFailures(account.id)).map((e) => e.metadata)).toEqual([
       { context: 'disable', reason: 'code_invalid' },

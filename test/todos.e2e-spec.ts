@@ -94,6 +94,8 @@ describe('todos', () => {
       });
       expect(toggled.status).toBe(200);
       expect(toggled.body).toMatchObject({ id, title: 'Write the report', completed: true });
+      // Stamped to the millisecond like createdAt, so never before it (TypeORM's own stamp is whole seconds).
+      expect(Date.parse(toggled.body.updatedAt)).toBeGreaterThanOrEqual(Date.parse(created.body.createdAt));
 
       const edited = await t.request(`${TODOS}/${id}`, {
         method: 'PATCH',

@@ -1252,7 +1252,7 @@ export interface operations {
             };
             /**
              * @description Unauthorized. Codes:
-             *     - `INVALID_PASSWORD`: the password is wrong
+             *     - `INVALID_PASSWORD`: the password is wrong, or it was changed (or the account disabled) after this request checked it
              *     - `UNAUTHENTICATED`: missing, invalid, expired or revoked access token
              */
             401: {
@@ -3366,7 +3366,7 @@ export interface operations {
             };
             /**
              * @description Unauthorized. Codes:
-             *     - `INVALID_PASSWORD`: the current password is wrong
+             *     - `INVALID_PASSWORD`: the password is wrong, or it was changed (or the account disabled) after this request checked it
              *     - `UNAUTHENTICATED`: missing, invalid, expired or revoked access token
              */
             401: {
@@ -3858,7 +3858,7 @@ export interface operations {
             /**
              * @description Unauthorized. Codes:
              *     - `MFA_INVALID`: the code or recovery code is wrong or used
-             *     - `INVALID_PASSWORD`: the password is wrong
+             *     - `INVALID_PASSWORD`: the password is wrong, or it was changed (or the account disabled) after this request checked it
              *     - `UNAUTHENTICATED`: missing, invalid, expired or revoked access token
              */
             401: {

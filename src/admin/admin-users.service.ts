@@ -103,7 +103,13 @@ export class AdminUsersService {
     });
   }
 
-  /** Loads the account (404 if missing), applies the change and writes its audit row, in one unit of work. */
+  /**
+   * Holds the account's row (404 if missing), reads it, applies the change and writes its audit row,
+   * in one unit of work. Holding before reading makes the change act on the account as it is: an
+   * owner's deletion, confirmation or verification either committed first (and is what the read
+   * sees) or waits for this one. A plain read first let MariaDB act on a copy, e.g. disable and audit
+   * an account its owner had deleted meanwhile.
+   */
   @Transactional()
   private async act(
     actor: AuthUser,
@@ -112,7 +118,7 @@ export class AdminUsersService {
     meta: RequestMeta,
     change: (user: User) => Promise<Record<string, unknown>>,
   ): Promise<void> {
-    const user = await this.users.findById(userId);
+    const user = (await this.users.holdAccount(userId)) ? await this.users.findById(userId) : null;
     if (!user) {
       throw new AppException(HttpStatus.NOT_FOUND, 'USER_NOT_FOUND', 'No account has this id.');
     }

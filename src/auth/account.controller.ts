@@ -4,13 +4,12 @@ import { ApiNoContentResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { ApiProblem } from '../common/openapi.js';
 import { type RequestMeta, ReqMeta } from '../common/request-meta.js';
 import { AccountService } from './account.service.js';
+import { AUTH_BUSY, INVALID_PASSWORD_WHEN } from './api-problems.js';
 import type { AuthUser } from '../common/auth/auth-user.js';
 import { Authenticated, CurrentUser } from '../common/auth/decorators.js';
 import { ChangePasswordDto, DeleteAccountDto } from './dto/auth.dto.js';
 import { ApiThrottled, AuthThrottlerGuard } from './auth-throttler.guard.js';
 import { Throttler } from './throttlers.js';
-
-const AUTH_BUSY = 'too many password checks queued; retry shortly';
 
 @ApiThrottled('too many password checks for this account or IP')
 @ApiTags('users')
@@ -28,7 +27,7 @@ export class AccountController {
     summary: 'Change your password: other sessions and reset links are revoked, a notice is mailed',
   })
   @ApiNoContentResponse()
-  @ApiProblem(401, ['INVALID_PASSWORD'], { description: 'the current password is wrong' })
+  @ApiProblem(401, ['INVALID_PASSWORD'], { description: INVALID_PASSWORD_WHEN })
   @ApiProblem(400, ['VALIDATION_FAILED'], { description: 'weak or common new password' })
   @ApiProblem(503, ['AUTH_BUSY'], { description: AUTH_BUSY })
   changePassword(
@@ -46,7 +45,7 @@ export class AccountController {
     summary: 'Delete your account, its sessions, tokens and todos (the audit trail stays)',
   })
   @ApiNoContentResponse()
-  @ApiProblem(401, ['INVALID_PASSWORD'], { description: 'the password is wrong' })
+  @ApiProblem(401, ['INVALID_PASSWORD'], { description: INVALID_PASSWORD_WHEN })
   @ApiProblem(503, ['AUTH_BUSY'], { description: AUTH_BUSY })
   deleteAccount(
     @CurrentUser() user: AuthUser,

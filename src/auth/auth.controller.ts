@@ -32,6 +32,7 @@ import { MfaLoginService } from './mfa/mfa-login.service.js';
 import { PasswordResetService } from './password-reset.service.js';
 import { RegistrationService } from './registration.service.js';
 import { SessionsService } from './sessions.service.js';
+import { AUTH_BUSY } from './api-problems.js';
 import { ApiThrottled, AuthThrottlerGuard, RETRY_AFTER_HEADERS } from './auth-throttler.guard.js';
 import { NOT_THROTTLED, Throttler } from './throttlers.js';
 
@@ -41,7 +42,6 @@ import { NOT_THROTTLED, Throttler } from './throttlers.js';
  */
 const UNIFORM_ANSWER_MS = 150;
 
-const AUTH_BUSY = 'too many password checks queued; retry shortly';
 const LOGIN_BUSY =
   'too many password checks queued, or the ones already in flight on this address did not settle in time; retry shortly';
 const MFA_BUSY = 'the codes already in flight on this account did not settle in time; retry shortly';

@@ -155,9 +155,14 @@ function serializeTransactions(dataSource: DataSource): void {
   Object.assign(runner, { query: guarded });
 }
 
+/** The database's clock to the millisecond, as SQL. */
+export function currentTimestamp(mysql: boolean): string {
+  return mysql ? 'CURRENT_TIMESTAMP(3)' : "STRFTIME('%Y-%m-%d %H:%M:%f', 'NOW')";
+}
+
 /** The default of created_at / updated_at, shared with the migrations so both agree. */
 export function timestampDefaults(mysql: boolean) {
-  const now = mysql ? 'CURRENT_TIMESTAMP(3)' : "STRFTIME('%Y-%m-%d %H:%M:%f', 'NOW')";
+  const now = currentTimestamp(mysql);
   return { createDateDefault: now, createDatePrecision: 3, updateDateDefault: now, updateDatePrecision: 3 };
 }
 

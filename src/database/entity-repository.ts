@@ -3,11 +3,14 @@ import type { EntityMetadata } from 'typeorm/metadata/EntityMetadata.js';
 import {
   type EntityManager,
   type EntityTarget,
+  type FindOptionsWhere,
   type ObjectLiteral,
   QueryFailedError,
   type Repository,
+  type UpdateResult,
 } from 'typeorm';
-import { isMysqlFamily } from './data-source.js';
+import type { QueryDeepPartialEntity } from 'typeorm/query-builder/QueryPartialEntity.js';
+import { currentTimestamp, isMysqlFamily } from './data-source.js';
 import type { UnitOfWork } from './unit-of-work.js';
 
 /** The one method of mysql2's callback pool that hot reads use. */
@@ -46,8 +49,15 @@ export abstract class EntityRepository<T extends ObjectLiteral> {
     private readonly entity: EntityTarget<T>,
   ) {}
 
-  /** The table, inside the open unit of work if there is one. */
-  protected get repo(): Repository<T> {
+  /**
+   * The table, inside the open unit of work if there is one. Without `update`: `updateWhere` is the
+   * one that keeps updated_at to the millisecond, so the compiler sends every UPDATE through it.
+   */
+  protected get repo(): Omit<Repository<T>, 'update'> {
+    return this.table;
+  }
+
+  private get table(): Repository<T> {
     return this.uow.tx.getRepository(this.entity);
   }
 
@@ -81,6 +91,25 @@ export abstract class EntityRepository<T extends ObjectLiteral> {
       };
     }
     return this.shape;
+  }
+
+  /**
+   * What an UPDATE of this table sets besides its changes: the updated_at column (if it has one) to
+   * the millisecond, like its default. TypeORM's own stamp is CURRENT_TIMESTAMP, whole seconds: a
+   * todo edited in the second it was created showed an `updatedAt` before its `createdAt`.
+   */
+  protected get stamp(): QueryDeepPartialEntity<T> {
+    const column = this.raw.metadata.updateDateColumn;
+    const now = currentTimestamp(this.raw.mysql);
+    return (column ? { [column.propertyName]: () => now } : {}) as QueryDeepPartialEntity<T>;
+  }
+
+  /** UPDATE … WHERE with the `stamp`; a change that names updated_at itself wins. */
+  protected updateWhere(
+    where: FindOptionsWhere<T>,
+    changes: QueryDeepPartialEntity<T>,
+  ): Promise<UpdateResult> {
+    return this.table.update(where, { ...this.stamp, ...changes });
   }
 
   private columnOf(property: string): ColumnMetadata {

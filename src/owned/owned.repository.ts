@@ -87,7 +87,7 @@ export abstract class OwnedRepository<T extends OwnedRow> extends EntityReposito
 
   /** One conditional UPDATE; false when no row with this id belongs to the owner. */
   async updateOwned(ownerId: number, id: number, changes: QueryDeepPartialEntity<T>): Promise<boolean> {
-    const result = await this.repo.update(this.owned(ownerId, id), changes);
+    const result = await this.updateWhere(this.owned(ownerId, id), changes);
     return (result.affected ?? 0) > 0;
   }
 

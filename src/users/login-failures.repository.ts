@@ -63,7 +63,7 @@ export class LoginFailuresRepository extends EntityRepository<LoginFailure> {
     row: Pick<LoginFailure, 'emailHash' | 'client' | 'failures' | 'inFlight' | 'lockedUntil' | 'updatedAt'>,
   ) {
     const { emailHash, client, ...changes } = row;
-    await this.repo.update({ emailHash, client }, changes);
+    await this.updateWhere({ emailHash, client }, changes);
   }
 
   async delete(emailHash: string, clients?: readonly string[]): Promise<number> {

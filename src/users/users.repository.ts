@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import { type FindOptionsWhere, In, IsNull, LessThan } from 'typeorm';
+import { type FindOptionsWhere, In, IsNull, LessThan, Not } from 'typeorm';
 import { type Page, type PageQueryDto, paginate } from '../common/pagination.js';
 import { isUniqueViolation } from '../database/driver-errors.js';
 import { EntityRepository } from '../database/entity-repository.js';
@@ -69,11 +69,21 @@ export class UsersRepository extends EntityRepository<User> {
     }
   }
 
+  /**
+   * Sets the username while the account exists and is not disabled, in one conditional UPDATE (it
+   * reads the latest committed row): false once a deletion or a disable committed, which also
+   * revoked the session the request was authenticated by.
+   */
+  async setUsername(id: number, username: string | null): Promise<boolean> {
+    const result = await this.updateWhere({ id, disabledAt: IsNull() }, { username });
+    return (result.affected ?? 0) > 0;
+  }
+
   async update(
     id: number,
-    changes: Partial<Pick<User, 'isVerified' | 'passwordHash' | 'username' | 'disabledAt' | 'role'>>,
+    changes: Partial<Pick<User, 'isVerified' | 'passwordHash' | 'disabledAt' | 'role'>>,
   ): Promise<void> {
-    await this.repo.update({ id }, changes);
+    await this.updateWhere({ id }, changes);
   }
 
   /**
@@ -92,7 +102,7 @@ export class UsersRepository extends EntityRepository<User> {
     rehashed: string | null,
     withoutTotp = false,
   ): Promise<boolean> {
-    const result = await this.repo.update(
+    const result = await this.updateWhere(
       { ...stillAsChecked(id, checkedHash), ...(withoutTotp ? { totpEnabledAt: IsNull() } : {}) },
       { lastLoginAt: at, ...(rehashed === null ? {} : { passwordHash: rehashed }) },
     );
@@ -101,12 +111,25 @@ export class UsersRepository extends EntityRepository<User> {
 
   /**
    * Holds the account's row for the open unit of work while its password hash is still `checkedHash`
-   * and it is not disabled; false if either changed (or the account went) since it was checked. A
-   * no-op UPDATE rather than `SELECT … FOR UPDATE`, which SQLite has no syntax for; mysql2 counts
-   * matched rows (FOUND_ROWS).
+   * and it is not disabled; false if either changed (or the account went) since it was checked.
    */
-  async holdIfPasswordIs(id: number, checkedHash: string): Promise<boolean> {
-    const result = await this.repo.update(stillAsChecked(id, checkedHash), { passwordHash: checkedHash });
+  holdIfPasswordIs(id: number, checkedHash: string): Promise<boolean> {
+    return this.hold(stillAsChecked(id, checkedHash));
+  }
+
+  /** Holds the account's row for the open unit of work; false if the account is gone. */
+  holdAccount(id: number): Promise<boolean> {
+    return this.hold({ id });
+  }
+
+  /**
+   * Holds the row matching `where` until the unit of work ends: a no-op UPDATE rather than
+   * `SELECT … FOR UPDATE`, which SQLite has no syntax for. It reads the latest committed row (a change
+   * that committed meanwhile is what it matches, one that comes after waits), and mysql2 counts matched
+   * rows (FOUND_ROWS). updated_at is set to itself, or `updateWhere` would stamp the row as changed.
+   */
+  private async hold(where: FindOptionsWhere<User>): Promise<boolean> {
+    const result = await this.updateWhere(where, { updatedAt: () => this.column('updatedAt') });
     return (result.affected ?? 0) > 0;
   }
 
@@ -115,13 +138,13 @@ export class UsersRepository extends EntityRepository<User> {
    * the latest committed row, so a verification that committed meanwhile wins); true if it did.
    */
   async updateHashIfUnverified(id: number, passwordHash: string): Promise<boolean> {
-    const result = await this.repo.update({ id, isVerified: false }, { passwordHash });
+    const result = await this.updateWhere({ id, isVerified: false }, { passwordHash });
     return (result.affected ?? 0) > 0;
   }
 
   /** Sets disabled_at unless already set (the first disable time is the one kept). */
   async disable(id: number, at: Date): Promise<void> {
-    await this.repo.update({ id, disabledAt: IsNull() }, { disabledAt: at });
+    await this.updateWhere({ id, disabledAt: IsNull() }, { disabledAt: at });
   }
 
   /** Newest accounts first; with a prefix, only emails starting with it (served by UQ_users_email). */
@@ -164,7 +187,7 @@ export class UsersRepository extends EntityRepository<User> {
   }
 
   async setTotpPending(id: number, sealed: string): Promise<void> {
-    await this.repo.update({ id }, { totpPendingSecret: sealed });
+    await this.updateWhere({ id }, { totpPendingSecret: sealed });
   }
 
   /**
@@ -172,7 +195,7 @@ export class UsersRepository extends EntityRepository<User> {
    * against (a set-up that raced in has replaced it): true if it did.
    */
   async activateTotp(id: number, pending: string, step: number, at: Date): Promise<boolean> {
-    const result = await this.repo.update(
+    const result = await this.updateWhere(
       { id, totpPendingSecret: pending },
       { totpSecret: pending, totpPendingSecret: null, totpEnabledAt: at, totpLastStep: step },
     );
@@ -187,7 +210,7 @@ export class UsersRepository extends EntityRepository<User> {
     const result = await this.repo
       .createQueryBuilder()
       .update()
-      .set({ totpLastStep: step })
+      .set({ totpLastStep: step, ...this.stamp })
       .where('id = :id', { id })
       .andWhere('totp_enabled_at IS NOT NULL')
       .andWhere('(totp_last_step IS NULL OR totp_last_step < :step)', { step })
@@ -195,12 +218,27 @@ export class UsersRepository extends EntityRepository<User> {
     return result.affected === 1;
   }
 
-  /** Turns TOTP off: the active and pending secrets go. */
-  async clearTotp(id: number): Promise<void> {
-    await this.repo.update(
-      { id },
+  /**
+   * Turns TOTP off: the active and pending secrets go. True if it was on when this ran: each
+   * UPDATE reads the latest committed row, so of a disable and an operator's reset that race, only
+   * one finds it on (and mails and audits it), and a reset that read the account before the owner
+   * confirmed TOTP still finds it on.
+   */
+  async clearTotp(id: number): Promise<boolean> {
+    const result = await this.updateWhere(
+      { id, totpEnabledAt: Not(IsNull()) },
       { totpSecret: null, totpPendingSecret: null, totpEnabledAt: null, totpLastStep: null },
     );
+    if ((result.affected ?? 0) > 0) {
+      return true;
+    }
+    // Off already: only a pending secret (a set-up never confirmed) can be left. Conditional too, so
+    // a confirmation that committed in between is never undone without the answer above.
+    await this.updateWhere(
+      { id, totpEnabledAt: IsNull(), totpPendingSecret: Not(IsNull()) },
+      { totpPendingSecret: null },
+    );
+    return false;
   }
 
   async delete(id: number): Promise<void> {

@@ -1,5 +1,6 @@
 import { HttpStatus, Injectable } from '@nestjs/common';
 import { AuditService } from '../audit/audit.service.js';
+import { unauthenticated } from '../common/auth/unauthenticated.js';
 import { type Page, type PageQueryDto } from '../common/pagination.js';
 import { AppException } from '../common/problem.js';
 import type { RequestMeta } from '../common/request-meta.js';
@@ -83,21 +84,36 @@ export class UsersService {
     return this.users.holdIfPasswordIs(id, checkedHash);
   }
 
+  /** See UsersRepository.holdAccount. */
+  holdAccount(id: number): Promise<boolean> {
+    return this.users.holdAccount(id);
+  }
+
   /** Ends every brute-force lock and failure count on the account's address; null if no such account. */
   async unlock(id: number): Promise<number | null> {
     const user = await this.users.findById(id);
     return user ? this.lockout.unlock(user.email) : null;
   }
 
+  /**
+   * Changes the username. An account deleted or disabled after the request was authenticated (both
+   * revoke its sessions) is not written to: 401 UNAUTHENTICATED, as the next request would answer.
+   * A sign-out that commits meanwhile does not stop it: like every request, it was authenticated by
+   * the session check when it began.
+   */
   @Transactional()
   async updateUsername(user: { id: number }, username: string | null, meta: RequestMeta): Promise<User> {
+    let updated: boolean;
     try {
-      await this.users.update(user.id, { username: username === null ? null : username.toLowerCase() });
+      updated = await this.users.setUsername(user.id, username === null ? null : username.toLowerCase());
     } catch (error) {
       if (isUniqueViolation(error)) {
         throw new AppException(HttpStatus.CONFLICT, 'USERNAME_TAKEN', 'That username is already taken.');
       }
       throw error;
+    }
+    if (!updated) {
+      throw unauthenticated();
     }
     await this.audit.record('user.updated', { userId: user.id, meta, metadata: { fields: ['username'] } });
     return (await this.users.findById(user.id)) as User;
@@ -160,7 +176,7 @@ export class UsersService {
     return this.users.claimTotpStep(id, step);
   }
 
-  clearTotp(id: number): Promise<void> {
+  clearTotp(id: number): Promise<boolean> {
     return this.users.clearTotp(id);
   }
 }

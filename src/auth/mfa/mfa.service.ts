@@ -177,19 +177,24 @@ export class MfaService {
   /** Turns TOTP off with the password and a code (or a recovery code), and mails a notice. */
   async disable(caller: AuthUser, password: string, code: string, meta: RequestMeta): Promise<void> {
     const checked = await this.accounts.verifiedCaller(caller, password, meta, 'mfa.disable_failed');
-    const user = await this.users.findByIdWithTotp(caller.id);
-    if (!user || !hasTotp(user)) {
-      throw new AppException(HttpStatus.BAD_REQUEST, 'MFA_NOT_ENABLED', 'Two-step sign-in is not on.');
-    }
-    const proved = await this.spend(user, asSecondFactor(code), 'disable', meta);
+    // The code is spent, and TOTP turned off, in one unit of work that holds the account's row while
+    // the password checked above is still its own: a disable proved with a password the owner has
+    // since changed does nothing, and leaves the code it was sent unspent. A wrong code commits only
+    // its failure's audit row.
+    const proved = await this.accounts.whileStillProved(checked, meta, 'mfa.disable_failed', async () => {
+      const user = await this.users.findByIdWithTotp(caller.id);
+      if (!user || !hasTotp(user)) {
+        throw new AppException(HttpStatus.BAD_REQUEST, 'MFA_NOT_ENABLED', 'Two-step sign-in is not on.');
+      }
+      const outcome = await this.spend(user, asSecondFactor(code), 'disable', meta);
+      if (typeof outcome === 'object') {
+        await this.turnOff(user, meta, { via: outcome.method });
+      }
+      return outcome;
+    });
     if (typeof proved !== 'object') {
       throw mfaInvalid();
     }
-    // Turned off only while the password checked above is still the account's: a disable proved
-    // with a password the owner has since changed does nothing.
-    await this.accounts.whileStillProved(checked, meta, 'mfa.disable_failed', () =>
-      this.turnOff(user, meta, { via: proved.method }),
-    );
   }
 
   /**
@@ -201,9 +206,7 @@ export class MfaService {
     actorUserId: number,
     meta: RequestMeta,
   ): Promise<{ wasEnabled: boolean }> {
-    const wasEnabled = hasTotp(user);
-    await this.turnOff(user, meta, { via: 'operator', actorUserId });
-    return { wasEnabled };
+    return { wasEnabled: await this.turnOff(user, meta, { via: 'operator', actorUserId }) };
   }
 
   /**
@@ -273,20 +276,22 @@ export class MfaService {
 
   /**
    * The one way TOTP goes: the secrets, the recovery codes and any outstanding mfaToken, in one unit
-   * of work (the caller's, if one is open). If it was on, the owner is mailed and `mfa.disabled`
-   * audited — with the operator as actor when one reset it.
+   * of work (the caller's, if one is open). If it was on when the secrets went — decided by that
+   * UPDATE, not by `user`, which an operator's reset read before a racing disable or confirm
+   * committed — the owner is mailed and `mfa.disabled` audited, with the operator as actor when one
+   * reset it. Returns whether it was on.
    */
   @Transactional()
   private async turnOff(
     user: User,
     meta: RequestMeta,
     { via, actorUserId }: { via: SecondFactorMethod | 'operator'; actorUserId?: number },
-  ): Promise<void> {
-    await this.users.clearTotp(user.id);
+  ): Promise<boolean> {
+    const wasOn = await this.users.clearTotp(user.id);
     await this.recoveryCodes.deleteAll(user.id);
     await this.tokens.invalidateAll(user.id, 'mfa_login');
-    if (!hasTotp(user)) {
-      return;
+    if (!wasOn) {
+      return false;
     }
     await this.mail.enqueue(
       'mfa-disabled',
@@ -294,6 +299,7 @@ export class MfaService {
       actorUserId === undefined ? {} : { byOperator: 'yes' },
     );
     await this.audit.record('mfa.disabled', { userId: user.id, actorUserId, meta, metadata: { via } });
+    return true;
   }
 
   private seal(userId: number, secret: string): string {
