@@ -11,6 +11,7 @@ import { AppModule, type AppModuleOptions } from './app.module.js';
 import { ProblemDetailsFilter } from './common/exceptions.filter.js';
 import { ProblemDetailsDto } from './common/dto/problem-details.dto.js';
 import { exceedsJsonDepth, JSON_MAX_DEPTH } from './common/json-depth.js';
+import { createAppLogger, enterRequestContext, RequestLog, sameLogger } from './common/logging.js';
 import { finishDocument } from './common/openapi.js';
 import { AppException, PROBLEM_CONTENT_TYPE, problem } from './common/problem.js';
 import { GracefulFastifyAdapter, Shutdown } from './common/shutdown.js';
@@ -51,8 +52,13 @@ export interface CreateAppOptions extends AppModuleOptions {
  */
 export async function createApp(options: CreateAppOptions): Promise<NestFastifyApplication> {
   const { app: appConfig } = options.config.values;
+  // One logger for Nest (nestjs-pino) and Fastify, which logs each request (RequestLog).
+  const logger = options.logger ?? createAppLogger(appConfig, options.logDestination);
   const adapter = new GracefulFastifyAdapter(
     {
+      loggerInstance: logger,
+      logController: new RequestLog(),
+      childLoggerFactory: sameLogger,
       bodyLimit: appConfig.bodyLimit,
       trustProxy: appConfig.trustProxy,
       requestIdHeader: false,
@@ -71,7 +77,7 @@ export async function createApp(options: CreateAppOptions): Promise<NestFastifyA
     appConfig.shutdownGraceMs,
   );
   const instantiate = options.instantiate ?? ((root, http, opts) => NestFactory.create(root, http, opts));
-  const app = await instantiate(AppModule.forRoot(options), adapter, {
+  const app = await instantiate(AppModule.forRoot({ ...options, logger }), adapter, {
     bufferLogs: true,
     // A wiring error is thrown to the caller (main.ts logs it and exits 1) instead of Nest calling
     // process.exit() itself, which in a test worker would end the thread and hang the run.
@@ -226,6 +232,8 @@ function hardenFastify(fastify: FastifyInstance): void {
     }
     done();
   });
+
+  fastify.addHook('preHandler', enterRequestContext);
 
   fastify.addHook('onSend', (request, reply, payload, done) => {
     reply.header('x-request-id', String(request.id));

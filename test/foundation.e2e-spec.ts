@@ -233,6 +233,28 @@ describe('the request pipeline', () => {
     expect(t.logs.join('')).not.toContain(user.accessToken);
   });
 
+  it('puts the request id and the caller on every line a request logs, concurrent requests apart', async () => {
+    const [alice, bob] = [await newUser(t), await newUser(t)];
+    const note = (user: typeof alice, name: string) =>
+      t.request('/api/v1/probe/noted', {
+        method: 'POST',
+        body: { name },
+        token: user.accessToken,
+        headers: { 'x-request-id': `noted-${name}` },
+      });
+    const answers = await Promise.all([note(alice, `a${alice.id}`), note(bob, `b${bob.id}`)]);
+    expect(answers.map((res) => res.status)).toEqual([201, 201]);
+    const lineOf = (name: string) =>
+      JSON.parse(
+        t.logs
+          .join('')
+          .split('\n')
+          .find((line) => line.includes(`"noted ${name}"`)) ?? '{}',
+      ) as Record<string, unknown>;
+    expect(lineOf(`a${alice.id}`)).toMatchObject({ requestId: `noted-a${alice.id}`, userId: alice.id });
+    expect(lineOf(`b${bob.id}`)).toMatchObject({ requestId: `noted-b${bob.id}`, userId: bob.id });
+  });
+
   it('sends the same security headers on an authenticated answer and on a refusal before routing', async () => {
     const user = await newUser(t);
     const ok = await t.request('/api/v1/probe/protected', { token: user.accessToken });

@@ -34,10 +34,6 @@ export class JwtAuthGuard extends AuthGuard('jwt') {
       const { authorization } = context.switchToHttp().getRequest<FastifyRequest>().headers;
       throw unauthenticated(typeof authorization === 'string' && authorization.trim().length > 0);
     }
-    // Passport sets the caller on Fastify's request; the request log (pino-http) only sees the raw
-    // Node request, so the caller goes there too for its completion line's userId.
-    const request = context.switchToHttp().getRequest<FastifyRequest>();
-    (request.raw as typeof request.raw & { user?: T }).user = user;
     return user;
   }
 }

@@ -1,7 +1,6 @@
 import { Writable } from 'node:stream';
-import { pino, type LoggerOptions } from 'pino';
 import type { AppConfig } from '../config/config.js';
-import { CENSOR, loggerParams, redactSecrets } from './logging.js';
+import { CENSOR, createAppLogger, redactSecrets } from './logging.js';
 
 /** A pino logger built from the app's own options, writing JSON lines into `lines`. */
 function appLogger(lines: string[]) {
@@ -11,9 +10,7 @@ function appLogger(lines: string[]) {
       done();
     },
   });
-  const params = loggerParams({ nodeEnv: 'production', logLevel: 'info' } as AppConfig, sink);
-  const [options, destination] = params.pinoHttp as [LoggerOptions, Writable];
-  return pino(options, destination);
+  return createAppLogger({ nodeEnv: 'production', logLevel: 'info' } as AppConfig, sink);
 }
 
 describe('log redaction', () => {

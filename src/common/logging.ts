@@ -1,7 +1,7 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
-import { RequestMethod } from '@nestjs/common';
+import { AsyncLocalStorage } from 'node:async_hooks';
+import { type FastifyBaseLogger, type FastifyReply, type FastifyRequest, LogController } from 'fastify';
 import type { Params } from 'nestjs-pino';
-import { pino } from 'pino';
+import { type Logger, type LoggerOptions, pino } from 'pino';
 import type { AppConfig } from '../config/config.js';
 
 /** Keys whose values never reach a log line, at the top of a logged object or up to two levels down. */
@@ -70,7 +70,7 @@ export function redactSecrets(object: Record<string, unknown>, depth = 2): Recor
 
 /**
  * Top-level keys whose serializer decides what is printed (`req` and `res` print no headers, `err`
- * is covered by REDACT_PATHS). pino-http logs the raw request and response objects under them: a walk
+ * is covered by REDACT_PATHS). The request log passes Fastify's request and reply objects under them: a walk
  * through those (sockets, parsers, headers) would cost more than the line.
  */
 const SERIALIZED_KEYS: ReadonlySet<string> = new Set(['req', 'res', 'err']);
@@ -86,71 +86,113 @@ function isNestedRecord(value: unknown): value is Record<string, unknown> {
   );
 }
 
-export function loggerParams(app: AppConfig, destination?: NodeJS.WritableStream): Params {
+/**
+ * The app's one pino logger: JSON lines to stdout through an asynchronous SonicBoom (a line never
+ * blocks the event loop on a write(2); pino flushes what is pending when the process exits), or to
+ * `destination` (tests read what was logged). Every line written while a request is being handled
+ * carries its `requestId`, and its `userId` once the access-token guard has run (`logContext`).
+ */
+export function createAppLogger(app: AppConfig, destination?: NodeJS.WritableStream): Logger {
   const pretty = app.nodeEnv === 'development' && destination === undefined && process.stdout.isTTY;
-  return {
-    // One middleware route for everything; the library's default adds the prefix-excluded paths a
-    // second time, which logged those requests twice.
-    forRoutes: [{ path: '{*splat}', method: RequestMethod.ALL }],
-    pinoHttp: [
-      {
-        level: app.logLevel,
-        redact: { paths: REDACT_PATHS, censor: CENSOR },
-        formatters: { log: redactSecrets },
-        // Fastify already chose the id (from a valid X-Request-Id or a new UUID); use the same one.
-        genReqId: (req: IncomingMessage & { id?: string }) => req.id ?? '',
-        // The caller's id goes into the completion line itself. As customProps it made pino-http build
-        // two more child loggers per request (one before the guard ran, always without a user).
-        customSuccessObject: (req: RequestWithUser, _res: ServerResponse, value: Record<string, unknown>) =>
-          withCaller(req, value),
-        autoLogging: {
-          ignore: (req: IncomingMessage & { originalUrl?: string }) =>
-            /^\/health\//.test(req.originalUrl ?? req.url ?? ''),
-        },
-        // pino-http invents an Error (with a stack pointing into pino-http) for every 5xx response the
-        // app answered on purpose, such as 503 AUTH_BUSY; the exception filter already logged why.
-        customErrorObject: (
-          req: RequestWithUser,
-          res: ServerResponse & { err?: unknown },
-          error: Error,
-          value: Record<string, unknown>,
-        ) => {
-          if (res.err === undefined && /^failed with status code \d{3}$/.test(error.message)) {
-            const { err: _synthetic, ...rest } = value;
-            return withCaller(req, rest);
-          }
-          return withCaller(req, value);
-        },
-        serializers: {
-          req: (req: { id: string; method: string; url: string }) => ({
-            id: req.id,
-            method: req.method,
-            url: redactQuery(req.url),
-          }),
-          res: (res: { statusCode: number }) => ({ statusCode: res.statusCode }),
-        },
-        ...(pretty ? { transport: { target: 'pino-pretty', options: { singleLine: true } } } : {}),
-      },
-      // Without a destination of the caller's, stdout through an asynchronous SonicBoom: a request's log
-      // line no longer blocks the event loop on a write(2) (a tenth of an authenticated request's CPU
-      // in the bench profile). Lines are written as soon as the previous write finishes (no minLength
-      // buffering), and pino flushes what is pending when the process exits.
-      ...(destination ? [destination] : pretty ? [] : [pino.destination({ sync: false })]),
-    ] as Params['pinoHttp'],
+  const options: LoggerOptions = {
+    level: app.logLevel,
+    redact: { paths: REDACT_PATHS, censor: CENSOR },
+    formatters: { log: redactSecrets },
+    mixin: logContext,
+    // pino's default merges into the mixin's object; outside a request there is nothing to merge.
+    mixinMergeStrategy: (line, context) => (context === NO_CONTEXT ? line : Object.assign(context, line)),
+    serializers: {
+      req: (req: { id: string; method: string; url: string }) => ({
+        id: req.id,
+        method: req.method,
+        url: redactQuery(req.url),
+      }),
+      res: (res: { statusCode: number }) => ({ statusCode: res.statusCode }),
+    },
+    ...(pretty ? { transport: { target: 'pino-pretty', options: { singleLine: true } } } : {}),
   };
+  if (destination) {
+    return pino(options, destination);
+  }
+  return pretty ? pino(options) : pino(options, pino.destination({ sync: false }));
 }
 
-type RequestWithUser = IncomingMessage & { user?: { id: number } };
+/**
+ * nestjs-pino's parameters: Nest's logger (`app.useLogger`, `new Logger(…)` in services) writes
+ * through the app's logger, and Fastify logs the requests (RequestLog). `useExisting` is the
+ * library's mode for a Fastify adapter that has its own logger; with no route for its middleware,
+ * no request goes through @fastify/middie and pino-http, which built two child loggers and a
+ * serialized copy of the request for every request (a sixth of an authenticated GET's instructions).
+ */
+export function loggerParams(logger: Logger): Params {
+  return { pinoHttp: { logger }, useExisting: true, forRoutes: [] };
+}
 
 /**
- * A completion line's object, with `userId` when the request was authenticated. pino-http builds a
- * fresh object for every line, so it is added in place rather than copied (once per request).
+ * Fastify's request logging, one line per request when it completes (`request completed`, or
+ * `request errored` for a 5xx): the request as id, method and path, the status, the time taken in
+ * ms and the caller's id. Probes (/health/*) are not logged. Fastify's `request.log` is the app's
+ * logger itself (`sameLogger`): the request id comes from the request context, not from a child
+ * logger made for every request.
  */
-function withCaller(req: RequestWithUser, value: Record<string, unknown>): Record<string, unknown> {
-  if (req.user) {
-    value.userId = req.user.id;
+export class RequestLog extends LogController {
+  override isLogDisabled(request: FastifyRequest): boolean {
+    return request.url.startsWith('/health/');
   }
-  return value;
+
+  override incomingRequest(): void {
+    // One line per request, when it completes.
+  }
+
+  override requestCompleted(error: Error | null | undefined, request: FastifyRequest, reply: FastifyReply) {
+    if (this.isLogDisabled(request)) {
+      return;
+    }
+    const user = (request as RequestWithUser).user;
+    const line: Record<string, unknown> = {
+      req: request,
+      res: reply,
+      responseTime: Math.round(reply.elapsedTime),
+    };
+    if (user) {
+      line.userId = user.id;
+    }
+    if (error) {
+      line.err = error;
+    }
+    request.log.info(line, error || reply.statusCode >= 500 ? 'request errored' : 'request completed');
+  }
+}
+
+/** Fastify's child logger factory: no child per request (see RequestLog). */
+export const sameLogger = (logger: FastifyBaseLogger): FastifyBaseLogger => logger;
+
+type RequestWithUser = FastifyRequest & { user?: { id: number } };
+
+/** The request being handled, for the lines logged while it is (entered by `enterRequestContext`). */
+const requestContext = new AsyncLocalStorage<RequestWithUser>();
+const NO_CONTEXT: Readonly<Record<string, never>> = Object.freeze({});
+
+/**
+ * pino's mixin: `requestId` (and `userId` once the guard has set the caller) on every line logged
+ * while a request is handled, a service's `new Logger(…)` lines included; nothing outside one.
+ * A field the logged object names itself wins.
+ */
+function logContext(): Record<string, unknown> {
+  const request = requestContext.getStore();
+  if (!request) {
+    return NO_CONTEXT;
+  }
+  return request.user ? { requestId: request.id, userId: request.user.id } : { requestId: request.id };
+}
+
+/**
+ * A Fastify preHandler hook: the route's handler (Nest's guards, pipes, controller and filters, and
+ * every promise they start) runs inside the request's context. Entered this late because a body is
+ * read in the socket's own context: a context entered at onRequest would be lost by then.
+ */
+export function enterRequestContext(request: FastifyRequest, _reply: FastifyReply, done: () => void): void {
+  requestContext.run(request, done);
 }
 
 /** Landing-page links carry tokens in the query string; the log keeps the path only. */

@@ -1,5 +1,5 @@
 import { ApiExcludeController } from '@nestjs/swagger';
-import { Body, Controller, Get, Module, Post } from '@nestjs/common';
+import { Body, Controller, Get, Logger, Module, Post } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { IsInt, IsOptional, IsString, Max, MaxLength, Min } from 'class-validator';
 import type { DataSource } from 'typeorm';
@@ -45,6 +45,14 @@ export class ProbeController {
   async sqlCrash() {
     // A bound value a log must never show: MySQL's driver inlines it into `err.sql`.
     return this.dataSource.query('SELECT * FROM no_such_table_for_probe WHERE secret = ?', [PROBE_SECRET]);
+  }
+
+  /** A service's log line from inside a request: after its body was read and a database round trip. */
+  @Post('noted')
+  async noted(@CurrentUser() user: AuthUser, @Body() body: ProbeDto) {
+    await this.dataSource.query('SELECT 1');
+    new Logger('Probe').log(`noted ${body.name}`);
+    return { id: user.id };
   }
 
   @Get('protected')

@@ -10,7 +10,7 @@ import { getDataSourceToken } from '@nestjs/typeorm';
 import type { DataSource } from 'typeorm';
 import { ensureRootLogger, resetRootLogger } from './pino-root-logger.js';
 import { createApp } from '../../src/app.factory.js';
-import { loggerParams } from '../../src/common/logging.js';
+import { createAppLogger, loggerParams } from '../../src/common/logging.js';
 import type { Config } from '../../src/config/config.js';
 import { validateConfig } from '../../src/config/config.module.js';
 import type { Feature } from '../../src/database/schema.js';
@@ -105,12 +105,13 @@ export class TestApp {
       },
     });
     // The newest app owns the process-wide root logger (older apps still open log there too).
+    const logger = createAppLogger(config.values.app, logDestination);
     resetRootLogger();
-    ensureRootLogger(loggerParams(config.values.app, logDestination).pinoHttp);
+    ensureRootLogger(loggerParams(logger).pinoHttp);
     const { override } = options;
     const app = await createApp({
       config,
-      logDestination,
+      logger,
       extraModules,
       extraFeatures: options.features,
       instantiate: override
