@@ -2,6 +2,7 @@ import { Controller, Delete, Get, HttpCode, HttpStatus, Query } from '@nestjs/co
 import { ApiNoContentResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { ApiProblem } from '../common/openapi.js';
 import { IdParam } from '../common/id-param.js';
+import { isoString } from '../common/iso-date.js';
 import { mapPage, type Page, PageOf, PageQueryDto } from '../common/pagination.js';
 import { type RequestMeta, ReqMeta } from '../common/request-meta.js';
 import type { AuthUser } from '../common/auth/auth-user.js';
@@ -16,9 +17,9 @@ function toSessionResponse(session: Session & { current: boolean }): SessionDto 
   return {
     id: session.id,
     current: session.current,
-    createdAt: session.createdAt.toISOString(),
-    lastUsedAt: session.lastUsedAt ? session.lastUsedAt.toISOString() : null,
-    expiresAt: session.expiresAt.toISOString(),
+    createdAt: isoString(session.createdAt),
+    lastUsedAt: session.lastUsedAt ? isoString(session.lastUsedAt) : null,
+    expiresAt: isoString(session.expiresAt),
     ip: session.ip,
     userAgent: session.userAgent,
   };

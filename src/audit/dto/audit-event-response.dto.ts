@@ -1,4 +1,5 @@
 import { ApiProperty } from '@nestjs/swagger';
+import { isoString } from '../../common/iso-date.js';
 import { ApiDateTimeProperty, ApiIdProperty } from '../../common/openapi.js';
 import { PageOf } from '../../common/pagination.js';
 import type { AuditEvent, AuditOutcome } from '../audit-event.entity.js';
@@ -64,7 +65,7 @@ export function toAuditEventResponse(event: AuditEvent): AuditEventResponseDto {
     id: String(event.id),
     event: event.event,
     outcome: event.outcome,
-    occurredAt: event.occurredAt.toISOString(),
+    occurredAt: isoString(event.occurredAt),
     ip: event.ip,
     userAgent: event.userAgent,
     requestId: event.requestId,

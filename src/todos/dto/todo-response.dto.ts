@@ -1,4 +1,5 @@
 import { ApiProperty } from '@nestjs/swagger';
+import { isoString } from '../../common/iso-date.js';
 import { ApiDateTimeProperty, ApiIdProperty } from '../../common/openapi.js';
 import { PageOf } from '../../common/pagination.js';
 import type { Todo } from '../todo.entity.js';
@@ -40,8 +41,8 @@ export function toTodoResponse(todo: Todo): TodoResponseDto {
     title: todo.title,
     description: todo.description,
     completed: todo.completed,
-    dueAt: todo.dueAt ? todo.dueAt.toISOString() : null,
-    createdAt: todo.createdAt.toISOString(),
-    updatedAt: todo.updatedAt.toISOString(),
+    dueAt: todo.dueAt ? isoString(todo.dueAt) : null,
+    createdAt: isoString(todo.createdAt),
+    updatedAt: isoString(todo.updatedAt),
   };
 }

@@ -1,4 +1,5 @@
 import { ApiProperty } from '@nestjs/swagger';
+import { isoString } from '../../common/iso-date.js';
 import { ApiDateTimeProperty, ApiIdProperty } from '../../common/openapi.js';
 import { hasTotp, type User } from '../user.entity.js';
 
@@ -42,7 +43,7 @@ export function toUserResponse(user: User): UserResponseDto {
     isVerified: user.isVerified,
     mfaEnabled: hasTotp(user),
     role: user.role,
-    createdAt: user.createdAt.toISOString(),
-    lastLoginAt: user.lastLoginAt ? user.lastLoginAt.toISOString() : null,
+    createdAt: isoString(user.createdAt),
+    lastLoginAt: user.lastLoginAt ? isoString(user.lastLoginAt) : null,
   };
 }
