@@ -5,6 +5,7 @@ import { ConfigService } from '@nestjs/config';
 import { PassportStrategy } from '@nestjs/passport';
 import { ExtractJwt, Strategy } from 'passport-jwt';
 import { Clock } from '../common/clock.js';
+import { logAsCaller } from '../common/logging.js';
 import type { Config } from '../config/config.js';
 import type { AccessTokenClaims, AuthUser } from '../common/auth/auth-user.js';
 import { SessionsRepository } from './sessions.repository.js';
@@ -44,6 +45,7 @@ export class JwtStrategy extends PassportStrategy(Strategy, 'jwt') {
     if (!caller) {
       throw unauthenticated();
     }
+    logAsCaller(caller.id);
     return caller;
   }
 }

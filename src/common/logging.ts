@@ -70,8 +70,8 @@ export function redactSecrets(object: Record<string, unknown>, depth = 2): Recor
 
 /**
  * Top-level keys whose serializer decides what is printed (`req` and `res` print no headers, `err`
- * is covered by REDACT_PATHS). The request log passes Fastify's request and reply objects under them: a walk
- * through those (sockets, parsers, headers) would cost more than the line.
+ * is covered by REDACT_PATHS). The request log passes Fastify's request and reply objects under them:
+ * a walk through those (sockets, parsers, headers) would cost more than the line.
  */
 const SERIALIZED_KEYS: ReadonlySet<string> = new Set(['req', 'res', 'err']);
 
@@ -87,8 +87,9 @@ function isNestedRecord(value: unknown): value is Record<string, unknown> {
 }
 
 /**
- * The app's one pino logger: JSON lines to stdout, or to `destination` (tests read what was logged). Every line written while a request is being handled
- * carries its `requestId`, and its `userId` once the access-token guard has run (`logContext`).
+ * The app's one pino logger: JSON lines to stdout, or to `destination` (tests read what was logged).
+ * Every line written while a request is handled carries its `requestId`, and its `userId` once the
+ * access-token guard has accepted the caller (`logContext`).
  */
 export function createAppLogger(app: AppConfig, destination?: NodeJS.WritableStream): Logger {
   const pretty = app.nodeEnv === 'development' && destination === undefined && process.stdout.isTTY;
@@ -173,30 +174,49 @@ export const sameLogger = (logger: FastifyBaseLogger): FastifyBaseLogger => logg
 
 type RequestWithUser = FastifyRequest & { user?: { id: number } };
 
-/** The request being handled, for the lines logged while it is (entered by `enterRequestContext`). */
-const requestContext = new AsyncLocalStorage<RequestWithUser>();
+/**
+ * What the lines logged while a request is handled say about it. A small record of its own, not the
+ * request: a timer or socket made during the request keeps its async context alive as long as it
+ * lives, and with it whatever the context holds.
+ */
+interface LogContext {
+  requestId: string;
+  userId?: number;
+}
+
+const requestContext = new AsyncLocalStorage<LogContext>();
 const NO_CONTEXT: Readonly<Record<string, never>> = Object.freeze({});
 
 /**
- * pino's mixin: `requestId` (and `userId` once the guard has set the caller) on every line logged
- * while a request is handled, a service's `new Logger(…)` lines included; nothing outside one.
- * A field the logged object names itself wins.
+ * pino's mixin: `requestId` (and `userId` once the caller is known) on every line logged while a
+ * request is handled, a service's `new Logger(…)` lines included; nothing outside one. A field the
+ * logged object names itself wins.
  */
 function logContext(): Record<string, unknown> {
-  const request = requestContext.getStore();
-  if (!request) {
+  const context = requestContext.getStore();
+  if (!context) {
     return NO_CONTEXT;
   }
-  return request.user ? { requestId: request.id, userId: request.user.id } : { requestId: request.id };
+  return context.userId === undefined
+    ? { requestId: context.requestId }
+    : { requestId: context.requestId, userId: context.userId };
 }
 
 /**
  * A Fastify preHandler hook: the route's handler (Nest's guards, pipes, controller and filters, and
- * every promise they start) runs inside the request's context. Entered this late because a body is
- * read in the socket's own context: a context entered at onRequest would be lost by then.
+ * every promise they start) runs inside the request's log context. Entered this late because a body
+ * is read in the socket's own context: a context entered at onRequest would be lost by then.
  */
 export function enterRequestContext(request: FastifyRequest, _reply: FastifyReply, done: () => void): void {
-  requestContext.run(request, done);
+  requestContext.run({ requestId: String(request.id) }, done);
+}
+
+/** Names the caller on the lines the current request logs from now on (the access-token guard). */
+export function logAsCaller(userId: number): void {
+  const context = requestContext.getStore();
+  if (context) {
+    context.userId = userId;
+  }
 }
 
 /** Landing-page links carry tokens in the query string; the log keeps the path only. */
