@@ -1,3 +1,5 @@
+// First: V8 flags that must be set before the app's modules allocate anything.
+import './heap-tuning.js';
 import 'reflect-metadata';
 import type { LoggerService } from '@nestjs/common';
 import { pino, type Logger as PinoLogger } from 'pino';

@@ -1,0 +1,44 @@
+import { execFileSync } from 'node:child_process';
+
+/**
+ * V8's pretenuring decisions ("maybe tenure => tenure", printed by --trace-pretenuring-statistics)
+ * for a workload that provokes them: a rolling window of 200,000 objects from one allocation site,
+ * each outliving several scavenges, like the rows and headers of requests in flight.
+ */
+function pretenuringDecisions({ tuned, flags = [] }: { tuned: boolean; flags?: string[] }): string[] {
+  const tuning = new URL('./heap-tuning.js', import.meta.url).href;
+  const script = `
+    ${tuned ? `await import(${JSON.stringify(tuning)});` : ''}
+    const ring = new Array(200000);
+    const make = (i) => ({ id: i, title: 'todo ' + i, at: new Date(i) });
+    for (let i = 0; i < 3000000; i += 1) ring[i % ring.length] = make(i);
+  `;
+  const trace = execFileSync(
+    process.execPath,
+    [
+      '--trace-pretenuring-statistics',
+      '--max-semi-space-size=8',
+      ...flags,
+      '--input-type=module',
+      '-e',
+      script,
+    ],
+    { encoding: 'utf8' },
+  );
+  return trace.split('\n').filter((line) => line.includes('=> tenure'));
+}
+
+describe('heap tuning (imported first by main.ts)', () => {
+  it('should face a Node that pretenures this workload by default, so the checks below can fail', () => {
+    expect(pretenuringDecisions({ tuned: false }).length).toBeGreaterThan(0);
+  });
+
+  it('should stop V8 from pretenuring allocation sites once imported', () => {
+    expect(pretenuringDecisions({ tuned: true })).toEqual([]);
+  });
+
+  it('should leave the flag alone when the command line names it', () => {
+    const decisions = pretenuringDecisions({ tuned: true, flags: ['--allocation_site_pretenuring'] });
+    expect(decisions.length).toBeGreaterThan(0);
+  });
+});
