@@ -16,7 +16,7 @@ import { setFlagsFromString } from 'node:v8';
  * (bench/results/2026-12-06-pretenuring.md). V8 reads the flag at each collection, so setting it at
  * run time takes effect (heap-tuning.spec watches V8's own trace of its decisions).
  */
-export const SERVING_V8_FLAGS: readonly string[] = ['--no-allocation-site-pretenuring'];
+const SERVING_V8_FLAGS: readonly string[] = ['--no-allocation-site-pretenuring'];
 
 /** `--no-foo_bar` and `--foo-bar` name the same flag. */
 const flagName = (arg: string) =>
