@@ -1,4 +1,5 @@
 import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 
 /**
  * V8's pretenuring decisions, printed by --trace-pretenuring-statistics ("undecided => maybe tenure",
@@ -39,8 +40,16 @@ describe('heap tuning (imported first by main.ts)', () => {
     expect(pretenuringDecisions({ tuned: true })).toEqual([]);
   });
 
-  it('should leave the flag alone when the command line names it', () => {
-    const decisions = pretenuringDecisions({ tuned: true, flags: ['--allocation_site_pretenuring'] });
-    expect(decisions.length).toBeGreaterThan(0);
+  it.each(['--allocation-site-pretenuring', '--allocation_site_pretenuring', '-allocation-site-pretenuring'])(
+    'should leave the flag alone when the command line names it (%s)',
+    (flag) => {
+      expect(pretenuringDecisions({ tuned: true, flags: [flag] }).length).toBeGreaterThan(0);
+    },
+  );
+
+  it('should be what main.ts imports first, before anything else loads', () => {
+    const main = readFileSync(new URL('./main.js', import.meta.url), 'utf8');
+    const imports = [...main.matchAll(/^import\b.*$/gm)].map(([line]) => line);
+    expect(imports[0]).toBe("import './heap-tuning.js';");
   });
 });
