@@ -233,6 +233,21 @@ describe('the request pipeline', () => {
     expect(t.logs.join('')).not.toContain(user.accessToken);
   });
 
+  it('logs a 5xx as "request errored", and no line for a probe', async () => {
+    const crash = await t.request('/api/v1/probe/crash', { headers: { 'x-request-id': 'log-crash' } });
+    expect(crash.status).toBe(500);
+    const live = await t.request('/health/live', { headers: { 'x-request-id': 'log-live' } });
+    expect(live.status).toBe(200);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const lines = t.logs.join('').split('\n');
+    const completion = lines
+      .filter((line) => line.includes('"id":"log-crash"'))
+      .map((line) => JSON.parse(line) as Record<string, unknown>);
+    expect(completion).toHaveLength(1);
+    expect(completion[0]).toMatchObject({ msg: 'request errored', res: { statusCode: 500 } });
+    expect(lines.filter((line) => line.includes('log-live'))).toEqual([]);
+  });
+
   it('puts the request id and the caller on every line a request logs, concurrent requests apart', async () => {
     const [alice, bob] = [await newUser(t), await newUser(t)];
     const note = (user: typeof alice, name: string) =>
