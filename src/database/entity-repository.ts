@@ -13,10 +13,25 @@ import type { QueryDeepPartialEntity } from 'typeorm/query-builder/QueryPartialE
 import { currentTimestamp, isMysqlFamily } from './data-source.js';
 import type { UnitOfWork } from './unit-of-work.js';
 
-/** The one method of mysql2's callback pool that hot reads use. */
+/** mysql2's callback pool and its connections, as far as hot reads use them. */
 interface MysqlPool {
-  query(sql: string, values: unknown[], callback: (error: Error | null, rows: unknown) => void): void;
+  getConnection(callback: (error: Error | null, connection: MysqlPoolConnection) => void): void;
 }
+
+interface MysqlPoolConnection {
+  query(sql: string, values: unknown[], callback: (error: QueryError | null, rows: unknown) => void): void;
+  release(): void;
+  destroy(): void;
+}
+
+type QueryError = Error & { errno?: number };
+
+/**
+ * Errors after which a connection must not go back to the pool: the server has turned read-only
+ * (ER_OPTION_PREVENTS_STATEMENT, ER_CANT_EXECUTE_IN_READ_ONLY_TRANSACTION, ER_READ_ONLY_MODE), as a
+ * primary does when it fails over. mysql2's `pool.query` destroys the connection on these too.
+ */
+const READ_ONLY_ERRNOS = new Set([1290, 1792, 1836]);
 
 /** What hand-written SQL on an entity needs, worked out once per repository. */
 interface RawShape {
@@ -136,6 +151,12 @@ export abstract class EntityRepository<T extends ObjectLiteral> {
    * its broadcasts and mysql2's promise wrapper, which captures a stack trace per query) cost as much
    * as the query on the authenticated hot path. Errors are wrapped as TypeORM's would be, so the
    * exception filter, the dependency check and log redaction see the same QueryFailedError.
+   *
+   * A connection is checked out, queried and released here rather than through mysql2's
+   * `pool.query()`, which wraps each query's callback in a closure over its own scope. With that
+   * closure, V8's young-generation collections kept much of what requests had allocated: at one
+   * connection 5-20 MB survived each scavenge instead of kilobytes, to be copied and then promoted
+   * (bench/scavenge.mjs; bench/results/2026-12-06-scavenge-survivors.md).
    */
   protected rows<R>(sql: string, parameters: unknown[]): Promise<R[]> {
     const { pool } = this.raw;
@@ -143,11 +164,28 @@ export abstract class EntityRepository<T extends ObjectLiteral> {
       return this.manager.query(sql, parameters);
     }
     return new Promise((resolve, reject) => {
-      pool.query(sql, parameters, (error, rows) => {
-        if (error) {
-          reject(new QueryFailedError(sql, parameters, error));
-        } else {
-          resolve(rows as R[]);
+      pool.getConnection((checkoutError, connection) => {
+        if (checkoutError) {
+          reject(new QueryFailedError(sql, parameters, checkoutError));
+          return;
+        }
+        try {
+          connection.query(sql, parameters, (error, rows) => {
+            if (error && error.errno !== undefined && READ_ONLY_ERRNOS.has(error.errno)) {
+              connection.destroy();
+            } else {
+              connection.release();
+            }
+            if (error) {
+              reject(new QueryFailedError(sql, parameters, error));
+            } else {
+              resolve(rows as R[]);
+            }
+          });
+        } catch (error) {
+          // Thrown before the query was sent (a value mysql2 cannot format): the connection is unused.
+          connection.release();
+          reject(new QueryFailedError(sql, parameters, error as Error));
         }
       });
     });
