@@ -24,14 +24,24 @@ interface MysqlPoolConnection {
   destroy(): void;
 }
 
-type QueryError = Error & { errno?: number };
+type QueryError = Error & { errno?: number; fatal?: boolean };
 
 /**
- * Errors after which a connection must not go back to the pool: the server has turned read-only
- * (ER_OPTION_PREVENTS_STATEMENT, ER_CANT_EXECUTE_IN_READ_ONLY_TRANSACTION, ER_READ_ONLY_MODE), as a
- * primary does when it fails over. mysql2's `pool.query` destroys the connection on these too.
+ * Errors after which the server has turned read-only (ER_OPTION_PREVENTS_STATEMENT,
+ * ER_CANT_EXECUTE_IN_READ_ONLY_TRANSACTION, ER_READ_ONLY_MODE), as a primary does when it fails over.
+ * mysql2's `pool.query` destroys the connection on these too.
  */
 const READ_ONLY_ERRNOS = new Set([1290, 1792, 1836]);
+
+/**
+ * Whether a failed query's connection must be closed rather than pooled: it is broken (a fatal error:
+ * the socket was cut, the protocol went wrong), or its server is read-only. mysql2 calls the query's
+ * callback before the pool learns that a connection died, so releasing a broken one would hand it to
+ * the next waiting checkout.
+ */
+function mustClose(error: QueryError): boolean {
+  return error.fatal === true || (error.errno !== undefined && READ_ONLY_ERRNOS.has(error.errno));
+}
 
 /** What hand-written SQL on an entity needs, worked out once per repository. */
 interface RawShape {
@@ -171,7 +181,7 @@ export abstract class EntityRepository<T extends ObjectLiteral> {
         }
         try {
           connection.query(sql, parameters, (error, rows) => {
-            if (error && error.errno !== undefined && READ_ONLY_ERRNOS.has(error.errno)) {
+            if (error && mustClose(error)) {
               connection.destroy();
             } else {
               connection.release();
