@@ -14,17 +14,16 @@
 // as for the yardstick (default database gatehouse_ab, **dropped and recreated**). Both instances run
 // on the Node that runs this script, with the yardstick's production settings.
 import { spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { JwtService } from '@nestjs/jwt';
 import autocannon from 'autocannon';
 import mysql from 'mysql2/promise';
 import { AccessTokensService } from '../dist/src/auth/access-tokens.service.js';
 import { loadConfig } from '../dist/src/config/config.js';
+import { benchDatabase, productionEnv } from './app-env.mjs';
 import { SMALL_USER_ID, connect, seedMeasuredUsers, seedSessions, seedUsers } from './seed.mjs';
 
-const SERVER_URL = process.env.BENCH_MYSQL ?? 'mysql://root@127.0.0.1:3306';
-const DB = process.env.BENCH_DB ?? 'gatehouse_ab';
+const { server: SERVER_URL, name: DB, url: dbUrl } = benchDatabase('gatehouse_ab');
 const ROUTES = (process.env.AB_ROUTES ?? '/api/v1/todos,/api/v1/users/me').split(',');
 const ROUNDS = Number(process.env.AB_ROUNDS ?? 6);
 const DURATION = Number(process.env.AB_DURATION ?? 5);
@@ -43,23 +42,7 @@ const SIDES = {
   },
 };
 
-if (!/^[A-Za-z0-9_]+$/.test(DB)) {
-  throw new Error('BENCH_DB must be letters, digits and underscores');
-}
-const dbUrl = `${SERVER_URL.replace(/\/+$/, '')}/${DB}`;
-const env = {
-  ...process.env,
-  NODE_ENV: 'production',
-  HOST: '127.0.0.1',
-  APP_PUBLIC_URL: 'http://127.0.0.1:3920',
-  DATABASE_URL: dbUrl,
-  DB_MIGRATE_ON_START: 'true',
-  JWT_SECRET: randomBytes(48).toString('base64url'),
-  MAIL_URL: 'smtp://127.0.0.1:2525',
-  MAIL_PAYLOAD_KEY: randomBytes(32).toString('base64'),
-  LOG_LEVEL: process.env.LOG_LEVEL ?? 'info',
-  AUTH_THROTTLE_IP_LIMIT: '1000000',
-};
+const env = productionEnv({ databaseUrl: dbUrl, port: SIDES.A.port });
 const { auth } = loadConfig(env);
 const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
 const cpuSeconds = (pid) => {

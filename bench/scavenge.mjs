@@ -13,7 +13,6 @@
 // 50), SCAVENGE_MAIN (Gatehouse's script, default dist/src/main.js: another build to compare), SCAVENGE_DURATION (seconds measured, default 8), BENCH_MYSQL and BENCH_DB (default
 // gatehouse_scavenge, **dropped and recreated**).
 import { spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -22,34 +21,17 @@ import autocannon from 'autocannon';
 import mysql from 'mysql2/promise';
 import { AccessTokensService } from '../dist/src/auth/access-tokens.service.js';
 import { loadConfig } from '../dist/src/config/config.js';
+import { benchDatabase, productionEnv } from './app-env.mjs';
 import { SMALL_USER_ID, connect, seedMeasuredUsers, seedSessions, seedUsers } from './seed.mjs';
 
-const SERVER_URL = process.env.BENCH_MYSQL ?? 'mysql://root@127.0.0.1:3306';
-const DB = process.env.BENCH_DB ?? 'gatehouse_scavenge';
+const { server: SERVER_URL, name: DB, url: dbUrl } = benchDatabase('gatehouse_scavenge');
 const SERVERS = (process.env.SCAVENGE_SERVERS ?? 'gatehouse,raw,mysql2-only').split(',');
 const ROUTE = process.env.SCAVENGE_ROUTE ?? '/api/v1/todos';
 const CONNECTIONS = Number(process.env.SCAVENGE_CONNECTIONS ?? 50);
 const DURATION = Number(process.env.SCAVENGE_DURATION ?? 8);
 const PORT = 3940;
 
-if (!/^[A-Za-z0-9_]+$/.test(DB)) {
-  throw new Error('BENCH_DB must be letters, digits and underscores');
-}
-const dbUrl = `${SERVER_URL.replace(/\/+$/, '')}/${DB}`;
-const env = {
-  ...process.env,
-  NODE_ENV: 'production',
-  HOST: '127.0.0.1',
-  PORT: String(PORT),
-  APP_PUBLIC_URL: `http://127.0.0.1:${PORT}`,
-  DATABASE_URL: dbUrl,
-  DB_MIGRATE_ON_START: 'true',
-  JWT_SECRET: randomBytes(48).toString('base64url'),
-  MAIL_URL: 'smtp://127.0.0.1:2525',
-  MAIL_PAYLOAD_KEY: randomBytes(32).toString('base64'),
-  LOG_LEVEL: process.env.LOG_LEVEL ?? 'info',
-  AUTH_THROTTLE_IP_LIMIT: '1000000',
-};
+const env = productionEnv({ databaseUrl: dbUrl, port: PORT });
 const { auth } = loadConfig(env);
 const SCRIPTS = {
   gatehouse: [process.env.SCAVENGE_MAIN ?? 'dist/src/main.js'],

@@ -33,13 +33,13 @@ import mysql from 'mysql2/promise';
 import { AccessTokensService } from '../dist/src/auth/access-tokens.service.js';
 import { loadConfig } from '../dist/src/config/config.js';
 import { encodeCursor } from '../dist/src/common/pagination.js';
+import { benchDatabase, productionEnv } from './app-env.mjs';
 import { measureLoginFlood, seedFloodAccounts } from './login-flood.mjs';
 import { BIG_USER_ID, SMALL_USER_ID, connect, seedMeasuredUsers, seedSessions, seedUsers } from './seed.mjs';
 import { measureStartup } from './startup.mjs';
 
 const SMOKE = process.env.BENCH_SMOKE === '1';
-const SERVER_URL = process.env.BENCH_MYSQL ?? 'mysql://root@127.0.0.1:3306';
-const DB = process.env.BENCH_DB ?? 'gatehouse_yardstick';
+const { server: SERVER_URL, name: DB, url: dbUrl } = benchDatabase('gatehouse_yardstick');
 const DURATION = SMOKE ? 1 : Number(process.env.BENCH_DURATION ?? 10);
 const ROUNDS = SMOKE ? 1 : Number(process.env.BENCH_ROUNDS ?? 3);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 50);
@@ -59,24 +59,8 @@ function imageNodeOptions() {
   return /^\s*NODE_OPTIONS="([^"]*)"/m.exec(readFileSync('docker/Dockerfile', 'utf8'))?.[1] ?? '';
 }
 
-if (!/^[A-Za-z0-9_]+$/.test(DB)) {
-  throw new Error('BENCH_DB must be letters, digits and underscores');
-}
-const dbUrl = `${SERVER_URL.replace(/\/+$/, '')}/${DB}`;
 const env = {
-  ...process.env,
-  NODE_ENV: 'production',
-  PORT: String(APP_PORT),
-  HOST: '127.0.0.1',
-  APP_PUBLIC_URL: `http://127.0.0.1:${APP_PORT}`,
-  DATABASE_URL: dbUrl,
-  DB_MIGRATE_ON_START: 'true',
-  JWT_SECRET: randomBytes(48).toString('base64url'),
-  MAIL_URL: 'smtp://127.0.0.1:2525',
-  MAIL_PAYLOAD_KEY: randomBytes(32).toString('base64'),
-  // Production defaults: request logging at info (to /dev/null, still produced), helmet, validation.
-  LOG_LEVEL: process.env.LOG_LEVEL ?? 'info',
-  AUTH_THROTTLE_IP_LIMIT: '1000000',
+  ...productionEnv({ databaseUrl: dbUrl, port: APP_PORT }),
   // P4 reads the heap figures from /metrics (process-level gauges, read once, after the load).
   METRICS_TOKEN: randomBytes(24).toString('base64url'),
 };

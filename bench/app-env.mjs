@@ -1,0 +1,33 @@
+// What every bench starts Gatehouse with: its own MySQL database on the bench server, and production
+// settings (request logging at info, to /dev/null but still produced; helmet; validation). The one
+// change is AUTH_THROTTLE_IP_LIMIT, because every bench client shares the loopback address that in
+// production would be many clients.
+import { randomBytes } from 'node:crypto';
+
+/** The MySQL server (BENCH_MYSQL) and the bench's database on it (BENCH_DB, else `fallback`). */
+export function benchDatabase(fallback) {
+  const server = process.env.BENCH_MYSQL ?? 'mysql://root@127.0.0.1:3306';
+  const name = process.env.BENCH_DB ?? fallback;
+  if (!/^[A-Za-z0-9_]+$/.test(name)) {
+    throw new Error('BENCH_DB must be letters, digits and underscores');
+  }
+  return { server, name, url: `${server.replace(/\/+$/, '')}/${name}` };
+}
+
+/** Gatehouse's environment for a bench: production mode on `databaseUrl`, listening on `port`. */
+export function productionEnv({ databaseUrl, port }) {
+  return {
+    ...process.env,
+    NODE_ENV: 'production',
+    PORT: String(port),
+    HOST: '127.0.0.1',
+    APP_PUBLIC_URL: `http://127.0.0.1:${port}`,
+    DATABASE_URL: databaseUrl,
+    DB_MIGRATE_ON_START: 'true',
+    JWT_SECRET: randomBytes(48).toString('base64url'),
+    MAIL_URL: 'smtp://127.0.0.1:2525',
+    MAIL_PAYLOAD_KEY: randomBytes(32).toString('base64'),
+    LOG_LEVEL: process.env.LOG_LEVEL ?? 'info',
+    AUTH_THROTTLE_IP_LIMIT: '1000000',
+  };
+}
