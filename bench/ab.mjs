@@ -14,13 +14,13 @@
 // as for the yardstick (default database gatehouse_ab, **dropped and recreated**). Both instances run
 // on the Node that runs this script, with the yardstick's production settings.
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { JwtService } from '@nestjs/jwt';
 import autocannon from 'autocannon';
 import mysql from 'mysql2/promise';
 import { AccessTokensService } from '../dist/src/auth/access-tokens.service.js';
 import { loadConfig } from '../dist/src/config/config.js';
-import { benchDatabase, productionEnv } from './app-env.mjs';
+import { benchDatabase, nodeFlags, productionEnv } from './app-env.mjs';
+import { cpuSeconds } from './proc.mjs';
 import { SMALL_USER_ID, connect, seedMeasuredUsers, seedSessions, seedUsers } from './seed.mjs';
 
 const { server: SERVER_URL, name: DB, url: dbUrl } = benchDatabase('gatehouse_ab');
@@ -28,16 +28,15 @@ const ROUTES = (process.env.AB_ROUTES ?? '/api/v1/todos,/api/v1/users/me').split
 const ROUNDS = Number(process.env.AB_ROUNDS ?? 6);
 const DURATION = Number(process.env.AB_DURATION ?? 5);
 const CONNECTIONS = Number(process.env.AB_CONNECTIONS ?? 50);
-const IMAGE_FLAGS = /^\s*NODE_OPTIONS="([^"]*)"/m.exec(readFileSync('docker/Dockerfile', 'utf8'))?.[1] ?? '';
 const SIDES = {
   A: {
     port: 3920,
-    flags: (process.env.AB_A ?? IMAGE_FLAGS).split(/\s+/).filter(Boolean),
+    flags: nodeFlags(process.env.AB_A),
     main: process.env.AB_A_MAIN ?? 'dist/src/main.js',
   },
   B: {
     port: 3921,
-    flags: (process.env.AB_B ?? IMAGE_FLAGS).split(/\s+/).filter(Boolean),
+    flags: nodeFlags(process.env.AB_B),
     main: process.env.AB_B_MAIN ?? 'dist/src/main.js',
   },
 };
@@ -45,10 +44,6 @@ const SIDES = {
 const env = productionEnv({ databaseUrl: dbUrl, port: SIDES.A.port });
 const { auth } = loadConfig(env);
 const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
-const cpuSeconds = (pid) => {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / 100;
-};
 
 async function start(side) {
   const { port, flags, main } = SIDES[side];
@@ -119,11 +114,11 @@ try {
       const order = i % 2 === 1 ? ['A', 'B'] : ['B', 'A'];
       const results = {};
       for (const side of order) {
-        const before = cpuSeconds(servers[side].pid);
+        const before = cpuSeconds(servers[side].pid).total;
         const result = await measure(SIDES[side].port, route, token);
         results[side] = {
           ...result,
-          cpuMs: ((cpuSeconds(servers[side].pid) - before) * 1000) / result.total,
+          cpuMs: ((cpuSeconds(servers[side].pid).total - before) * 1000) / result.total,
         };
       }
       const { A, B } = results;

@@ -3,6 +3,7 @@
 // change is AUTH_THROTTLE_IP_LIMIT, because every bench client shares the loopback address that in
 // production would be many clients.
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 
 /** The MySQL server (BENCH_MYSQL) and the bench's database on it (BENCH_DB, else `fallback`). */
 export function benchDatabase(fallback) {
@@ -30,4 +31,13 @@ export function productionEnv({ databaseUrl, port }) {
     LOG_LEVEL: process.env.LOG_LEVEL ?? 'info',
     AUTH_THROTTLE_IP_LIMIT: '1000000',
   };
+}
+
+/**
+ * Node flags as a list: `value` when given ('' for none), else production's, the NODE_OPTIONS that
+ * docker/Dockerfile sets in the image (its heap limits).
+ */
+export function nodeFlags(value) {
+  const image = /^\s*NODE_OPTIONS="([^"]*)"/m.exec(readFileSync('docker/Dockerfile', 'utf8'))?.[1] ?? '';
+  return (value ?? image).split(/\s+/).filter(Boolean);
 }

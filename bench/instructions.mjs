@@ -21,6 +21,7 @@ import autocannon from 'autocannon';
 import mysql from 'mysql2/promise';
 import { AccessTokensService } from '../dist/src/auth/access-tokens.service.js';
 import { loadConfig } from '../dist/src/config/config.js';
+import { nodeFlags } from './app-env.mjs';
 import { SMALL_USER_ID, connect, seedMeasuredUsers, seedSessions, seedUsers } from './seed.mjs';
 
 const SERVER_URL = process.env.BENCH_MYSQL ?? 'mysql://root@127.0.0.1:3306';
@@ -28,9 +29,7 @@ const DB = 'gatehouse_instructions';
 const REQUESTS = Number(process.env.IC_REQUESTS ?? 1000);
 const WARMUP = Number(process.env.IC_WARMUP ?? 8000);
 const ROUTES = (process.env.IC_ROUTES ?? '/api/v1/todos,/api/v1/users/me').split(',');
-const APP_FLAGS = (process.env.BENCH_APP_FLAGS ?? '--max-semi-space-size=8 --max-old-space-size=160')
-  .split(/\s+/)
-  .filter(Boolean);
+const APP_FLAGS = nodeFlags(process.env.BENCH_APP_FLAGS);
 const APP_PORT = 3920;
 const RAW_PORT = 3921;
 const out = mkdtempSync(join(tmpdir(), 'gatehouse-instructions-'));

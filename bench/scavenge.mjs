@@ -7,6 +7,7 @@
 //   node bench/scavenge.mjs                                   # Gatehouse, raw and mysql2-only, GET /todos
 //   SCAVENGE_SERVERS=gatehouse SCAVENGE_CONNECTIONS=1 node bench/scavenge.mjs
 //
+// Every server runs with Node's default heap sizes (no image flags), so the three compare alike.
 // Servers: `gatehouse` (dist/src/main.js, production settings), `raw` (raw-same-work.mjs) and
 // `mysql2-only` (Fastify answering with one mysql2 pool query, nothing else: where survival starts).
 // Environment: SCAVENGE_SERVERS, SCAVENGE_ROUTE (default /api/v1/todos), SCAVENGE_CONNECTIONS (default

@@ -25,7 +25,7 @@
 import 'reflect-metadata';
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, totalmem } from 'node:os';
 import { JwtService } from '@nestjs/jwt';
 import autocannon from 'autocannon';
@@ -33,8 +33,9 @@ import mysql from 'mysql2/promise';
 import { AccessTokensService } from '../dist/src/auth/access-tokens.service.js';
 import { loadConfig } from '../dist/src/config/config.js';
 import { encodeCursor } from '../dist/src/common/pagination.js';
-import { benchDatabase, productionEnv } from './app-env.mjs';
+import { benchDatabase, nodeFlags, productionEnv } from './app-env.mjs';
 import { measureLoginFlood, seedFloodAccounts } from './login-flood.mjs';
+import { cpuSeconds, rssMb } from './proc.mjs';
 import { BIG_USER_ID, SMALL_USER_ID, connect, seedMeasuredUsers, seedSessions, seedUsers } from './seed.mjs';
 import { measureStartup } from './startup.mjs';
 
@@ -52,12 +53,7 @@ const MIXED_REQUESTS = Number(process.env.BENCH_MIXED ?? (SMOKE ? 2_000 : 100_00
  * Node flags for the Gatehouse process only: production's, i.e. the Docker image's NODE_OPTIONS (its
  * heap limit), unless BENCH_APP_FLAGS names others ('' for none, `--optimize-for-size` …).
  */
-const APP_NODE_FLAGS = (process.env.BENCH_APP_FLAGS ?? imageNodeOptions()).split(/\s+/).filter(Boolean);
-
-/** The NODE_OPTIONS value docker/Dockerfile sets in the image that runs in production. */
-function imageNodeOptions() {
-  return /^\s*NODE_OPTIONS="([^"]*)"/m.exec(readFileSync('docker/Dockerfile', 'utf8'))?.[1] ?? '';
-}
+const APP_NODE_FLAGS = nodeFlags(process.env.BENCH_APP_FLAGS);
 
 const env = {
   ...productionEnv({ databaseUrl: dbUrl, port: APP_PORT }),
@@ -130,22 +126,6 @@ function measure(url, token, options = {}) {
 }
 
 const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
-/** CPU seconds (user + system) used so far, from /proc (clock ticks of 10 ms). */
-const ticks = (statFile) => {
-  const fields = readFileSync(statFile, 'utf8').split(') ')[1].split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / 100;
-};
-/**
- * A process's CPU seconds so far, and those of its main thread (the one whose id is the pid). The rest
- * is V8's helper threads (concurrent marking, parallel scavenging, background compilation) and libuv's
- * pool: half of P1's gap in CPU was there on 2026-12-06, where no main-thread profile shows it.
- */
-const cpuSeconds = (pid) => ({
-  total: ticks(`/proc/${pid}/stat`),
-  main: ticks(`/proc/${pid}/task/${pid}/stat`),
-});
-const rssMb = (pid) =>
-  Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))[1]) / 1024;
 const ratio = (a, b) => `${(a / b).toFixed(2)}×`;
 
 /** P1: the two routes, Gatehouse against the raw server in alternating rounds; medians. */
