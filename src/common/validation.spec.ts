@@ -1,0 +1,89 @@
+import type { ArgumentMetadata } from '@nestjs/common';
+import { Type } from 'class-transformer';
+import { IsIn, IsInt, IsOptional, IsString, Max, Min } from 'class-validator';
+import { AppValidationPipe } from './validation.js';
+
+class PageQuery {
+  @IsOptional()
+  @IsString()
+  cursor?: string;
+
+  @IsOptional()
+  @Type(() => Number)
+  @IsInt()
+  @Min(1)
+  @Max(100)
+  limit: number = 20;
+}
+
+/** A query DTO whose defaults fail its own rules: an empty query is refused. */
+class BrokenDefaultQuery {
+  @IsInt()
+  @Max(10)
+  limit: number = 20;
+}
+
+class TaggedQuery {
+  @IsOptional()
+  @IsIn(['a', 'b'], { each: true })
+  tags: string[] = [];
+}
+
+const query = (metatype: ArgumentMetadata['metatype']): ArgumentMetadata => ({ type: 'query', metatype });
+const emptyQuery = () => Object.create(null) as Record<string, unknown>;
+
+describe('AppValidationPipe on an empty query', () => {
+  const pipe = new AppValidationPipe();
+
+  it('should give a new DTO with the defaults each time, which a handler may change freely', async () => {
+    const first = (await pipe.transform(emptyQuery(), query(PageQuery))) as PageQuery;
+    first.limit = 99;
+    first.cursor = 'changed';
+    const second = (await pipe.transform(emptyQuery(), query(PageQuery))) as PageQuery;
+    const third = (await pipe.transform({}, query(PageQuery))) as PageQuery;
+
+    for (const dto of [second, third]) {
+      expect(dto).toBeInstanceOf(PageQuery);
+      expect(dto).toEqual(Object.assign(new PageQuery(), { limit: 20, cursor: undefined }));
+      expect(Object.keys(dto)).toEqual(['cursor', 'limit']);
+    }
+    expect(second).not.toBe(third);
+  });
+
+  it('should still validate and transform a query with parameters, after empty ones', async () => {
+    await pipe.transform(emptyQuery(), query(PageQuery));
+    await expect(pipe.transform({ limit: '5' }, query(PageQuery))).resolves.toEqual(
+      Object.assign(new PageQuery(), { limit: 5 }),
+    );
+    await expect(pipe.transform({ limit: '500' }, query(PageQuery))).rejects.toMatchObject({
+      code: 'VALIDATION_FAILED',
+    });
+    await expect(pipe.transform({ other: 'x' }, query(PageQuery))).rejects.toMatchObject({
+      code: 'VALIDATION_FAILED',
+    });
+  });
+
+  it('should refuse an empty query every time when the defaults fail the rules', async () => {
+    for (let attempt = 0; attempt < 2; attempt += 1) {
+      await expect(pipe.transform(emptyQuery(), query(BrokenDefaultQuery))).rejects.toMatchObject({
+        code: 'VALIDATION_FAILED',
+      });
+    }
+  });
+
+  it('should never hand two requests the same default array', async () => {
+    const first = (await pipe.transform(emptyQuery(), query(TaggedQuery))) as TaggedQuery;
+    first.tags.push('a');
+    const second = (await pipe.transform(emptyQuery(), query(TaggedQuery))) as TaggedQuery;
+
+    expect(second.tags).toEqual([]);
+    expect(second.tags).not.toBe(first.tags);
+  });
+
+  it('should pass a query typed as a plain object on as it came', async () => {
+    const value = {};
+    await pipe.transform({}, query(Object));
+
+    await expect(pipe.transform(value, query(Object))).resolves.toBe(value);
+  });
+});
