@@ -43,11 +43,26 @@ function mustClose(error: QueryError): boolean {
   return error.fatal === true || (error.errno !== undefined && READ_ONLY_ERRNOS.has(error.errno));
 }
 
+/**
+ * A selected column and the property its value goes to, or null when TypeORM's `setEntityValue` must
+ * place it (a column of an embedded object). For any other column `setEntityValue` comes down to
+ * `entity[propertyName] = value`, but every call of it allocates a context for a closure declared in
+ * its embedded branch: 8 KB of garbage per page of 20 todos, 8% of the request's (Node 24's sampling
+ * heap profiler), so the value is set here.
+ */
+interface HydratedColumn {
+  column: ColumnMetadata;
+  databaseName: string;
+  propertyName: string | null;
+}
+
 /** What hand-written SQL on an entity needs, worked out once per repository. */
 interface RawShape {
   metadata: EntityMetadata;
   /** Selectable columns by property, once each (a relation's join column shares its explicit column). */
   columns: Map<string, ColumnMetadata>;
+  /** The same columns as a list, each with how a row's value is set on an entity (`selectRaw`). */
+  hydrated: readonly HydratedColumn[];
   /** `"id", "user_id", …` quoted for the dialect. */
   selectList: string;
   /** The quoted table name. */
@@ -109,6 +124,11 @@ export abstract class EntityRepository<T extends ObjectLiteral> {
       this.shape = {
         metadata,
         columns,
+        hydrated: [...columns.values()].map((column) => ({
+          column,
+          databaseName: column.databaseName,
+          propertyName: column.embeddedMetadata ? null : column.propertyName,
+        })),
         selectList: [...columns.values()].map((column) => quote(column.databaseName)).join(', '),
         table: quote(metadata.tableName),
         mysql,
@@ -206,15 +226,26 @@ export abstract class EntityRepository<T extends ObjectLiteral> {
    * row as TypeORM does: the entity class, each column through the driver.
    */
   protected async selectRaw(sql: string, parameters: unknown[]): Promise<T[]> {
-    const { columns, metadata } = this.raw;
+    const { hydrated, metadata } = this.raw;
     const driver = this.manager.connection.driver;
     const rows = await this.rows<Record<string, unknown>>(sql, parameters);
-    return rows.map((row) => {
-      const entity = metadata.create() as T;
-      for (const column of columns.values()) {
-        column.setEntityValue(entity, driver.prepareHydratedValue(row[column.databaseName], column));
+    // Indexed loops: a for…of over the columns allocated an iterator and a result object per column of
+    // every row on Node 24, whose middle tier (Maglev) does not remove them.
+    const entities = new Array<T>(rows.length);
+    for (let i = 0; i < rows.length; i += 1) {
+      const row = rows[i];
+      const entity = metadata.create() as Record<string, unknown>;
+      for (let j = 0; j < hydrated.length; j += 1) {
+        const { column, databaseName, propertyName } = hydrated[j];
+        const value: unknown = driver.prepareHydratedValue(row[databaseName], column);
+        if (propertyName === null) {
+          column.setEntityValue(entity, value);
+        } else {
+          entity[propertyName] = value;
+        }
       }
-      return entity;
-    });
+      entities[i] = entity as T;
+    }
+    return entities;
   }
 }

@@ -1,0 +1,78 @@
+import { Column, DataSource, Entity, PrimaryGeneratedColumn } from 'typeorm';
+import { EntityRepository } from './entity-repository.js';
+import type { UnitOfWork } from './unit-of-work.js';
+
+class Size {
+  @Column({ type: 'int' })
+  width!: number;
+
+  @Column({ type: 'int' })
+  height!: number;
+}
+
+@Entity({ name: 'gadgets' })
+class Gadget {
+  @PrimaryGeneratedColumn()
+  id!: number;
+
+  @Column({ type: 'varchar', length: 50 })
+  name!: string;
+
+  @Column({ type: 'boolean' })
+  active!: boolean;
+
+  @Column({ type: 'datetime', precision: 3, nullable: true })
+  madeAt!: Date | null;
+
+  @Column(() => Size)
+  size!: Size;
+}
+
+class GadgetRepository extends EntityRepository<Gadget> {
+  constructor(uow: UnitOfWork) {
+    super(uow, Gadget);
+  }
+
+  all(): Promise<Gadget[]> {
+    return this.selectRaw(`SELECT ${this.raw.selectList} FROM ${this.raw.table} ORDER BY id`, []);
+  }
+}
+
+describe('EntityRepository.selectRaw', () => {
+  let dataSource: DataSource;
+  let gadgets: GadgetRepository;
+
+  beforeAll(async () => {
+    dataSource = await new DataSource({
+      type: 'better-sqlite3',
+      database: ':memory:',
+      entities: [Gadget],
+      synchronize: true,
+    }).initialize();
+    // The repository's view of a unit of work with none open: statements go to the data source.
+    const outsideUnitOfWork = { tx: dataSource.manager, isTransactionActive: () => false };
+    gadgets = new GadgetRepository(outsideUnitOfWork as unknown as UnitOfWork);
+    await dataSource.getRepository(Gadget).save([
+      { name: 'lamp', active: true, madeAt: new Date('2026-01-02T03:04:05.678Z'), size: { width: 3, height: 4 } },
+      { name: 'desk', active: false, madeAt: null, size: { width: 120, height: 75 } },
+    ]);
+  });
+
+  afterAll(() => dataSource.destroy());
+
+  it('should hydrate rows as the entities TypeORM itself loads, embedded columns included', async () => {
+    const raw = await gadgets.all();
+    const loaded = await dataSource.getRepository(Gadget).find({ order: { id: 'ASC' } });
+
+    expect(raw).toEqual(loaded);
+    expect(raw.map((gadget) => [gadget.active, gadget.madeAt?.toISOString() ?? null, gadget.size])).toEqual([
+      [true, '2026-01-02T03:04:05.678Z', { width: 3, height: 4 }],
+      [false, null, { width: 120, height: 75 }],
+    ]);
+    for (const gadget of raw) {
+      expect(gadget).toBeInstanceOf(Gadget);
+      expect(gadget.size).toBeInstanceOf(Size);
+      expect(Object.keys(gadget)).not.toContain('width');
+    }
+  });
+});
