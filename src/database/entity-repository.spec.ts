@@ -1,4 +1,4 @@
-import { Column, DataSource, Entity, PrimaryGeneratedColumn } from 'typeorm';
+import { Column, DataSource, Entity, JoinColumn, ManyToOne, PrimaryGeneratedColumn } from 'typeorm';
 import { EntityRepository } from './entity-repository.js';
 import type { UnitOfWork } from './unit-of-work.js';
 
@@ -28,34 +28,56 @@ class Gadget {
   size!: Size;
 }
 
-class GadgetRepository extends EntityRepository<Gadget> {
-  constructor(uow: UnitOfWork) {
-    super(uow, Gadget);
-  }
+/** An entity with a lazy relation: TypeORM makes each one with a loader for it. */
+@Entity({ name: 'parts' })
+class Part {
+  @PrimaryGeneratedColumn()
+  id!: number;
 
-  all(): Promise<Gadget[]> {
+  @Column({ name: 'gadget_id', type: 'int' })
+  gadgetId!: number;
+
+  @ManyToOne(() => Gadget, { lazy: true })
+  @JoinColumn({ name: 'gadget_id' })
+  gadget!: Promise<Gadget>;
+}
+
+class RawRepository<T extends object> extends EntityRepository<T> {
+  all(): Promise<T[]> {
     return this.selectRaw(`SELECT ${this.raw.selectList} FROM ${this.raw.table} ORDER BY id`, []);
   }
 }
 
 describe('EntityRepository.selectRaw', () => {
   let dataSource: DataSource;
-  let gadgets: GadgetRepository;
+  let gadgets: RawRepository<Gadget>;
+  let parts: RawRepository<Part>;
 
   beforeAll(async () => {
     dataSource = await new DataSource({
       type: 'better-sqlite3',
       database: ':memory:',
-      entities: [Gadget],
+      entities: [Gadget, Part],
       synchronize: true,
     }).initialize();
     // The repository's view of a unit of work with none open: statements go to the data source.
     const outsideUnitOfWork = { tx: dataSource.manager, isTransactionActive: () => false };
-    gadgets = new GadgetRepository(outsideUnitOfWork as unknown as UnitOfWork);
+    const uow = outsideUnitOfWork as unknown as UnitOfWork;
+    gadgets = new (class extends RawRepository<Gadget> {
+      constructor() {
+        super(uow, Gadget);
+      }
+    })();
+    parts = new (class extends RawRepository<Part> {
+      constructor() {
+        super(uow, Part);
+      }
+    })();
     await dataSource.getRepository(Gadget).save([
       { name: 'lamp', active: true, madeAt: new Date('2026-01-02T03:04:05.678Z'), size: { width: 3, height: 4 } },
       { name: 'desk', active: false, madeAt: null, size: { width: 120, height: 75 } },
     ]);
+    await dataSource.getRepository(Part).insert({ gadgetId: 2 });
   });
 
   afterAll(() => dataSource.destroy());
@@ -74,5 +96,13 @@ describe('EntityRepository.selectRaw', () => {
       expect(gadget.size).toBeInstanceOf(Size);
       expect(Object.keys(gadget)).not.toContain('width');
     }
+  });
+
+  it('should make entities with lazy relations as TypeORM does, loaders included', async () => {
+    const [part] = await parts.all();
+
+    expect(part).toBeInstanceOf(Part);
+    expect(part.gadgetId).toBe(2);
+    await expect(part.gadget).resolves.toMatchObject({ id: 2, name: 'desk' });
   });
 });

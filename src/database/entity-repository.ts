@@ -63,6 +63,12 @@ interface RawShape {
   columns: Map<string, ColumnMetadata>;
   /** The same columns as a list, each with how a row's value is set on an entity (`selectRaw`). */
   hydrated: readonly HydratedColumn[];
+  /**
+   * A new, empty entity, as `metadata.create()` makes it. That also runs a closure per lazy relation
+   * and names the type when the data source asks for it; without either it is `new Entity()`, made
+   * here without the closure and its context that `create()` allocates for every row.
+   */
+  construct: () => ObjectLiteral;
   /** `"id", "user_id", …` quoted for the dialect. */
   selectList: string;
   /** The quoted table name. */
@@ -121,6 +127,11 @@ export abstract class EntityRepository<T extends ObjectLiteral> {
       }
       const quote = (name: string) => dataSource.driver.escape(name);
       const mysql = isMysqlFamily(dataSource);
+      const target = metadata.target;
+      const construct =
+        typeof target === 'function' && metadata.lazyRelations.length === 0 && !dataSource.options.typename
+          ? () => new (target as new () => ObjectLiteral)()
+          : () => metadata.create() as ObjectLiteral;
       this.shape = {
         metadata,
         columns,
@@ -129,6 +140,7 @@ export abstract class EntityRepository<T extends ObjectLiteral> {
           databaseName: column.databaseName,
           propertyName: column.embeddedMetadata ? null : column.propertyName,
         })),
+        construct,
         selectList: [...columns.values()].map((column) => quote(column.databaseName)).join(', '),
         table: quote(metadata.tableName),
         mysql,
@@ -226,7 +238,7 @@ export abstract class EntityRepository<T extends ObjectLiteral> {
    * row as TypeORM does: the entity class, each column through the driver.
    */
   protected async selectRaw(sql: string, parameters: unknown[]): Promise<T[]> {
-    const { hydrated, metadata } = this.raw;
+    const { hydrated, construct } = this.raw;
     const driver = this.manager.connection.driver;
     const rows = await this.rows<Record<string, unknown>>(sql, parameters);
     // Indexed loops: a for…of over the columns allocated an iterator and a result object per column of
@@ -234,7 +246,7 @@ export abstract class EntityRepository<T extends ObjectLiteral> {
     const entities = new Array<T>(rows.length);
     for (let i = 0; i < rows.length; i += 1) {
       const row = rows[i];
-      const entity = metadata.create() as Record<string, unknown>;
+      const entity = construct() as Record<string, unknown>;
       for (let j = 0; j < hydrated.length; j += 1) {
         const { column, databaseName, propertyName } = hydrated[j];
         const value: unknown = driver.prepareHydratedValue(row[databaseName], column);
