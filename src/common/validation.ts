@@ -86,7 +86,12 @@ export class AppValidationPipe extends ValidationPipe {
         );
       }
     }
-    if (metadata.type === 'query' && metadata.data === undefined && metadata.metatype && isEmptyQuery(value)) {
+    if (
+      metadata.type === 'query' &&
+      metadata.data === undefined &&
+      metadata.metatype &&
+      isEmptyQuery(value)
+    ) {
       return this.emptyQuery(value, metadata, metadata.metatype as Type<object>);
     }
     return super.transform(value, metadata);

@@ -74,7 +74,12 @@ describe('EntityRepository.selectRaw', () => {
       }
     })();
     await dataSource.getRepository(Gadget).save([
-      { name: 'lamp', active: true, madeAt: new Date('2026-01-02T03:04:05.678Z'), size: { width: 3, height: 4 } },
+      {
+        name: 'lamp',
+        active: true,
+        madeAt: new Date('2026-01-02T03:04:05.678Z'),
+        size: { width: 3, height: 4 },
+      },
       { name: 'desk', active: false, madeAt: null, size: { width: 120, height: 75 } },
     ]);
     await dataSource.getRepository(Part).insert({ gadgetId: 2 });
