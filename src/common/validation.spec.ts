@@ -29,6 +29,24 @@ class TaggedQuery {
   tags: string[] = [];
 }
 
+let ticks = 0;
+
+/** A default that changes from one request to the next, like an initializer reading the clock. */
+class MovingDefaultQuery {
+  @IsInt()
+  @Max(3)
+  until: number = (ticks += 1);
+}
+
+let clock = 1;
+
+/** A default read from a clock that stands still between the test's steps. */
+class ClockDefaultQuery {
+  @IsInt()
+  @Max(3)
+  until: number = clock;
+}
+
 const query = (metatype: ArgumentMetadata['metatype']): ArgumentMetadata => ({ type: 'query', metatype });
 const emptyQuery = () => Object.create(null) as Record<string, unknown>;
 
@@ -85,5 +103,38 @@ describe('AppValidationPipe on an empty query', () => {
     await pipe.transform({}, query(Object));
 
     await expect(pipe.transform(value, query(Object))).resolves.toBe(value);
+  });
+
+  it('should work out a default that changes anew on each request, and refuse it once it fails', async () => {
+    const seen: number[] = [];
+    let refused: unknown;
+    for (let attempt = 0; attempt < 6 && refused === undefined; attempt += 1) {
+      try {
+        seen.push(
+          ((await pipe.transform(emptyQuery(), query(MovingDefaultQuery))) as MovingDefaultQuery).until,
+        );
+      } catch (error) {
+        refused = error;
+      }
+    }
+
+    expect(new Set(seen).size).toBe(seen.length);
+    expect(seen.length).toBeGreaterThanOrEqual(2);
+    expect(refused).toMatchObject({ code: 'VALIDATION_FAILED' });
+  });
+
+  it('should validate a default again once it has changed since its verdict', async () => {
+    clock = 2;
+    for (let attempt = 0; attempt < 2; attempt += 1) {
+      await expect(pipe.transform(emptyQuery(), query(ClockDefaultQuery))).resolves.toEqual(
+        Object.assign(new ClockDefaultQuery(), { until: 2 }),
+      );
+    }
+    clock = 3;
+    await expect(pipe.transform(emptyQuery(), query(ClockDefaultQuery))).resolves.toMatchObject({ until: 3 });
+    clock = 9;
+    await expect(pipe.transform(emptyQuery(), query(ClockDefaultQuery))).rejects.toMatchObject({
+      code: 'VALIDATION_FAILED',
+    });
   });
 });

@@ -26,11 +26,8 @@ function isEmptyQuery(value: unknown): boolean {
   return true;
 }
 
-/** The own fields of a validated DTO, if every one is a primitive: copying them makes an equal DTO. */
-function primitiveFields(dto: unknown): Readonly<Record<string, unknown>> | undefined {
-  if (typeof dto !== 'object' || dto === null) {
-    return undefined;
-  }
+/** The own fields of a validated DTO, if every one is a primitive; undefined otherwise. */
+function primitiveFields(dto: object): Readonly<Record<string, unknown>> | undefined {
   const fields: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(dto)) {
     if (typeof value === 'object' ? value !== null : typeof value === 'function') {
@@ -41,17 +38,33 @@ function primitiveFields(dto: unknown): Readonly<Record<string, unknown>> | unde
   return Object.freeze(fields);
 }
 
+/** Whether a new DTO has exactly these fields, with these values. */
+function hasFields(dto: object, fields: Readonly<Record<string, unknown>>): boolean {
+  const keys = Object.keys(dto);
+  if (keys.length !== Object.keys(fields).length) {
+    return false;
+  }
+  for (const key of keys) {
+    if (!Object.hasOwn(fields, key) || !Object.is((dto as Record<string, unknown>)[key], fields[key])) {
+      return false;
+    }
+  }
+  return true;
+}
+
 /**
  * The global pipe: unknown fields are rejected, types are transformed, and every failure becomes one
  * 400 VALIDATION_FAILED problem listing each field. A body that is not a JSON object (an array, a
  * string, null) is refused before class-validator sees it.
  *
  * A query DTO given no parameters at all (the first page of a list, the commonest request there is)
- * always comes out the same: its defaults. That verdict is worked out once per DTO class, by the full
- * transform and validation, and each later empty query gets a new instance with those fields, without
- * class-transformer and class-validator walking the class's metadata again (~9 KB of garbage and
- * several µs per list request). Only a verdict that passed and holds nothing but primitives is kept:
- * a failing one is worked out, and thrown, every time, and a default array or object is never shared.
+ * is its class's defaults, as `new Dto()` makes them. The verdict on them is worked out once per class,
+ * by the full transform and validation; a later empty query gets `new Dto()` without class-transformer
+ * and class-validator walking the class's metadata again (~9 KB of garbage and several µs per list
+ * request), if that instance has the very fields the verdict was given. It is kept only when it passed,
+ * when the transform added or changed nothing, and when every field is a primitive: a failing verdict
+ * is worked out, and thrown, every time, and a default that changes (an initializer reading the clock)
+ * is validated every time.
  */
 export class AppValidationPipe extends ValidationPipe {
   private readonly emptyQueryDefaults = new WeakMap<Type<object>, Readonly<Record<string, unknown>>>();
@@ -102,15 +115,21 @@ export class AppValidationPipe extends ValidationPipe {
     metadata: ArgumentMetadata,
     metatype: Type<object>,
   ): Promise<unknown> {
-    const defaults = this.emptyQueryDefaults.get(metatype);
-    if (defaults) {
-      return Object.assign(new metatype(), defaults);
+    const verdict = this.emptyQueryDefaults.get(metatype);
+    if (verdict) {
+      const defaults = new metatype();
+      if (hasFields(defaults, verdict)) {
+        return defaults;
+      }
+      return super.transform(value, metadata);
     }
     const dto: unknown = await super.transform(value, metadata);
     // The pipe made a DTO of the class (a query typed Object or String is passed on as it came).
-    const fields = dto !== value && dto instanceof metatype ? primitiveFields(dto) : undefined;
-    if (fields) {
-      this.emptyQueryDefaults.set(metatype, fields);
+    if (dto !== value && dto instanceof metatype) {
+      const fields = primitiveFields(dto);
+      if (fields && hasFields(new metatype(), fields)) {
+        this.emptyQueryDefaults.set(metatype, fields);
+      }
     }
     return dto;
   }
