@@ -1,6 +1,6 @@
 import type { ArgumentMetadata } from '@nestjs/common';
 import { Type } from 'class-transformer';
-import { IsIn, IsInt, IsOptional, IsString, Max, Min } from 'class-validator';
+import { IsIn, IsInt, IsOptional, IsString, Max, Min, ValidateBy } from 'class-validator';
 import { AppValidationPipe } from './validation.js';
 
 class PageQuery {
@@ -27,6 +27,15 @@ class TaggedQuery {
   @IsOptional()
   @IsIn(['a', 'b'], { each: true })
   tags: string[] = [];
+}
+
+let lookups = 0;
+
+/** A query with a rule of its own, which could read the database or the clock: a lookup is counted. */
+class LookedUpQuery {
+  @IsOptional()
+  @ValidateBy({ name: 'isKnownTeam', validator: { validate: () => ((lookups += 1), true) } })
+  team: string = 'core';
 }
 
 let ticks = 0;
@@ -136,5 +145,32 @@ describe('AppValidationPipe on an empty query', () => {
     await expect(pipe.transform(emptyQuery(), query(ClockDefaultQuery))).rejects.toMatchObject({
       code: 'VALIDATION_FAILED',
     });
+  });
+
+  it('should validate an empty query once per class when its rules are class-validator own', async () => {
+    const cachedPipe = new AppValidationPipe();
+    const validate = jest.spyOn(cachedPipe as unknown as { validate: () => unknown }, 'validate');
+    for (let attempt = 0; attempt < 3; attempt += 1) {
+      await cachedPipe.transform(emptyQuery(), query(PageQuery));
+    }
+
+    expect(validate).toHaveBeenCalledTimes(1);
+  });
+
+  it('should run a rule of the class own on every empty query', async () => {
+    const before = lookups;
+    for (let attempt = 0; attempt < 3; attempt += 1) {
+      await expect(pipe.transform(emptyQuery(), query(LookedUpQuery))).resolves.toMatchObject({
+        team: 'core',
+      });
+    }
+
+    expect(lookups - before).toBe(3);
+  });
+
+  it('should validate in full a query that is an empty array, not take it for an empty query', async () => {
+    await pipe.transform(emptyQuery(), query(PageQuery));
+
+    await expect(pipe.transform([], query(PageQuery))).rejects.toMatchObject({ code: 'VALIDATION_FAILED' });
   });
 });

@@ -5,6 +5,7 @@ import {
   ValidationPipe,
   type ValidationError,
 } from '@nestjs/common';
+import * as classValidator from 'class-validator';
 import { AppException, type FieldError } from './problem.js';
 
 function flatten(errors: ValidationError[], parent = ''): FieldError[] {
@@ -15,15 +16,39 @@ function flatten(errors: ValidationError[], parent = ''): FieldError[] {
   });
 }
 
-/** A query object with no parameters in it (Fastify's parser gives one even for a bare path). */
+/**
+ * A query object with no parameters in it, as Fastify's parser gives one even for a bare path: a plain
+ * (or null-prototype) object with no keys of any kind. An array or another object is validated in full.
+ */
 function isEmptyQuery(value: unknown): boolean {
   if (typeof value !== 'object' || value === null) {
     return false;
   }
-  for (const _ in value) {
-    return false;
-  }
-  return true;
+  const prototype: unknown = Object.getPrototypeOf(value);
+  return (prototype === null || prototype === Object.prototype) && Reflect.ownKeys(value).length === 0;
+}
+
+/** The names of class-validator's own rules (`isInt`, `max`, `isOptional` …), exported as IS_INT, MAX … */
+const BUILT_IN_RULES: ReadonlySet<string> = new Set(
+  Object.entries(classValidator)
+    .filter(([key, value]) => /^[A-Z][A-Z0-9_]*$/.test(key) && typeof value === 'string')
+    .map(([, value]) => value as string),
+);
+
+/**
+ * Whether a class's verdict depends on nothing but its fields' values: every rule on it is one of
+ * class-validator's own (pure functions of the value), with no `validateIf` of its own. A rule a team
+ * writes (`@Validate`, a custom decorator) could read the database, the clock or the request.
+ */
+function hasOnlyBuiltInRules(metatype: Type<object>): boolean {
+  const rules = classValidator.getMetadataStorage().getTargetValidationMetadatas(metatype, '', true, false);
+  return rules.every(
+    (rule) =>
+      typeof rule.name === 'string' &&
+      BUILT_IN_RULES.has(rule.name) &&
+      (rule.type !== 'conditionalValidation' || rule.name === classValidator.IS_OPTIONAL) &&
+      !(rule as { validateIf?: unknown }).validateIf,
+  );
 }
 
 /** The own fields of a validated DTO, if every one is a primitive; undefined otherwise. */
@@ -62,9 +87,10 @@ function hasFields(dto: object, fields: Readonly<Record<string, unknown>>): bool
  * by the full transform and validation; a later empty query gets `new Dto()` without class-transformer
  * and class-validator walking the class's metadata again (~9 KB of garbage and several µs per list
  * request), if that instance has the very fields the verdict was given. It is kept only when it passed,
- * when the transform added or changed nothing, and when every field is a primitive: a failing verdict
- * is worked out, and thrown, every time, and a default that changes (an initializer reading the clock)
- * is validated every time.
+ * when the transform added or changed nothing, when every field is a primitive, and when every rule on
+ * the class is one of class-validator's own: a failing verdict is worked out, and thrown, every time; a
+ * default that changes (an initializer reading the clock) is validated every time; and a class with a
+ * rule of its own (which could read the database or the clock) is validated every time.
  */
 export class AppValidationPipe extends ValidationPipe {
   private readonly emptyQueryDefaults = new WeakMap<Type<object>, Readonly<Record<string, unknown>>>();
@@ -127,7 +153,7 @@ export class AppValidationPipe extends ValidationPipe {
     // The pipe made a DTO of the class (a query typed Object or String is passed on as it came).
     if (dto !== value && dto instanceof metatype) {
       const fields = primitiveFields(dto);
-      if (fields && hasFields(new metatype(), fields)) {
+      if (fields && hasFields(new metatype(), fields) && hasOnlyBuiltInRules(metatype)) {
         this.emptyQueryDefaults.set(metatype, fields);
       }
     }
