@@ -26,6 +26,10 @@ class Gadget {
 
   @Column(() => Size)
   size!: Size;
+
+  /** A second embedded object of the same class: its columns share property names with the first's. */
+  @Column(() => Size)
+  box!: Size;
 }
 
 /** An entity with a lazy relation: TypeORM makes each one with a loader for it. */
@@ -79,8 +83,15 @@ describe('EntityRepository.selectRaw', () => {
         active: true,
         madeAt: new Date('2026-01-02T03:04:05.678Z'),
         size: { width: 3, height: 4 },
+        box: { width: 5, height: 6 },
       },
-      { name: 'desk', active: false, madeAt: null, size: { width: 120, height: 75 } },
+      {
+        name: 'desk',
+        active: false,
+        madeAt: null,
+        size: { width: 120, height: 75 },
+        box: { width: 130, height: 80 },
+      },
     ]);
     await dataSource.getRepository(Part).insert({ gadgetId: 2 });
   });
@@ -91,10 +102,12 @@ describe('EntityRepository.selectRaw', () => {
     const raw = await gadgets.all();
     const loaded = await dataSource.getRepository(Gadget).find({ order: { id: 'ASC' } });
 
-    expect(raw).toEqual(loaded);
-    expect(raw.map((gadget) => [gadget.active, gadget.madeAt?.toISOString() ?? null, gadget.size])).toEqual([
-      [true, '2026-01-02T03:04:05.678Z', { width: 3, height: 4 }],
-      [false, null, { width: 120, height: 75 }],
+    expect(raw).toStrictEqual(loaded);
+    expect(
+      raw.map((gadget) => [gadget.active, gadget.madeAt?.toISOString() ?? null, gadget.size, gadget.box]),
+    ).toEqual([
+      [true, '2026-01-02T03:04:05.678Z', { width: 3, height: 4 }, { width: 5, height: 6 }],
+      [false, null, { width: 120, height: 75 }, { width: 130, height: 80 }],
     ]);
     for (const gadget of raw) {
       expect(gadget).toBeInstanceOf(Gadget);
