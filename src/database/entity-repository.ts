@@ -45,10 +45,10 @@ function mustClose(error: QueryError): boolean {
 
 /**
  * A selected column and the property its value goes to, or null when TypeORM's `setEntityValue` must
- * place it (a column of an embedded object, or a relation's virtual join column). For any other column `setEntityValue` comes down to
- * `entity[propertyName] = value`, but every call of it allocates a context for a closure declared in
- * its embedded branch: 8 KB of garbage per page of 20 todos, 8% of the request's (Node 24's sampling
- * heap profiler), so the value is set here.
+ * place it (a column of an embedded object, or a relation's virtual join column). For any other
+ * column `setEntityValue` comes down to `entity[propertyName] = value`, but every call of it allocates
+ * a context for a closure declared in its embedded branch: 8 KB of garbage per page of 20 todos, 8% of
+ * the request's (Node 24's sampling heap profiler), so the value is set here.
  */
 interface HydratedColumn {
   column: ColumnMetadata;
