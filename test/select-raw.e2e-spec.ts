@@ -1,6 +1,7 @@
 import { Column, DataSource, Entity, JoinColumn, ManyToOne, PrimaryGeneratedColumn } from 'typeorm';
-import { EntityRepository } from './entity-repository.js';
-import type { UnitOfWork } from './unit-of-work.js';
+import { EntityRepository } from '../src/database/entity-repository.js';
+import type { UnitOfWork } from '../src/database/unit-of-work.js';
+import { createThrowawayDatabase, type ThrowawayDatabase } from './support/database.js';
 
 class Size {
   @Column({ type: 'int' })
@@ -52,18 +53,29 @@ class RawRepository<T extends object> extends EntityRepository<T> {
   }
 }
 
+/**
+ * `selectRaw` against what TypeORM loads itself, on the test database: SQLite, or MySQL (TEST_DB=mysql),
+ * where outside a unit of work the rows come straight from mysql2's pool.
+ */
 describe('EntityRepository.selectRaw', () => {
+  let database: ThrowawayDatabase;
   let dataSource: DataSource;
   let gadgets: RawRepository<Gadget>;
   let parts: RawRepository<Part>;
 
   beforeAll(async () => {
-    dataSource = await new DataSource({
-      type: 'better-sqlite3',
-      database: ':memory:',
-      entities: [Gadget, Part],
-      synchronize: true,
-    }).initialize();
+    database = await createThrowawayDatabase();
+    const entities = [Gadget, Part];
+    dataSource = await new DataSource(
+      database.url.startsWith('sqlite:')
+        ? {
+            type: 'better-sqlite3',
+            database: database.url.slice('sqlite:'.length),
+            entities,
+            synchronize: true,
+          }
+        : { type: 'mysql', url: database.url, entities, synchronize: true },
+    ).initialize();
     // The repository's view of a unit of work with none open: statements go to the data source.
     const outsideUnitOfWork = { tx: dataSource.manager, isTransactionActive: () => false };
     const uow = outsideUnitOfWork as unknown as UnitOfWork;
@@ -96,7 +108,10 @@ describe('EntityRepository.selectRaw', () => {
     await dataSource.getRepository(Part).insert({ gadgetId: 2 });
   });
 
-  afterAll(() => dataSource.destroy());
+  afterAll(async () => {
+    await dataSource?.destroy();
+    await database?.drop();
+  });
 
   it('should hydrate rows as the entities TypeORM itself loads, embedded columns included', async () => {
     const raw = await gadgets.all();
