@@ -94,6 +94,8 @@ function hasFields(dto: object, fields: Readonly<Record<string, unknown>>): bool
  */
 export class AppValidationPipe extends ValidationPipe {
   private readonly emptyQueryDefaults = new WeakMap<Type<object>, Readonly<Record<string, unknown>>>();
+  /** Classes whose empty query was found not to keep a verdict: decided once, validated in full. */
+  private readonly alwaysValidated = new WeakSet<Type<object>>();
 
   constructor() {
     super({
@@ -141,6 +143,9 @@ export class AppValidationPipe extends ValidationPipe {
     metadata: ArgumentMetadata,
     metatype: Type<object>,
   ): Promise<unknown> {
+    if (this.alwaysValidated.has(metatype)) {
+      return super.transform(value, metadata);
+    }
     const verdict = this.emptyQueryDefaults.get(metatype);
     if (verdict) {
       const defaults = new metatype();
@@ -149,13 +154,15 @@ export class AppValidationPipe extends ValidationPipe {
       }
       return super.transform(value, metadata);
     }
+    // A failing verdict throws here, before any decision: it is worked out again next time.
     const dto: unknown = await super.transform(value, metadata);
     // The pipe made a DTO of the class (a query typed Object or String is passed on as it came).
-    if (dto !== value && dto instanceof metatype) {
-      const fields = primitiveFields(dto);
-      if (fields && hasFields(new metatype(), fields) && hasOnlyBuiltInRules(metatype)) {
-        this.emptyQueryDefaults.set(metatype, fields);
-      }
+    const fields = dto !== value && dto instanceof metatype ? primitiveFields(dto) : undefined;
+    if (fields && hasFields(new metatype(), fields) && hasOnlyBuiltInRules(metatype)) {
+      this.emptyQueryDefaults.set(metatype, fields);
+    } else {
+      // Without this, every empty query of such a class would also pay for the checks above.
+      this.alwaysValidated.add(metatype);
     }
     return dto;
   }
