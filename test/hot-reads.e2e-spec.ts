@@ -1,4 +1,5 @@
 import { QueryFailedError } from 'typeorm';
+import { MAX_PREPARED_STATEMENTS } from '../src/database/data-source.js';
 import { EntityRepository } from '../src/database/entity-repository.js';
 import { UnitOfWork } from '../src/database/unit-of-work.js';
 import { Todo } from '../src/todos/todo.entity.js';
@@ -46,6 +47,10 @@ async function eventually(check: () => void): Promise<void> {
 
 interface PoolConnection {
   stream: { destroy(error: Error): void };
+  /** mysql2's prepared-statement cache (an lru.min cache, allocated at its full capacity). */
+  _statements: { max: number; size: number };
+  execute(sql: string, values: unknown[], callback: (error: Error | null, rows: unknown) => void): void;
+  release(): void;
 }
 
 interface Pool {
@@ -115,6 +120,29 @@ interface Pool {
       Promise.all(Array.from({ length: 30 }, () => t.request('/api/v1/todos', { token: user.accessToken }))),
     );
     expect(answers.map((res) => res.status)).toEqual(Array(30).fill(200));
+  });
+
+  it("sizes each connection's prepared-statement cache for a few statements, not mysql2's 16,000", async () => {
+    const connection = await new Promise<PoolConnection>((resolve, reject) =>
+      pool.getConnection((error, c) => (error ? reject(error) : resolve(c))),
+    );
+    const execute = (sql: string, values: unknown[]) =>
+      new Promise<unknown>((resolve, reject) =>
+        connection.execute(sql, values, (error, rows) => (error ? reject(error) : resolve(rows))),
+      );
+    try {
+      expect(connection._statements.max).toBe(MAX_PREPARED_STATEMENTS);
+      // A team's own prepared statements still work, and are kept.
+      const before = connection._statements.size;
+      await expect(execute('SELECT ? + 1 AS n', [41])).resolves.toEqual([{ n: 42 }]);
+      await expect(execute('SELECT ? AS s', ['kept'])).resolves.toEqual([{ s: 'kept' }]);
+      expect(connection._statements.size).toBe(before + 2);
+    } finally {
+      connection.release();
+    }
+    for (const each of pool._allConnections.toArray()) {
+      expect(each._statements.max).toBe(MAX_PREPARED_STATEMENTS);
+    }
   });
 
   it('gives the connection back after a failed statement, as a QueryFailedError', async () => {

@@ -10,6 +10,15 @@ import type { Schema } from './schema.js';
 /** How long a new MySQL connection may take before the attempt fails. */
 const CONNECT_TIMEOUT_MS = 2000;
 
+/**
+ * The prepared statements a pooled MySQL connection keeps (mysql2's `execute`). Gatehouse sends text
+ * queries only (TypeORM's and EntityRepository.rows), but mysql2 allocates each connection's statement
+ * cache up front, four arrays of this many slots: at its default of 16,000, 0.5 MB per connection, 5 MB
+ * of live heap for a pool of ten (P4, bench/results/2026-12-06-node24-memory.md). 64 still serves a
+ * team's own `execute` of a few statements.
+ */
+export const MAX_PREPARED_STATEMENTS = 64;
+
 export type DatabaseKind = 'mysql' | 'sqlite';
 
 export function databaseKind(url: string): DatabaseKind {
@@ -62,7 +71,11 @@ export function dataSourceOptions(config: DatabaseConfig, schema: Schema): DataS
     bigNumberStrings: true,
     // Give up on an unreachable server within 2 s so a request answers 503 instead of hanging
     // (DESIGN §8); a dropped connection leaves the pool and the next query dials afresh.
-    extra: { connectTimeout: CONNECT_TIMEOUT_MS, enableKeepAlive: true },
+    extra: {
+      connectTimeout: CONNECT_TIMEOUT_MS,
+      enableKeepAlive: true,
+      maxPreparedStatements: MAX_PREPARED_STATEMENTS,
+    },
   };
 }
 
