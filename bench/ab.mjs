@@ -8,7 +8,8 @@
 //   cp -r dist node_modules/.cache/before && npm run build && AB_A_MAIN=node_modules/.cache/before/src/main.js node bench/ab.mjs
 //
 // Environment: AB_A and AB_B (flags; default: the Docker image's NODE_OPTIONS for both), AB_A_MAIN and
-// AB_B_MAIN (the script each side runs; default dist/src/main.js), AB_ROUTES
+// AB_B_MAIN (the script each side runs; default dist/src/main.js), AB_A_ENV and AB_B_ENV (NAME=value
+// pairs, space-separated, added to that side's environment: AB_B_ENV='MALLOC_ARENA_MAX=16'), AB_ROUTES
 // (comma-separated, default /api/v1/todos,/api/v1/users/me), AB_ROUNDS (per side, default 6),
 // AB_DURATION (seconds per round, default 5), AB_CONNECTIONS (default 50), BENCH_MYSQL and BENCH_DB
 // as for the yardstick (default database gatehouse_ab, **dropped and recreated**). Both instances run
@@ -28,16 +29,28 @@ const ROUTES = (process.env.AB_ROUTES ?? '/api/v1/todos,/api/v1/users/me').split
 const ROUNDS = Number(process.env.AB_ROUNDS ?? 6);
 const DURATION = Number(process.env.AB_DURATION ?? 5);
 const CONNECTIONS = Number(process.env.AB_CONNECTIONS ?? 50);
+/** `NAME=value NAME=value` as an object. */
+function sideEnv(pairs = '') {
+  return Object.fromEntries(
+    pairs
+      .split(/\s+/)
+      .filter(Boolean)
+      .map((pair) => [pair.slice(0, pair.indexOf('=')), pair.slice(pair.indexOf('=') + 1)]),
+  );
+}
+
 const SIDES = {
   A: {
     port: 3920,
     flags: nodeFlags(process.env.AB_A),
     main: process.env.AB_A_MAIN ?? 'dist/src/main.js',
+    env: sideEnv(process.env.AB_A_ENV),
   },
   B: {
     port: 3921,
     flags: nodeFlags(process.env.AB_B),
     main: process.env.AB_B_MAIN ?? 'dist/src/main.js',
+    env: sideEnv(process.env.AB_B_ENV),
   },
 };
 
@@ -46,9 +59,9 @@ const { auth } = loadConfig(env);
 const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
 
 async function start(side) {
-  const { port, flags, main } = SIDES[side];
+  const { port, flags, main, env: own } = SIDES[side];
   const child = spawn(process.execPath, [...flags, main], {
-    env: { ...env, PORT: String(port), APP_PUBLIC_URL: `http://127.0.0.1:${port}` },
+    env: { ...env, ...own, PORT: String(port), APP_PUBLIC_URL: `http://127.0.0.1:${port}` },
     stdio: ['ignore', 'ignore', 'inherit'],
   });
   const exited = new Promise((resolve) => child.once('exit', resolve));
@@ -102,7 +115,11 @@ try {
   const signer = new AccessTokensService(new JwtService(), { getOrThrow: () => auth });
   const token = await signer.sign(SMALL_USER_ID, sessions.get(SMALL_USER_ID));
   for (const side of ['A', 'B']) {
-    process.stderr.write(`${side}: ${SIDES[side].flags.join(' ')} ${SIDES[side].main}\n`);
+    process.stderr.write(
+      `${side}: ${Object.entries(SIDES[side].env)
+        .map(([name, value]) => `${name}=${value} `)
+        .join('')}${SIDES[side].flags.join(' ')} ${SIDES[side].main}\n`,
+    );
   }
   for (const route of ROUTES) {
     for (const side of ['A', 'B']) {

@@ -18,6 +18,7 @@ export function benchDatabase(fallback) {
 /** Gatehouse's environment for a bench: production mode on `databaseUrl`, listening on `port`. */
 export function productionEnv({ databaseUrl, port }) {
   return {
+    ...imageLibcEnv(),
     ...process.env,
     NODE_ENV: 'production',
     PORT: String(port),
@@ -31,6 +32,15 @@ export function productionEnv({ databaseUrl, port }) {
     LOG_LEVEL: process.env.LOG_LEVEL ?? 'info',
     AUTH_THROTTLE_IP_LIMIT: '1000000',
   };
+}
+
+/**
+ * What docker/Dockerfile's ENV tells the image's C library: MALLOC_ARENA_MAX, the number of malloc
+ * arenas. This process's own environment, set first, wins.
+ */
+export function imageLibcEnv() {
+  const arenas = /^\s*MALLOC_ARENA_MAX=(\d+)/m.exec(readFileSync('docker/Dockerfile', 'utf8'))?.[1];
+  return arenas === undefined ? {} : { MALLOC_ARENA_MAX: arenas };
 }
 
 /**

@@ -63,6 +63,13 @@ describe('docker/', () => {
     expect(run.status).toBe(0);
   });
 
+  it("caps glibc's malloc arenas in the stage that runs, on a glibc base image that reads the cap", () => {
+    const runtime = dockerfile.slice(dockerfile.lastIndexOf('\nFROM '));
+    // Alpine's musl has no arenas to cap: the setting would silently do nothing there.
+    expect(runtime).toMatch(/^FROM node:\d+-(bookworm|trixie)(-slim)? AS runtime$/m);
+    expect(/^\s*MALLOC_ARENA_MAX=(\d+) /m.exec(runtime)?.[1]).toBe('2');
+  });
+
   it('health-checks routes that exist and answer 200', async () => {
     const paths = [
       ...`${app.healthcheck?.test.join(' ')}\n${dockerfile}`.matchAll(/127\.0\.0\.1:[^/]*?(\/[a-z/]+)/g),
