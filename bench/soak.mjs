@@ -10,13 +10,16 @@
 // Environment: SOAK_DURATION (seconds, default 600), SOAK_RATE (requests/s, default 30), SOAK_USERS
 // (signed-in users the load cycles through, default 40), SOAK_SAMPLE (seconds, default 10),
 // BENCH_MYSQL (server, default mysql://root@127.0.0.1:3306), SOAK_DB (default gatehouse_soak, dropped
-// and recreated), SOAK_PORT (default 3960), SOAK_APP (the built entry, default dist/src/main.js).
+// and recreated), SOAK_PORT (default 3960), SOAK_APP (the built entry, default dist/src/main.js),
+// SOAK_NODE_FLAGS (the app's Node flags; default the Docker image's NODE_OPTIONS, '' for none). The app
+// also gets the image's MALLOC_ARENA_MAX, as every bench does (app-env.mjs).
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createWriteStream, readFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import mysql from 'mysql2/promise';
 import { SMTPServer } from 'smtp-server';
+import { imageLibcEnv, nodeFlags } from './app-env.mjs';
 
 const DURATION_S = Number(process.env.SOAK_DURATION ?? 600);
 const RATE = Number(process.env.SOAK_RATE ?? 30);
@@ -91,8 +94,9 @@ await admin.query(`DROP DATABASE IF EXISTS \`${DB}\``);
 await admin.query(`CREATE DATABASE \`${DB}\` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci`);
 const [[{ version }]] = await admin.query('SELECT VERSION() AS version');
 
-const app = spawn(process.execPath, [APP], {
+const app = spawn(process.execPath, [...nodeFlags(process.env.SOAK_NODE_FLAGS), APP], {
   env: {
+    ...imageLibcEnv(),
     PATH: process.env.PATH,
     NODE_ENV: 'production',
     HOST: '127.0.0.1',
@@ -419,7 +423,9 @@ out.push(`# Soak: ${Math.round(elapsedS)} s of mixed load at ${RATE} req/s, one 
 out.push('');
 out.push(
   `Command: \`SOAK_DURATION=${DURATION_S} SOAK_RATE=${RATE} SOAK_USERS=${USERS} node bench/soak.mjs\` ` +
-    `(built app \`${APP}\`, NODE_ENV=production, BCRYPT_COST=10, LOG_LEVEL=warn, DB_POOL_SIZE default 10). ` +
+    `(built app \`${APP}\`, NODE_ENV=production, BCRYPT_COST=10, LOG_LEVEL=warn, DB_POOL_SIZE default 10; ` +
+    `Node flags \`${nodeFlags(process.env.SOAK_NODE_FLAGS).join(' ') || 'none'}\`, MALLOC_ARENA_MAX ` +
+    `${imageLibcEnv().MALLOC_ARENA_MAX ?? 'unset'}). ` +
     `${cpus().length} cores, node ${process.version}, database ${version}; load average ${loadStart.toFixed(1)} at ` +
     `start, ${loadEnd.toFixed(1)} at end (the machine is shared). ` +
     (exit.unexpected

@@ -31,9 +31,19 @@ async function timeToReady(command, args, { cwd, dir }) {
     stdio: ['ignore', 'ignore', 'inherit'],
     detached: true,
   });
-  const exited = new Promise((done) => child.once('exit', done));
+  let exit;
+  const exited = new Promise((done) =>
+    child.once('exit', (code, signal) => {
+      exit = signal ?? `code ${code}`;
+      done();
+    }),
+  );
   try {
     for (;;) {
+      if (exit !== undefined) {
+        // Its stderr (inherited) says why: a native addon this Node cannot load, say.
+        throw new Error(`${command} ${args.join(' ')} exited (${exit}) before it was ready`);
+      }
       if (performance.now() - started > 120_000) {
         throw new Error(`${command} ${args.join(' ')} was not ready within 120 s`);
       }
@@ -47,7 +57,13 @@ async function timeToReady(command, args, { cwd, dir }) {
       await new Promise((done) => setTimeout(done, 20));
     }
   } finally {
-    process.kill(-child.pid, 'SIGTERM'); // npm start runs node as a grandchild: stop the whole group
+    try {
+      process.kill(-child.pid, 'SIGTERM'); // npm start runs node as a grandchild: stop the whole group
+    } catch (error) {
+      if (error.code !== 'ESRCH') {
+        throw error; // ESRCH: the group has already gone
+      }
+    }
     await exited;
     await portFree();
   }
