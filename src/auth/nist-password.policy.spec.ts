@@ -1,6 +1,7 @@
 import { ConfigService } from '@nestjs/config';
+import { dictionary } from '@zxcvbn-ts/language-common';
 import { type Config, loadConfig } from '../config/config.js';
-import { NistPasswordPolicy } from './nist-password.policy.js';
+import { isCommonPassword, NistPasswordPolicy } from './nist-password.policy.js';
 import { PasswordPolicy } from './password.policy.js';
 
 describe(NistPasswordPolicy.name, () => {
@@ -36,6 +37,16 @@ describe(NistPasswordPolicy.name, () => {
   it('should refuse more than 128 characters', () => {
     expect(sut.problem('xy'.repeat(64), account)).toBeNull();
     expect(sut.problem(`${'xy'.repeat(64)}z`, account)).toBe('must be at most 128 characters');
+  });
+
+  it('should find every password of the common list, and nothing that is not on it', () => {
+    const list = dictionary['passwords-common'];
+    expect(list.length).toBeGreaterThan(40_000);
+    expect(list.filter((password) => !isCommonPassword(password.toLowerCase()))).toEqual([]);
+    // A control character is never on the list (and is refused earlier anyway): each lookup must miss.
+    expect(list.filter((password) => isCommonPassword(`${password.toLowerCase()}\u0000`))).toEqual([]);
+    expect(list.filter((password) => isCommonPassword(`\u0000${password.toLowerCase()}`))).toEqual([]);
+    expect(isCommonPassword('')).toBe(false);
   });
 
   it('should refuse a common password whatever its case', () => {

@@ -9,8 +9,32 @@ import {
   PasswordPolicy,
 } from './password.policy.js';
 
-/** ~49,000 of the most common passwords, from zxcvbn-ts's maintained list. */
-const COMMON_PASSWORDS = new Set(dictionary['passwords-common'].map((p) => p.toLowerCase()));
+/**
+ * ~49,000 of the most common passwords, from zxcvbn-ts's maintained list, lower-cased and sorted for a
+ * binary search: a Set of them held 1.3 MB of hash table for the life of the process, this array 0.2 MB
+ * (bench/results/2026-12-06-node24-memory.md).
+ */
+const COMMON_PASSWORDS: readonly string[] = dictionary['passwords-common'].map((p) => p.toLowerCase()).sort();
+
+/** Whether `lower` (already lower-cased) is on the common-password list. */
+export function isCommonPassword(lower: string): boolean {
+  let low = 0;
+  let high = COMMON_PASSWORDS.length - 1;
+  while (low <= high) {
+    const middle = (low + high) >>> 1;
+    const entry = COMMON_PASSWORDS[middle];
+    if (entry === lower) {
+      return true;
+    }
+    // The same order as sort(): UTF-16 code units.
+    if (entry < lower) {
+      low = middle + 1;
+    } else {
+      high = middle - 1;
+    }
+  }
+  return false;
+}
 
 /** The service's own name: the first word an attacker tries against it (NIST SP 800-63B §5.1.1.2). */
 const SERVICE_WORDS = ['gatehouse'];
@@ -74,7 +98,7 @@ export class NistPasswordPolicy extends PasswordPolicy {
     if (lower.replace(INVISIBLE, '').length === 0) {
       return 'must contain visible characters';
     }
-    if (COMMON_PASSWORDS.has(lower)) {
+    if (isCommonPassword(lower)) {
       return 'is too common; choose a less guessable password';
     }
     if (new Set(lower).size === 1 || SEQUENCES.some((sequence) => sequence.includes(lower))) {
