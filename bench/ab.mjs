@@ -29,13 +29,19 @@ const ROUTES = (process.env.AB_ROUTES ?? '/api/v1/todos,/api/v1/users/me').split
 const ROUNDS = Number(process.env.AB_ROUNDS ?? 6);
 const DURATION = Number(process.env.AB_DURATION ?? 5);
 const CONNECTIONS = Number(process.env.AB_CONNECTIONS ?? 50);
-/** `NAME=value NAME=value` as an object. */
+/** `NAME=value NAME=value` as an object; a word without `=` is refused rather than guessed at. */
 function sideEnv(pairs = '') {
   return Object.fromEntries(
     pairs
       .split(/\s+/)
       .filter(Boolean)
-      .map((pair) => [pair.slice(0, pair.indexOf('=')), pair.slice(pair.indexOf('=') + 1)]),
+      .map((pair) => {
+        const at = pair.indexOf('=');
+        if (at < 1) {
+          throw new Error(`AB_A_ENV and AB_B_ENV take NAME=value pairs, not "${pair}"`);
+        }
+        return [pair.slice(0, at), pair.slice(at + 1)];
+      }),
   );
 }
 
