@@ -137,6 +137,13 @@ interface Pool {
       await expect(execute('SELECT ? + 1 AS n', [41])).resolves.toEqual([{ n: 42 }]);
       await expect(execute('SELECT ? AS s', ['kept'])).resolves.toEqual([{ s: 'kept' }]);
       expect(connection._statements.size).toBe(before + 2);
+      // More statements than the cache holds, each twice, all at once: a statement evicted (and closed
+      // on the server) while another execute of it waits in the connection's queue must still answer.
+      const count = MAX_PREPARED_STATEMENTS * 3;
+      const sqls = Array.from({ length: count }, (_, i) => `SELECT ? + ${i} AS n`);
+      const answers = await Promise.all([...sqls, ...sqls].map((sql) => execute(sql, [1])));
+      expect(answers).toEqual([...sqls, ...sqls].map((_, i) => [{ n: 1 + (i % count) }]));
+      expect(connection._statements.size).toBe(MAX_PREPARED_STATEMENTS);
     } finally {
       connection.release();
     }
