@@ -94,9 +94,11 @@ await admin.query(`DROP DATABASE IF EXISTS \`${DB}\``);
 await admin.query(`CREATE DATABASE \`${DB}\` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci`);
 const [[{ version }]] = await admin.query('SELECT VERSION() AS version');
 
-const app = spawn(process.execPath, [...nodeFlags(process.env.SOAK_NODE_FLAGS), APP], {
+const APP_FLAGS = nodeFlags(process.env.SOAK_NODE_FLAGS);
+const APP_LIBC = imageLibcEnv();
+const app = spawn(process.execPath, [...APP_FLAGS, APP], {
   env: {
-    ...imageLibcEnv(),
+    ...APP_LIBC,
     PATH: process.env.PATH,
     NODE_ENV: 'production',
     HOST: '127.0.0.1',
@@ -424,8 +426,7 @@ out.push('');
 out.push(
   `Command: \`SOAK_DURATION=${DURATION_S} SOAK_RATE=${RATE} SOAK_USERS=${USERS} node bench/soak.mjs\` ` +
     `(built app \`${APP}\`, NODE_ENV=production, BCRYPT_COST=10, LOG_LEVEL=warn, DB_POOL_SIZE default 10; ` +
-    `Node flags \`${nodeFlags(process.env.SOAK_NODE_FLAGS).join(' ') || 'none'}\`, MALLOC_ARENA_MAX ` +
-    `${imageLibcEnv().MALLOC_ARENA_MAX ?? 'unset'}). ` +
+    `Node flags \`${APP_FLAGS.join(' ') || 'none'}\`, MALLOC_ARENA_MAX ${APP_LIBC.MALLOC_ARENA_MAX ?? 'unset'}). ` +
     `${cpus().length} cores, node ${process.version}, database ${version}; load average ${loadStart.toFixed(1)} at ` +
     `start, ${loadEnd.toFixed(1)} at end (the machine is shared). ` +
     (exit.unexpected
