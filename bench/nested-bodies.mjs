@@ -137,7 +137,7 @@ Attack: one account, POST /api/v1/todos with ${NESTED.length} bytes (45,000 nest
 | --- | ---: | ---: | ---: | ---: | ---: |
 ${row('victim, idle', idle)}
 ${row('victim, under attack', attacked)}
-${row('attack (all 400 BODY_TOO_DEEP)', attack)}
+${row('attack (400 BODY_TOO_DEEP; 429 TOO_MANY_BODIES past the client’s body budget)', attack)}
 
 Victim p99 under attack / idle: **${(attacked.latency.p99 / idle.latency.p99).toFixed(2)}×** (target ≤ 2×);
 p50 ${(attacked.latency.p50 / Math.max(idle.latency.p50, 1)).toFixed(2)}×. Attack answers: ${JSON.stringify(attack.statusCodeStats)}.

@@ -169,20 +169,32 @@ describe('the OpenAPI document', () => {
   });
 
   it('documents Retry-After on every 429 and the RateLimit fields on the answers of limited routes', () => {
+    // A 429 is also the body budget's (TOO_MANY_BODIES, on every operation with a body); a route is
+    // rate limited when its 429 can be RATE_LIMITED.
+    const codes429 = (operation: Operation): unknown[] =>
+      operation.responses['429']?.content?.['application/problem+json']?.schema?.allOf?.[1]?.properties?.code
+        ?.enum ?? [];
     const bad = operations(committed)
       .filter(({ operation }) => operation.responses['429'])
       .flatMap(({ where, operation }) => [
         ...(operation.responses['429'].headers?.['Retry-After']?.required
           ? []
           : [`${where} 429 Retry-After`]),
-        ...Object.entries(operation.responses)
-          .filter(([status]) => /^[24]/.test(status))
-          .filter(([, response]) => !response.headers?.RateLimit || !response.headers['RateLimit-Policy'])
-          .map(([status]) => `${where} ${status} RateLimit`),
+        ...(codes429(operation).includes('RATE_LIMITED')
+          ? Object.entries(operation.responses)
+              .filter(([status]) => /^[24]/.test(status))
+              .filter(([, response]) => !response.headers?.RateLimit || !response.headers['RateLimit-Policy'])
+              .map(([status]) => `${where} ${status} RateLimit`)
+          : []),
       ]);
     expect(bad).toEqual([]);
-    expect(committed.paths['/api/v1/auth/login'].post.responses['429']).toBeDefined();
+    expect(codes429(committed.paths['/api/v1/auth/login'].post)).toEqual(
+      expect.arrayContaining(['RATE_LIMITED', 'TOO_MANY_BODIES']),
+    );
     expect(committed.paths['/api/v1/auth/logout'].post.responses['429']).toBeUndefined();
+    const createTodo = committed.paths['/api/v1/todos'].post;
+    expect(codes429(createTodo)).toEqual(['TOO_MANY_BODIES']);
+    expect(createTodo.responses['201'].headers?.RateLimit).toBeUndefined();
   });
 
   it('has servers, described tags and a bearer scheme that states its JWT rules (RFC 8725)', () => {

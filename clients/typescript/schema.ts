@@ -1128,6 +1128,7 @@ export interface operations {
             /**
              * @description Bad request. Codes:
              *     - `INVALID_REQUEST_ID`
+             *     - `MALFORMED_URL`
              */
             400: {
                 headers: {
@@ -1138,7 +1139,7 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["ProblemDetails"] & {
                         /** @enum {string} */
-                        code?: "INVALID_REQUEST_ID";
+                        code?: "INVALID_REQUEST_ID" | "MALFORMED_URL";
                     };
                 };
             };
@@ -1227,6 +1228,7 @@ export interface operations {
             /**
              * @description Bad request. Codes:
              *     - `INVALID_REQUEST_ID`
+             *     - `MALFORMED_URL`
              *     - `VALIDATION_FAILED`
              *     - `MALFORMED_JSON`
              *     - `BODY_TOO_DEEP`
@@ -1246,7 +1248,7 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["ProblemDetails"] & {
                         /** @enum {string} */
-                        code?: "BAD_REQUEST" | "BODY_NOT_OBJECT" | "BODY_TOO_DEEP" | "INVALID_REQUEST_ID" | "MALFORMED_JSON" | "VALIDATION_FAILED";
+                        code?: "BAD_REQUEST" | "BODY_NOT_OBJECT" | "BODY_TOO_DEEP" | "INVALID_REQUEST_ID" | "MALFORMED_JSON" | "MALFORMED_URL" | "VALIDATION_FAILED";
                     };
                 };
             };
@@ -1271,6 +1273,27 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetails"] & {
                         /** @enum {string} */
                         code?: "INVALID_PASSWORD" | "UNAUTHENTICATED";
+                    };
+                };
+            };
+            /**
+             * @description Request timeout. Codes:
+             *     - `REQUEST_TIMEOUT`: the whole request did not arrive within `REQUEST_TIMEOUT`; the connection is closed
+             */
+            408: {
+                headers: {
+                    /** @description The request id (the one sent, if valid, else a new UUID): quote it to an operator. */
+                    "X-Request-Id": string;
+                    /** @description Per limit on this route: `"<name>";r=<remaining>;t=<seconds until reset>` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description Per limit on this route: `"<name>";q=<quota>;w=<window seconds>` */
+                    "RateLimit-Policy"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"] & {
+                        /** @enum {string} */
+                        code?: "REQUEST_TIMEOUT";
                     };
                 };
             };
@@ -1319,6 +1342,7 @@ export interface operations {
             /**
              * @description Too many requests. Codes:
              *     - `RATE_LIMITED`: too many password checks for this account or IP
+             *     - `TOO_MANY_BODIES`: this client is already sending `BODY_BUDGET_PER_CLIENT` bytes of request bodies; this one was not read
              */
             429: {
                 headers: {
@@ -1328,14 +1352,14 @@ export interface operations {
                     RateLimit?: string;
                     /** @description Per limit on this route: `"<name>";q=<quota>;w=<window seconds>` */
                     "RateLimit-Policy"?: string;
-                    /** @description Seconds until a request can succeed again */
+                    /** @description Seconds to wait before sending the body again. */
                     "Retry-After": number;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/problem+json": components["schemas"]["ProblemDetails"] & {
                         /** @enum {string} */
-                        code?: "RATE_LIMITED";
+                        code?: "RATE_LIMITED" | "TOO_MANY_BODIES";
                     };
                 };
             };
@@ -1360,19 +1384,20 @@ export interface operations {
              * @description Service unavailable. Codes:
              *     - `AUTH_BUSY`: too many password checks queued; retry shortly
              *     - `DEPENDENCY_UNAVAILABLE`: the database (or another service the request needs) cannot be reached; retry after `Retry-After` seconds, and keep your tokens
+             *     - `SERVER_BUSY`: the server is receiving `BODY_BUDGET` bytes of request bodies; this one was not read
              */
             503: {
                 headers: {
                     /** @description The request id (the one sent, if valid, else a new UUID): quote it to an operator. */
                     "X-Request-Id": string;
-                    /** @description Seconds to wait before retrying. */
+                    /** @description Seconds to wait before sending the body again. */
                     "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/problem+json": components["schemas"]["ProblemDetails"] & {
                         /** @enum {string} */
-                        code?: "AUTH_BUSY" | "DEPENDENCY_UNAVAILABLE";
+                        code?: "AUTH_BUSY" | "DEPENDENCY_UNAVAILABLE" | "SERVER_BUSY";
                     };
                 };
             };
@@ -1405,6 +1430,7 @@ export interface operations {
              * @description Bad request. Codes:
              *     - `EMAIL_IMMUTABLE`: `email` was sent
              *     - `INVALID_REQUEST_ID`
+             *     - `MALFORMED_URL`
              *     - `VALIDATION_FAILED`
              *     - `MALFORMED_JSON`
              *     - `BODY_TOO_DEEP`
@@ -1420,7 +1446,7 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["ProblemDetails"] & {
                         /** @enum {string} */
-                        code?: "BAD_REQUEST" | "BODY_NOT_OBJECT" | "BODY_TOO_DEEP" | "EMAIL_IMMUTABLE" | "INVALID_REQUEST_ID" | "MALFORMED_JSON" | "VALIDATION_FAILED";
+                        code?: "BAD_REQUEST" | "BODY_NOT_OBJECT" | "BODY_TOO_DEEP" | "EMAIL_IMMUTABLE" | "INVALID_REQUEST_ID" | "MALFORMED_JSON" | "MALFORMED_URL" | "VALIDATION_FAILED";
                     };
                 };
             };
@@ -1440,6 +1466,23 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetails"] & {
                         /** @enum {string} */
                         code?: "UNAUTHENTICATED";
+                    };
+                };
+            };
+            /**
+             * @description Request timeout. Codes:
+             *     - `REQUEST_TIMEOUT`: the whole request did not arrive within `REQUEST_TIMEOUT`; the connection is closed
+             */
+            408: {
+                headers: {
+                    /** @description The request id (the one sent, if valid, else a new UUID): quote it to an operator. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"] & {
+                        /** @enum {string} */
+                        code?: "REQUEST_TIMEOUT";
                     };
                 };
             };
@@ -1495,6 +1538,25 @@ export interface operations {
                 };
             };
             /**
+             * @description Too many requests. Codes:
+             *     - `TOO_MANY_BODIES`: this client is already sending `BODY_BUDGET_PER_CLIENT` bytes of request bodies; this one was not read
+             */
+            429: {
+                headers: {
+                    /** @description The request id (the one sent, if valid, else a new UUID): quote it to an operator. */
+                    "X-Request-Id": string;
+                    /** @description Seconds to wait before sending the body again. */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"] & {
+                        /** @enum {string} */
+                        code?: "TOO_MANY_BODIES";
+                    };
+                };
+            };
+            /**
              * @description Internal error. Codes:
              *     - `INTERNAL_ERROR`
              */
@@ -1514,19 +1576,20 @@ export interface operations {
             /**
              * @description Service unavailable. Codes:
              *     - `DEPENDENCY_UNAVAILABLE`: the database (or another service the request needs) cannot be reached; retry after `Retry-After` seconds, and keep your tokens
+             *     - `SERVER_BUSY`: the server is receiving `BODY_BUDGET` bytes of request bodies; this one was not read
              */
             503: {
                 headers: {
                     /** @description The request id (the one sent, if valid, else a new UUID): quote it to an operator. */
                     "X-Request-Id": string;
-                    /** @description Seconds to wait before retrying. */
+                    /** @description Seconds to wait before sending the body again. */
                     "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/problem+json": components["schemas"]["ProblemDetails"] & {
                         /** @enum {string} */
-                        code?: "DEPENDENCY_UNAVAILABLE";
+                        code?: "DEPENDENCY_UNAVAILABLE" | "SERVER_BUSY";
                     };
                 };
             };
@@ -1563,6 +1626,7 @@ export interface operations {
              * @description Bad request. Codes:
              *     - `VALIDATION_FAILED`: bad email, weak or common password, bad username
              *     - `INVALID_REQUEST_ID`
+             *     - `MALFORMED_URL`
              *     - `VALIDATION_FAILED`
              *     - `MALFORMED_JSON`
              *     - `BODY_TOO_DEEP`
@@ -1582,7 +1646,28 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["ProblemDetails"] & {
                         /** @enum {string} */
-                        code?: "BAD_REQUEST" | "BODY_NOT_OBJECT" | "BODY_TOO_DEEP" | "INVALID_REQUEST_ID" | "MALFORMED_JSON" | "VALIDATION_FAILED";
+                        code?: "BAD_REQUEST" | "BODY_NOT_OBJECT" | "BODY_TOO_DEEP" | "INVALID_REQUEST_ID" | "MALFORMED_JSON" | "MALFORMED_URL" | "VALIDATION_FAILED";
+                    };
+                };
+            };
+            /**
+             * @description Request timeout. Codes:
+             *     - `REQUEST_TIMEOUT`: the whole request did not arrive within `REQUEST_TIMEOUT`; the connection is closed
+             */
+            408: {
+                headers: {
+                    /** @description The request id (the one sent, if valid, else a new UUID): quote it to an operator. */
+                    "X-Request-Id": string;
+                    /** @description Per limit on this route: `"<name>";r=<remaining>;t=<seconds until reset>` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description Per limit on this route: `"<name>";q=<quota>;w=<window seconds>` */
+                    "RateLimit-Policy"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"] & {
+                        /** @enum {string} */
+                        code?: "REQUEST_TIMEOUT";
                     };
                 };
             };
@@ -1652,6 +1737,7 @@ export interface operations {
             /**
              * @description Too many requests. Codes:
              *     - `RATE_LIMITED`: per IP and per email address
+             *     - `TOO_MANY_BODIES`: this client is already sending `BODY_BUDGET_PER_CLIENT` bytes of request bodies; this one was not read
              */
             429: {
                 headers: {
@@ -1661,14 +1747,14 @@ export interface operations {
                     RateLimit?: string;
                     /** @description Per limit on this route: `"<name>";q=<quota>;w=<window seconds>` */
                     "RateLimit-Policy"?: string;
-                    /** @description Seconds until a request can succeed again */
+                    /** @description Seconds to wait before sending the body again. */
                     "Retry-After": number;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/problem+json": components["schemas"]["ProblemDetails"] & {
                         /** @enum {string} */
-                        code?: "RATE_LIMITED";
+                        code?: "RATE_LIMITED" | "TOO_MANY_BODIES";
                     };
                 };
             };
@@ -1693,19 +1779,20 @@ export interface operations {
              * @description Service unavailable. Codes:
              *     - `AUTH_BUSY`: too many password checks queued; retry shortly
              *     - `DEPENDENCY_UNAVAILABLE`: the database (or another service the request needs) cannot be reached; retry after `Retry-After` seconds, and keep your tokens
+             *     - `SERVER_BUSY`: the server is receiving `BODY_BUDGET` bytes of request bodies; this one was not read
              */
             503: {
                 headers: {
                     /** @description The request id (the one sent, if valid, else a new UUID): quote it to an operator. */
                     "X-Request-Id": string;
-                    /** @description Seconds to wait before retrying. */
+                    /** @description Seconds to wait before sending the body again. */
                     "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/problem+json": components["schemas"]["ProblemDetails"] & {
                         /** @enum {string} */
-                        code?: "AUTH_BUSY" | "DEPENDENCY_UNAVAILABLE";
+                        code?: "AUTH_BUSY" | "DEPENDENCY_UNAVAILABLE" | "SERVER_BUSY";
                     };
                 };
             };
@@ -1743,6 +1830,7 @@ export interface operations {
              *     - `TOKEN_INVALID`
              *     - `TOKEN_EXPIRED`
              *     - `INVALID_REQUEST_ID`
+             *     - `MALFORMED_URL`
              *     - `VALIDATION_FAILED`
              *     - `MALFORMED_JSON`
              *     - `BODY_TOO_DEEP`
@@ -1762,7 +1850,28 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["ProblemDetails"] & {
                         /** @enum {string} */
-                        code?: "BAD_REQUEST" | "BODY_NOT_OBJECT" | "BODY_TOO_DEEP" | "INVALID_REQUEST_ID" | "MALFORMED_JSON" | "TOKEN_EXPIRED" | "TOKEN_INVALID" | "VALIDATION_FAILED";
+                        code?: "BAD_REQUEST" | "BODY_NOT_OBJECT" | "BODY_TOO_DEEP" | "INVALID_REQUEST_ID" | "MALFORMED_JSON" | "MALFORMED_URL" | "TOKEN_EXPIRED" | "TOKEN_INVALID" | "VALIDATION_FAILED";
+                    };
+                };
+            };
+            /**
+             * @description Request timeout. Codes:
+             *     - `REQUEST_TIMEOUT`: the whole request did not arrive within `REQUEST_TIMEOUT`; the connection is closed
+             */
+            408: {
+                headers: {
+                    /** @description The request id (the one sent, if valid, else a new UUID): quote it to an operator. */
+                    "X-Request-Id": string;
+                    /** @description Per limit on this route: `"<name>";r=<remaining>;t=<seconds until reset>` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description Per limit on this route: `"<name>";q=<quota>;w=<window seconds>` */
+                    "RateLimit-Policy"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"] & {
+                        /** @enum {string} */
+                        code?: "REQUEST_TIMEOUT";
                     };
                 };
             };
@@ -1811,6 +1920,7 @@ export interface operations {
             /**
              * @description Too many requests. Codes:
              *     - `RATE_LIMITED`: per IP and per email address
+             *     - `TOO_MANY_BODIES`: this client is already sending `BODY_BUDGET_PER_CLIENT` bytes of request bodies; this one was not read
              */
             429: {
                 headers: {
@@ -1820,14 +1930,14 @@ export interface operations {
                     RateLimit?: string;
                     /** @description Per limit on this route: `"<name>";q=<quota>;w=<window seconds>` */
                     "RateLimit-Policy"?: string;
-                    /** @description Seconds until a request can succeed again */
+                    /** @description Seconds to wait before sending the body again. */
                     "Retry-After": number;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/problem+json": components["schemas"]["ProblemDetails"] & {
                         /** @enum {string} */
-                        code?: "RATE_LIMITED";
+                        code?: "RATE_LIMITED" | "TOO_MANY_BODIES";
                     };
                 };
             };
@@ -1851,19 +1961,20 @@ export interface operations {
             /**
              * @description Service unavailable. Codes:
              *     - `DEPENDENCY_UNAVAILABLE`: the database (or another service the request needs) cannot be reached; retry after `Retry-After` seconds, and keep your tokens
+             *     - `SERVER_BUSY`: the server is receiving `BODY_BUDGET` bytes of request bodies; this one was not read
              */
             503: {
                 headers: {
                     /** @description The request id (the one sent, if valid, else a new UUID): quote it to an operator. */
                     "X-Request-Id": string;
-                    /** @description Seconds to wait before retrying. */
+                    /** @description Seconds to wait before sending the body again. */
                     "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/problem+json": components["schemas"]["ProblemDetails"] & {
                         /** @enum {string} */
-                        code?: "DEPENDENCY_UNAVAILABLE";
+                        code?: "DEPENDENCY_UNAVAILABLE" | "SERVER_BUSY";
                     };
                 };
             };
@@ -1899,6 +2010,7 @@ export interface operations {
             /**
              * @description Bad request. Codes:
              *     - `INVALID_REQUEST_ID`
+             *     - `MALFORMED_URL`
              *     - `VALIDATION_FAILED`
              *     - `MALFORMED_JSON`
              *     - `BODY_TOO_DEEP`
@@ -1918,7 +2030,28 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["ProblemDetails"] & {
                         /** @enum {string} */
-                        code?: "BAD_REQUEST" | "BODY_NOT_OBJECT" | "BODY_TOO_DEEP" | "INVALID_REQUEST_ID" | "MALFORMED_JSON" | "VALIDATION_FAILED";
+                        code?: "BAD_REQUEST" | "BODY_NOT_OBJECT" | "BODY_TOO_DEEP" | "INVALID_REQUEST_ID" | "MALFORMED_JSON" | "MALFORMED_URL" | "VALIDATION_FAILED";
+                    };
+                };
+            };
+            /**
+             * @description Request timeout. Codes:
+             *     - `REQUEST_TIMEOUT`: the whole request did not arrive within `REQUEST_TIMEOUT`; the connection is closed
+             */
+            408: {
+                headers: {
+                    /** @description The request id (the one sent, if valid, else a new UUID): quote it to an operator. */
+                    "X-Request-Id": string;
+                    /** @description Per limit on this route: `"<name>";r=<remaining>;t=<seconds until reset>` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description Per limit on this route: `"<name>";q=<quota>;w=<window seconds>` */
+                    "RateLimit-Policy"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"] & {
+                        /** @enum {string} */
+                        code?: "REQUEST_TIMEOUT";
                     };
                 };
             };
@@ -1967,6 +2100,7 @@ export interface operations {
             /**
              * @description Too many requests. Codes:
              *     - `RATE_LIMITED`: per IP and per email address
+             *     - `TOO_MANY_BODIES`: this client is already sending `BODY_BUDGET_PER_CLIENT` bytes of request bodies; this one was not read
              */
             429: {
                 headers: {
@@ -1976,14 +2110,14 @@ export interface operations {
                     RateLimit?: string;
                     /** @description Per limit on this route: `"<name>";q=<quota>;w=<window seconds>` */
                     "RateLimit-Policy"?: string;
-                    /** @description Seconds until a request can succeed again */
+                    /** @description Seconds to wait before sending the body again. */
                     "Retry-After": number;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/problem+json": components["schemas"]["ProblemDetails"] & {
                         /** @enum {string} */
-                        code?: "RATE_LIMITED";
+                        code?: "RATE_LIMITED" | "TOO_MANY_BODIES";
                     };
                 };
             };
@@ -2007,19 +2141,20 @@ export interface operations {
             /**
              * @description Service unavailable. Codes:
              *     - `DEPENDENCY_UNAVAILABLE`: the database (or another service the request needs) cannot be reached; retry after `Retry-After` seconds, and keep your tokens
+             *     - `SERVER_BUSY`: the server is receiving `BODY_BUDGET` bytes of request bodies; this one was not read
              */
             503: {
                 headers: {
                     /** @description The request id (the one sent, if valid, else a new UUID): quote it to an operator. */
                     "X-Request-Id": string;
-                    /** @description Seconds to wait before retrying. */
+                    /** @description Seconds to wait before sending the body again. */
                     "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/problem+json": components["schemas"]["ProblemDetails"] & {
                         /** @enum {string} */
-                        code?: "DEPENDENCY_UNAVAILABLE";
+                        code?: "DEPENDENCY_UNAVAILABLE" | "SERVER_BUSY";
                     };
                 };
             };
@@ -2056,6 +2191,7 @@ export interface operations {
             /**
              * @description Bad request. Codes:
              *     - `INVALID_REQUEST_ID`
+             *     - `MALFORMED_URL`
              *     - `VALIDATION_FAILED`
              *     - `MALFORMED_JSON`
              *     - `BODY_TOO_DEEP`
@@ -2075,7 +2211,7 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["ProblemDetails"] & {
                         /** @enum {string} */
-                        code?: "BAD_REQUEST" | "BODY_NOT_OBJECT" | "BODY_TOO_DEEP" | "INVALID_REQUEST_ID" | "MALFORMED_JSON" | "VALIDATION_FAILED";
+                        code?: "BAD_REQUEST" | "BODY_NOT_OBJECT" | "BODY_TOO_DEEP" | "INVALID_REQUEST_ID" | "MALFORMED_JSON" | "MALFORMED_URL" | "VALIDATION_FAILED";
                     };
                 };
             };
@@ -2123,6 +2259,27 @@ export interface operations {
                 };
             };
             /**
+             * @description Request timeout. Codes:
+             *     - `REQUEST_TIMEOUT`: the whole request did not arrive within `REQUEST_TIMEOUT`; the connection is closed
+             */
+            408: {
+                headers: {
+                    /** @description The request id (the one sent, if valid, else a new UUID): quote it to an operator. */
+                    "X-Request-Id": string;
+                    /** @description Per limit on this route: `"<name>";r=<remaining>;t=<seconds until reset>` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description Per limit on this route: `"<name>";q=<quota>;w=<window seconds>` */
+                    "RateLimit-Policy"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"] & {
+                        /** @enum {string} */
+                        code?: "REQUEST_TIMEOUT";
+                    };
+                };
+            };
+            /**
              * @description Request body too large. Codes:
              *     - `PAYLOAD_TOO_LARGE`
              */
@@ -2168,6 +2325,7 @@ export interface operations {
              * @description Too many requests. Codes:
              *     - `ACCOUNT_LOCKED`: too many failed sign-ins
              *     - `RATE_LIMITED`: per IP and per email address
+             *     - `TOO_MANY_BODIES`: this client is already sending `BODY_BUDGET_PER_CLIENT` bytes of request bodies; this one was not read
              */
             429: {
                 headers: {
@@ -2177,14 +2335,14 @@ export interface operations {
                     RateLimit?: string;
                     /** @description Per limit on this route: `"<name>";q=<quota>;w=<window seconds>` */
                     "RateLimit-Policy"?: string;
-                    /** @description Seconds until a request can succeed again */
+                    /** @description Seconds to wait before sending the body again. */
                     "Retry-After": number;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/problem+json": components["schemas"]["ProblemDetails"] & {
                         /** @enum {string} */
-                        code?: "ACCOUNT_LOCKED" | "RATE_LIMITED";
+                        code?: "ACCOUNT_LOCKED" | "RATE_LIMITED" | "TOO_MANY_BODIES";
                     };
                 };
             };
@@ -2209,19 +2367,20 @@ export interface operations {
              * @description Service unavailable. Codes:
              *     - `AUTH_BUSY`: too many password checks queued, or the ones already in flight on this address did not settle in time; retry shortly
              *     - `DEPENDENCY_UNAVAILABLE`: the database (or another service the request needs) cannot be reached; retry after `Retry-After` seconds, and keep your tokens
+             *     - `SERVER_BUSY`: the server is receiving `BODY_BUDGET` bytes of request bodies; this one was not read
              */
             503: {
                 headers: {
                     /** @description The request id (the one sent, if valid, else a new UUID): quote it to an operator. */
                     "X-Request-Id": string;
-                    /** @description Seconds to wait before retrying. */
+                    /** @description Seconds to wait before sending the body again. */
                     "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/problem+json": components["schemas"]["ProblemDetails"] & {
                         /** @enum {string} */
-                        code?: "AUTH_BUSY" | "DEPENDENCY_UNAVAILABLE";
+                        code?: "AUTH_BUSY" | "DEPENDENCY_UNAVAILABLE" | "SERVER_BUSY";
                     };
                 };
             };
@@ -2257,6 +2416,7 @@ export interface operations {
             /**
              * @description Bad request. Codes:
              *     - `INVALID_REQUEST_ID`
+             *     - `MALFORMED_URL`
              *     - `VALIDATION_FAILED`
              *     - `MALFORMED_JSON`
              *     - `BODY_TOO_DEEP`
@@ -2276,7 +2436,7 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["ProblemDetails"] & {
                         /** @enum {string} */
-                        code?: "BAD_REQUEST" | "BODY_NOT_OBJECT" | "BODY_TOO_DEEP" | "INVALID_REQUEST_ID" | "MALFORMED_JSON" | "VALIDATION_FAILED";
+                        code?: "BAD_REQUEST" | "BODY_NOT_OBJECT" | "BODY_TOO_DEEP" | "INVALID_REQUEST_ID" | "MALFORMED_JSON" | "MALFORMED_URL" | "VALIDATION_FAILED";
                     };
                 };
             };
@@ -2324,6 +2484,27 @@ export interface operations {
                 };
             };
             /**
+             * @description Request timeout. Codes:
+             *     - `REQUEST_TIMEOUT`: the whole request did not arrive within `REQUEST_TIMEOUT`; the connection is closed
+             */
+            408: {
+                headers: {
+                    /** @description The request id (the one sent, if valid, else a new UUID): quote it to an operator. */
+                    "X-Request-Id": string;
+                    /** @description Per limit on this route: `"<name>";r=<remaining>;t=<seconds until reset>` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description Per limit on this route: `"<name>";q=<quota>;w=<window seconds>` */
+                    "RateLimit-Policy"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"] & {
+                        /** @enum {string} */
+                        code?: "REQUEST_TIMEOUT";
+                    };
+                };
+            };
+            /**
              * @description Request body too large. Codes:
              *     - `PAYLOAD_TOO_LARGE`
              */
@@ -2369,6 +2550,7 @@ export interface operations {
              * @description Too many requests. Codes:
              *     - `ACCOUNT_LOCKED`: too many failed sign-ins
              *     - `RATE_LIMITED`: per IP and per email address
+             *     - `TOO_MANY_BODIES`: this client is already sending `BODY_BUDGET_PER_CLIENT` bytes of request bodies; this one was not read
              */
             429: {
                 headers: {
@@ -2378,14 +2560,14 @@ export interface operations {
                     RateLimit?: string;
                     /** @description Per limit on this route: `"<name>";q=<quota>;w=<window seconds>` */
                     "RateLimit-Policy"?: string;
-                    /** @description Seconds until a request can succeed again */
+                    /** @description Seconds to wait before sending the body again. */
                     "Retry-After": number;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/problem+json": components["schemas"]["ProblemDetails"] & {
                         /** @enum {string} */
-                        code?: "ACCOUNT_LOCKED" | "RATE_LIMITED";
+                        code?: "ACCOUNT_LOCKED" | "RATE_LIMITED" | "TOO_MANY_BODIES";
                     };
                 };
             };
@@ -2410,19 +2592,20 @@ export interface operations {
              * @description Service unavailable. Codes:
              *     - `AUTH_BUSY`: the codes already in flight on this account did not settle in time; retry shortly
              *     - `DEPENDENCY_UNAVAILABLE`: the database (or another service the request needs) cannot be reached; retry after `Retry-After` seconds, and keep your tokens
+             *     - `SERVER_BUSY`: the server is receiving `BODY_BUDGET` bytes of request bodies; this one was not read
              */
             503: {
                 headers: {
                     /** @description The request id (the one sent, if valid, else a new UUID): quote it to an operator. */
                     "X-Request-Id": string;
-                    /** @description Seconds to wait before retrying. */
+                    /** @description Seconds to wait before sending the body again. */
                     "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/problem+json": components["schemas"]["ProblemDetails"] & {
                         /** @enum {string} */
-                        code?: "AUTH_BUSY" | "DEPENDENCY_UNAVAILABLE";
+                        code?: "AUTH_BUSY" | "DEPENDENCY_UNAVAILABLE" | "SERVER_BUSY";
                     };
                 };
             };
@@ -2458,6 +2641,7 @@ export interface operations {
             /**
              * @description Bad request. Codes:
              *     - `INVALID_REQUEST_ID`
+             *     - `MALFORMED_URL`
              *     - `VALIDATION_FAILED`
              *     - `MALFORMED_JSON`
              *     - `BODY_TOO_DEEP`
@@ -2477,7 +2661,7 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["ProblemDetails"] & {
                         /** @enum {string} */
-                        code?: "BAD_REQUEST" | "BODY_NOT_OBJECT" | "BODY_TOO_DEEP" | "INVALID_REQUEST_ID" | "MALFORMED_JSON" | "VALIDATION_FAILED";
+                        code?: "BAD_REQUEST" | "BODY_NOT_OBJECT" | "BODY_TOO_DEEP" | "INVALID_REQUEST_ID" | "MALFORMED_JSON" | "MALFORMED_URL" | "VALIDATION_FAILED";
                     };
                 };
             };
@@ -2499,6 +2683,27 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetails"] & {
                         /** @enum {string} */
                         code?: "REFRESH_INVALID";
+                    };
+                };
+            };
+            /**
+             * @description Request timeout. Codes:
+             *     - `REQUEST_TIMEOUT`: the whole request did not arrive within `REQUEST_TIMEOUT`; the connection is closed
+             */
+            408: {
+                headers: {
+                    /** @description The request id (the one sent, if valid, else a new UUID): quote it to an operator. */
+                    "X-Request-Id": string;
+                    /** @description Per limit on this route: `"<name>";r=<remaining>;t=<seconds until reset>` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description Per limit on this route: `"<name>";q=<quota>;w=<window seconds>` */
+                    "RateLimit-Policy"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"] & {
+                        /** @enum {string} */
+                        code?: "REQUEST_TIMEOUT";
                     };
                 };
             };
@@ -2547,6 +2752,7 @@ export interface operations {
             /**
              * @description Too many requests. Codes:
              *     - `RATE_LIMITED`: per IP and per email address
+             *     - `TOO_MANY_BODIES`: this client is already sending `BODY_BUDGET_PER_CLIENT` bytes of request bodies; this one was not read
              */
             429: {
                 headers: {
@@ -2556,14 +2762,14 @@ export interface operations {
                     RateLimit?: string;
                     /** @description Per limit on this route: `"<name>";q=<quota>;w=<window seconds>` */
                     "RateLimit-Policy"?: string;
-                    /** @description Seconds until a request can succeed again */
+                    /** @description Seconds to wait before sending the body again. */
                     "Retry-After": number;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/problem+json": components["schemas"]["ProblemDetails"] & {
                         /** @enum {string} */
-                        code?: "RATE_LIMITED";
+                        code?: "RATE_LIMITED" | "TOO_MANY_BODIES";
                     };
                 };
             };
@@ -2587,19 +2793,20 @@ export interface operations {
             /**
              * @description Service unavailable. Codes:
              *     - `DEPENDENCY_UNAVAILABLE`: the database (or another service the request needs) cannot be reached; retry after `Retry-After` seconds, and keep your tokens
+             *     - `SERVER_BUSY`: the server is receiving `BODY_BUDGET` bytes of request bodies; this one was not read
              */
             503: {
                 headers: {
                     /** @description The request id (the one sent, if valid, else a new UUID): quote it to an operator. */
                     "X-Request-Id": string;
-                    /** @description Seconds to wait before retrying. */
+                    /** @description Seconds to wait before sending the body again. */
                     "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/problem+json": components["schemas"]["ProblemDetails"] & {
                         /** @enum {string} */
-                        code?: "DEPENDENCY_UNAVAILABLE";
+                        code?: "DEPENDENCY_UNAVAILABLE" | "SERVER_BUSY";
                     };
                 };
             };
@@ -2625,6 +2832,7 @@ export interface operations {
             /**
              * @description Bad request. Codes:
              *     - `INVALID_REQUEST_ID`
+             *     - `MALFORMED_URL`
              */
             400: {
                 headers: {
@@ -2635,7 +2843,7 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["ProblemDetails"] & {
                         /** @enum {string} */
-                        code?: "INVALID_REQUEST_ID";
+                        code?: "INVALID_REQUEST_ID" | "MALFORMED_URL";
                     };
                 };
             };
@@ -2716,6 +2924,7 @@ export interface operations {
             /**
              * @description Bad request. Codes:
              *     - `INVALID_REQUEST_ID`
+             *     - `MALFORMED_URL`
              */
             400: {
                 headers: {
@@ -2726,7 +2935,7 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["ProblemDetails"] & {
                         /** @enum {string} */
-                        code?: "INVALID_REQUEST_ID";
+                        code?: "INVALID_REQUEST_ID" | "MALFORMED_URL";
                     };
                 };
             };
@@ -2817,6 +3026,7 @@ export interface operations {
             /**
              * @description Bad request. Codes:
              *     - `INVALID_REQUEST_ID`
+             *     - `MALFORMED_URL`
              *     - `VALIDATION_FAILED`
              *     - `MALFORMED_JSON`
              *     - `BODY_TOO_DEEP`
@@ -2836,7 +3046,28 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["ProblemDetails"] & {
                         /** @enum {string} */
-                        code?: "BAD_REQUEST" | "BODY_NOT_OBJECT" | "BODY_TOO_DEEP" | "INVALID_REQUEST_ID" | "MALFORMED_JSON" | "VALIDATION_FAILED";
+                        code?: "BAD_REQUEST" | "BODY_NOT_OBJECT" | "BODY_TOO_DEEP" | "INVALID_REQUEST_ID" | "MALFORMED_JSON" | "MALFORMED_URL" | "VALIDATION_FAILED";
+                    };
+                };
+            };
+            /**
+             * @description Request timeout. Codes:
+             *     - `REQUEST_TIMEOUT`: the whole request did not arrive within `REQUEST_TIMEOUT`; the connection is closed
+             */
+            408: {
+                headers: {
+                    /** @description The request id (the one sent, if valid, else a new UUID): quote it to an operator. */
+                    "X-Request-Id": string;
+                    /** @description Per limit on this route: `"<name>";r=<remaining>;t=<seconds until reset>` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description Per limit on this route: `"<name>";q=<quota>;w=<window seconds>` */
+                    "RateLimit-Policy"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"] & {
+                        /** @enum {string} */
+                        code?: "REQUEST_TIMEOUT";
                     };
                 };
             };
@@ -2885,6 +3116,7 @@ export interface operations {
             /**
              * @description Too many requests. Codes:
              *     - `RATE_LIMITED`: per IP and per email address
+             *     - `TOO_MANY_BODIES`: this client is already sending `BODY_BUDGET_PER_CLIENT` bytes of request bodies; this one was not read
              */
             429: {
                 headers: {
@@ -2894,14 +3126,14 @@ export interface operations {
                     RateLimit?: string;
                     /** @description Per limit on this route: `"<name>";q=<quota>;w=<window seconds>` */
                     "RateLimit-Policy"?: string;
-                    /** @description Seconds until a request can succeed again */
+                    /** @description Seconds to wait before sending the body again. */
                     "Retry-After": number;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/problem+json": components["schemas"]["ProblemDetails"] & {
                         /** @enum {string} */
-                        code?: "RATE_LIMITED";
+                        code?: "RATE_LIMITED" | "TOO_MANY_BODIES";
                     };
                 };
             };
@@ -2925,19 +3157,20 @@ export interface operations {
             /**
              * @description Service unavailable. Codes:
              *     - `DEPENDENCY_UNAVAILABLE`: the database (or another service the request needs) cannot be reached; retry after `Retry-After` seconds, and keep your tokens
+             *     - `SERVER_BUSY`: the server is receiving `BODY_BUDGET` bytes of request bodies; this one was not read
              */
             503: {
                 headers: {
                     /** @description The request id (the one sent, if valid, else a new UUID): quote it to an operator. */
                     "X-Request-Id": string;
-                    /** @description Seconds to wait before retrying. */
+                    /** @description Seconds to wait before sending the body again. */
                     "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/problem+json": components["schemas"]["ProblemDetails"] & {
                         /** @enum {string} */
-                        code?: "DEPENDENCY_UNAVAILABLE";
+                        code?: "DEPENDENCY_UNAVAILABLE" | "SERVER_BUSY";
                     };
                 };
             };
@@ -2974,6 +3207,7 @@ export interface operations {
              *     - `TOKEN_EXPIRED`
              *     - `VALIDATION_FAILED`
              *     - `INVALID_REQUEST_ID`
+             *     - `MALFORMED_URL`
              *     - `MALFORMED_JSON`
              *     - `BODY_TOO_DEEP`
              *     - `BODY_NOT_OBJECT`
@@ -2992,7 +3226,28 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["ProblemDetails"] & {
                         /** @enum {string} */
-                        code?: "BAD_REQUEST" | "BODY_NOT_OBJECT" | "BODY_TOO_DEEP" | "INVALID_REQUEST_ID" | "MALFORMED_JSON" | "TOKEN_EXPIRED" | "TOKEN_INVALID" | "VALIDATION_FAILED";
+                        code?: "BAD_REQUEST" | "BODY_NOT_OBJECT" | "BODY_TOO_DEEP" | "INVALID_REQUEST_ID" | "MALFORMED_JSON" | "MALFORMED_URL" | "TOKEN_EXPIRED" | "TOKEN_INVALID" | "VALIDATION_FAILED";
+                    };
+                };
+            };
+            /**
+             * @description Request timeout. Codes:
+             *     - `REQUEST_TIMEOUT`: the whole request did not arrive within `REQUEST_TIMEOUT`; the connection is closed
+             */
+            408: {
+                headers: {
+                    /** @description The request id (the one sent, if valid, else a new UUID): quote it to an operator. */
+                    "X-Request-Id": string;
+                    /** @description Per limit on this route: `"<name>";r=<remaining>;t=<seconds until reset>` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description Per limit on this route: `"<name>";q=<quota>;w=<window seconds>` */
+                    "RateLimit-Policy"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"] & {
+                        /** @enum {string} */
+                        code?: "REQUEST_TIMEOUT";
                     };
                 };
             };
@@ -3041,6 +3296,7 @@ export interface operations {
             /**
              * @description Too many requests. Codes:
              *     - `RATE_LIMITED`: per IP and per email address
+             *     - `TOO_MANY_BODIES`: this client is already sending `BODY_BUDGET_PER_CLIENT` bytes of request bodies; this one was not read
              */
             429: {
                 headers: {
@@ -3050,14 +3306,14 @@ export interface operations {
                     RateLimit?: string;
                     /** @description Per limit on this route: `"<name>";q=<quota>;w=<window seconds>` */
                     "RateLimit-Policy"?: string;
-                    /** @description Seconds until a request can succeed again */
+                    /** @description Seconds to wait before sending the body again. */
                     "Retry-After": number;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/problem+json": components["schemas"]["ProblemDetails"] & {
                         /** @enum {string} */
-                        code?: "RATE_LIMITED";
+                        code?: "RATE_LIMITED" | "TOO_MANY_BODIES";
                     };
                 };
             };
@@ -3082,19 +3338,20 @@ export interface operations {
              * @description Service unavailable. Codes:
              *     - `AUTH_BUSY`: too many password checks queued; retry shortly
              *     - `DEPENDENCY_UNAVAILABLE`: the database (or another service the request needs) cannot be reached; retry after `Retry-After` seconds, and keep your tokens
+             *     - `SERVER_BUSY`: the server is receiving `BODY_BUDGET` bytes of request bodies; this one was not read
              */
             503: {
                 headers: {
                     /** @description The request id (the one sent, if valid, else a new UUID): quote it to an operator. */
                     "X-Request-Id": string;
-                    /** @description Seconds to wait before retrying. */
+                    /** @description Seconds to wait before sending the body again. */
                     "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/problem+json": components["schemas"]["ProblemDetails"] & {
                         /** @enum {string} */
-                        code?: "AUTH_BUSY" | "DEPENDENCY_UNAVAILABLE";
+                        code?: "AUTH_BUSY" | "DEPENDENCY_UNAVAILABLE" | "SERVER_BUSY";
                     };
                 };
             };
@@ -3128,6 +3385,7 @@ export interface operations {
              * @description Bad request. Codes:
              *     - `CURSOR_INVALID`: a cursor this list did not issue
              *     - `INVALID_REQUEST_ID`
+             *     - `MALFORMED_URL`
              *     - `VALIDATION_FAILED`
              */
             400: {
@@ -3139,7 +3397,7 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["ProblemDetails"] & {
                         /** @enum {string} */
-                        code?: "CURSOR_INVALID" | "INVALID_REQUEST_ID" | "VALIDATION_FAILED";
+                        code?: "CURSOR_INVALID" | "INVALID_REQUEST_ID" | "MALFORMED_URL" | "VALIDATION_FAILED";
                     };
                 };
             };
@@ -3224,6 +3482,7 @@ export interface operations {
              * @description Bad request. Codes:
              *     - `VALIDATION_FAILED`: `id` is not a positive integer, or the input is invalid
              *     - `INVALID_REQUEST_ID`
+             *     - `MALFORMED_URL`
              */
             400: {
                 headers: {
@@ -3234,7 +3493,7 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["ProblemDetails"] & {
                         /** @enum {string} */
-                        code?: "INVALID_REQUEST_ID" | "VALIDATION_FAILED";
+                        code?: "INVALID_REQUEST_ID" | "MALFORMED_URL" | "VALIDATION_FAILED";
                     };
                 };
             };
@@ -3271,6 +3530,23 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetails"] & {
                         /** @enum {string} */
                         code?: "SESSION_NOT_FOUND";
+                    };
+                };
+            };
+            /**
+             * @description URI too long. Codes:
+             *     - `URI_TOO_LONG`: a path parameter is longer than 100 characters
+             */
+            414: {
+                headers: {
+                    /** @description The request id (the one sent, if valid, else a new UUID): quote it to an operator. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"] & {
+                        /** @enum {string} */
+                        code?: "URI_TOO_LONG";
                     };
                 };
             };
@@ -3341,6 +3617,7 @@ export interface operations {
              * @description Bad request. Codes:
              *     - `VALIDATION_FAILED`: weak or common new password
              *     - `INVALID_REQUEST_ID`
+             *     - `MALFORMED_URL`
              *     - `VALIDATION_FAILED`
              *     - `MALFORMED_JSON`
              *     - `BODY_TOO_DEEP`
@@ -3360,7 +3637,7 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["ProblemDetails"] & {
                         /** @enum {string} */
-                        code?: "BAD_REQUEST" | "BODY_NOT_OBJECT" | "BODY_TOO_DEEP" | "INVALID_REQUEST_ID" | "MALFORMED_JSON" | "VALIDATION_FAILED";
+                        code?: "BAD_REQUEST" | "BODY_NOT_OBJECT" | "BODY_TOO_DEEP" | "INVALID_REQUEST_ID" | "MALFORMED_JSON" | "MALFORMED_URL" | "VALIDATION_FAILED";
                     };
                 };
             };
@@ -3385,6 +3662,27 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetails"] & {
                         /** @enum {string} */
                         code?: "INVALID_PASSWORD" | "UNAUTHENTICATED";
+                    };
+                };
+            };
+            /**
+             * @description Request timeout. Codes:
+             *     - `REQUEST_TIMEOUT`: the whole request did not arrive within `REQUEST_TIMEOUT`; the connection is closed
+             */
+            408: {
+                headers: {
+                    /** @description The request id (the one sent, if valid, else a new UUID): quote it to an operator. */
+                    "X-Request-Id": string;
+                    /** @description Per limit on this route: `"<name>";r=<remaining>;t=<seconds until reset>` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description Per limit on this route: `"<name>";q=<quota>;w=<window seconds>` */
+                    "RateLimit-Policy"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"] & {
+                        /** @enum {string} */
+                        code?: "REQUEST_TIMEOUT";
                     };
                 };
             };
@@ -3433,6 +3731,7 @@ export interface operations {
             /**
              * @description Too many requests. Codes:
              *     - `RATE_LIMITED`: too many password checks for this account or IP
+             *     - `TOO_MANY_BODIES`: this client is already sending `BODY_BUDGET_PER_CLIENT` bytes of request bodies; this one was not read
              */
             429: {
                 headers: {
@@ -3442,14 +3741,14 @@ export interface operations {
                     RateLimit?: string;
                     /** @description Per limit on this route: `"<name>";q=<quota>;w=<window seconds>` */
                     "RateLimit-Policy"?: string;
-                    /** @description Seconds until a request can succeed again */
+                    /** @description Seconds to wait before sending the body again. */
                     "Retry-After": number;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/problem+json": components["schemas"]["ProblemDetails"] & {
                         /** @enum {string} */
-                        code?: "RATE_LIMITED";
+                        code?: "RATE_LIMITED" | "TOO_MANY_BODIES";
                     };
                 };
             };
@@ -3474,19 +3773,20 @@ export interface operations {
              * @description Service unavailable. Codes:
              *     - `AUTH_BUSY`: too many password checks queued; retry shortly
              *     - `DEPENDENCY_UNAVAILABLE`: the database (or another service the request needs) cannot be reached; retry after `Retry-After` seconds, and keep your tokens
+             *     - `SERVER_BUSY`: the server is receiving `BODY_BUDGET` bytes of request bodies; this one was not read
              */
             503: {
                 headers: {
                     /** @description The request id (the one sent, if valid, else a new UUID): quote it to an operator. */
                     "X-Request-Id": string;
-                    /** @description Seconds to wait before retrying. */
+                    /** @description Seconds to wait before sending the body again. */
                     "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/problem+json": components["schemas"]["ProblemDetails"] & {
                         /** @enum {string} */
-                        code?: "AUTH_BUSY" | "DEPENDENCY_UNAVAILABLE";
+                        code?: "AUTH_BUSY" | "DEPENDENCY_UNAVAILABLE" | "SERVER_BUSY";
                     };
                 };
             };
@@ -3518,6 +3818,7 @@ export interface operations {
             /**
              * @description Bad request. Codes:
              *     - `INVALID_REQUEST_ID`
+             *     - `MALFORMED_URL`
              */
             400: {
                 headers: {
@@ -3532,7 +3833,7 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["ProblemDetails"] & {
                         /** @enum {string} */
-                        code?: "INVALID_REQUEST_ID";
+                        code?: "INVALID_REQUEST_ID" | "MALFORMED_URL";
                     };
                 };
             };
@@ -3653,6 +3954,7 @@ export interface operations {
              *     - `MFA_SETUP_REQUIRED`: no pending secret: call setup first
              *     - `MFA_CODE_INVALID`: the code does not match the pending secret
              *     - `INVALID_REQUEST_ID`
+             *     - `MALFORMED_URL`
              *     - `VALIDATION_FAILED`
              *     - `MALFORMED_JSON`
              *     - `BODY_TOO_DEEP`
@@ -3672,7 +3974,7 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["ProblemDetails"] & {
                         /** @enum {string} */
-                        code?: "BAD_REQUEST" | "BODY_NOT_OBJECT" | "BODY_TOO_DEEP" | "INVALID_REQUEST_ID" | "MALFORMED_JSON" | "MFA_CODE_INVALID" | "MFA_CURRENT_CODE_REQUIRED" | "MFA_SETUP_REQUIRED" | "VALIDATION_FAILED";
+                        code?: "BAD_REQUEST" | "BODY_NOT_OBJECT" | "BODY_TOO_DEEP" | "INVALID_REQUEST_ID" | "MALFORMED_JSON" | "MALFORMED_URL" | "MFA_CODE_INVALID" | "MFA_CURRENT_CODE_REQUIRED" | "MFA_SETUP_REQUIRED" | "VALIDATION_FAILED";
                     };
                 };
             };
@@ -3697,6 +3999,27 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetails"] & {
                         /** @enum {string} */
                         code?: "MFA_INVALID" | "UNAUTHENTICATED";
+                    };
+                };
+            };
+            /**
+             * @description Request timeout. Codes:
+             *     - `REQUEST_TIMEOUT`: the whole request did not arrive within `REQUEST_TIMEOUT`; the connection is closed
+             */
+            408: {
+                headers: {
+                    /** @description The request id (the one sent, if valid, else a new UUID): quote it to an operator. */
+                    "X-Request-Id": string;
+                    /** @description Per limit on this route: `"<name>";r=<remaining>;t=<seconds until reset>` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description Per limit on this route: `"<name>";q=<quota>;w=<window seconds>` */
+                    "RateLimit-Policy"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"] & {
+                        /** @enum {string} */
+                        code?: "REQUEST_TIMEOUT";
                     };
                 };
             };
@@ -3745,6 +4068,7 @@ export interface operations {
             /**
              * @description Too many requests. Codes:
              *     - `RATE_LIMITED`: too many attempts for this account or IP
+             *     - `TOO_MANY_BODIES`: this client is already sending `BODY_BUDGET_PER_CLIENT` bytes of request bodies; this one was not read
              */
             429: {
                 headers: {
@@ -3754,14 +4078,14 @@ export interface operations {
                     RateLimit?: string;
                     /** @description Per limit on this route: `"<name>";q=<quota>;w=<window seconds>` */
                     "RateLimit-Policy"?: string;
-                    /** @description Seconds until a request can succeed again */
+                    /** @description Seconds to wait before sending the body again. */
                     "Retry-After": number;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/problem+json": components["schemas"]["ProblemDetails"] & {
                         /** @enum {string} */
-                        code?: "RATE_LIMITED";
+                        code?: "RATE_LIMITED" | "TOO_MANY_BODIES";
                     };
                 };
             };
@@ -3785,19 +4109,20 @@ export interface operations {
             /**
              * @description Service unavailable. Codes:
              *     - `DEPENDENCY_UNAVAILABLE`: the database (or another service the request needs) cannot be reached; retry after `Retry-After` seconds, and keep your tokens
+             *     - `SERVER_BUSY`: the server is receiving `BODY_BUDGET` bytes of request bodies; this one was not read
              */
             503: {
                 headers: {
                     /** @description The request id (the one sent, if valid, else a new UUID): quote it to an operator. */
                     "X-Request-Id": string;
-                    /** @description Seconds to wait before retrying. */
+                    /** @description Seconds to wait before sending the body again. */
                     "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/problem+json": components["schemas"]["ProblemDetails"] & {
                         /** @enum {string} */
-                        code?: "DEPENDENCY_UNAVAILABLE";
+                        code?: "DEPENDENCY_UNAVAILABLE" | "SERVER_BUSY";
                     };
                 };
             };
@@ -3832,6 +4157,7 @@ export interface operations {
              * @description Bad request. Codes:
              *     - `MFA_NOT_ENABLED`: two-step sign-in is not on
              *     - `INVALID_REQUEST_ID`
+             *     - `MALFORMED_URL`
              *     - `VALIDATION_FAILED`
              *     - `MALFORMED_JSON`
              *     - `BODY_TOO_DEEP`
@@ -3851,7 +4177,7 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["ProblemDetails"] & {
                         /** @enum {string} */
-                        code?: "BAD_REQUEST" | "BODY_NOT_OBJECT" | "BODY_TOO_DEEP" | "INVALID_REQUEST_ID" | "MALFORMED_JSON" | "MFA_NOT_ENABLED" | "VALIDATION_FAILED";
+                        code?: "BAD_REQUEST" | "BODY_NOT_OBJECT" | "BODY_TOO_DEEP" | "INVALID_REQUEST_ID" | "MALFORMED_JSON" | "MALFORMED_URL" | "MFA_NOT_ENABLED" | "VALIDATION_FAILED";
                     };
                 };
             };
@@ -3877,6 +4203,27 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetails"] & {
                         /** @enum {string} */
                         code?: "INVALID_PASSWORD" | "MFA_INVALID" | "UNAUTHENTICATED";
+                    };
+                };
+            };
+            /**
+             * @description Request timeout. Codes:
+             *     - `REQUEST_TIMEOUT`: the whole request did not arrive within `REQUEST_TIMEOUT`; the connection is closed
+             */
+            408: {
+                headers: {
+                    /** @description The request id (the one sent, if valid, else a new UUID): quote it to an operator. */
+                    "X-Request-Id": string;
+                    /** @description Per limit on this route: `"<name>";r=<remaining>;t=<seconds until reset>` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description Per limit on this route: `"<name>";q=<quota>;w=<window seconds>` */
+                    "RateLimit-Policy"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"] & {
+                        /** @enum {string} */
+                        code?: "REQUEST_TIMEOUT";
                     };
                 };
             };
@@ -3925,6 +4272,7 @@ export interface operations {
             /**
              * @description Too many requests. Codes:
              *     - `RATE_LIMITED`: too many attempts for this account or IP
+             *     - `TOO_MANY_BODIES`: this client is already sending `BODY_BUDGET_PER_CLIENT` bytes of request bodies; this one was not read
              */
             429: {
                 headers: {
@@ -3934,14 +4282,14 @@ export interface operations {
                     RateLimit?: string;
                     /** @description Per limit on this route: `"<name>";q=<quota>;w=<window seconds>` */
                     "RateLimit-Policy"?: string;
-                    /** @description Seconds until a request can succeed again */
+                    /** @description Seconds to wait before sending the body again. */
                     "Retry-After": number;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/problem+json": components["schemas"]["ProblemDetails"] & {
                         /** @enum {string} */
-                        code?: "RATE_LIMITED";
+                        code?: "RATE_LIMITED" | "TOO_MANY_BODIES";
                     };
                 };
             };
@@ -3965,19 +4313,20 @@ export interface operations {
             /**
              * @description Service unavailable. Codes:
              *     - `DEPENDENCY_UNAVAILABLE`: the database (or another service the request needs) cannot be reached; retry after `Retry-After` seconds, and keep your tokens
+             *     - `SERVER_BUSY`: the server is receiving `BODY_BUDGET` bytes of request bodies; this one was not read
              */
             503: {
                 headers: {
                     /** @description The request id (the one sent, if valid, else a new UUID): quote it to an operator. */
                     "X-Request-Id": string;
-                    /** @description Seconds to wait before retrying. */
+                    /** @description Seconds to wait before sending the body again. */
                     "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/problem+json": components["schemas"]["ProblemDetails"] & {
                         /** @enum {string} */
-                        code?: "DEPENDENCY_UNAVAILABLE";
+                        code?: "DEPENDENCY_UNAVAILABLE" | "SERVER_BUSY";
                     };
                 };
             };
@@ -4013,6 +4362,7 @@ export interface operations {
              * @description Bad request. Codes:
              *     - `CURSOR_INVALID`: a cursor this list did not issue
              *     - `INVALID_REQUEST_ID`
+             *     - `MALFORMED_URL`
              *     - `VALIDATION_FAILED`
              */
             400: {
@@ -4024,7 +4374,7 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["ProblemDetails"] & {
                         /** @enum {string} */
-                        code?: "CURSOR_INVALID" | "INVALID_REQUEST_ID" | "VALIDATION_FAILED";
+                        code?: "CURSOR_INVALID" | "INVALID_REQUEST_ID" | "MALFORMED_URL" | "VALIDATION_FAILED";
                     };
                 };
             };
@@ -4115,6 +4465,7 @@ export interface operations {
              * @description Bad request. Codes:
              *     - `CURSOR_INVALID`: a cursor this list did not issue
              *     - `INVALID_REQUEST_ID`
+             *     - `MALFORMED_URL`
              *     - `VALIDATION_FAILED`
              */
             400: {
@@ -4126,7 +4477,7 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["ProblemDetails"] & {
                         /** @enum {string} */
-                        code?: "CURSOR_INVALID" | "INVALID_REQUEST_ID" | "VALIDATION_FAILED";
+                        code?: "CURSOR_INVALID" | "INVALID_REQUEST_ID" | "MALFORMED_URL" | "VALIDATION_FAILED";
                     };
                 };
             };
@@ -4230,6 +4581,7 @@ export interface operations {
             /**
              * @description Bad request. Codes:
              *     - `INVALID_REQUEST_ID`
+             *     - `MALFORMED_URL`
              *     - `VALIDATION_FAILED`
              *     - `MALFORMED_JSON`
              *     - `BODY_TOO_DEEP`
@@ -4245,7 +4597,7 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["ProblemDetails"] & {
                         /** @enum {string} */
-                        code?: "BAD_REQUEST" | "BODY_NOT_OBJECT" | "BODY_TOO_DEEP" | "INVALID_REQUEST_ID" | "MALFORMED_JSON" | "VALIDATION_FAILED";
+                        code?: "BAD_REQUEST" | "BODY_NOT_OBJECT" | "BODY_TOO_DEEP" | "INVALID_REQUEST_ID" | "MALFORMED_JSON" | "MALFORMED_URL" | "VALIDATION_FAILED";
                     };
                 };
             };
@@ -4286,6 +4638,23 @@ export interface operations {
                 };
             };
             /**
+             * @description Request timeout. Codes:
+             *     - `REQUEST_TIMEOUT`: the whole request did not arrive within `REQUEST_TIMEOUT`; the connection is closed
+             */
+            408: {
+                headers: {
+                    /** @description The request id (the one sent, if valid, else a new UUID): quote it to an operator. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"] & {
+                        /** @enum {string} */
+                        code?: "REQUEST_TIMEOUT";
+                    };
+                };
+            };
+            /**
              * @description Request body too large. Codes:
              *     - `PAYLOAD_TOO_LARGE`
              */
@@ -4320,6 +4689,25 @@ export interface operations {
                 };
             };
             /**
+             * @description Too many requests. Codes:
+             *     - `TOO_MANY_BODIES`: this client is already sending `BODY_BUDGET_PER_CLIENT` bytes of request bodies; this one was not read
+             */
+            429: {
+                headers: {
+                    /** @description The request id (the one sent, if valid, else a new UUID): quote it to an operator. */
+                    "X-Request-Id": string;
+                    /** @description Seconds to wait before sending the body again. */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"] & {
+                        /** @enum {string} */
+                        code?: "TOO_MANY_BODIES";
+                    };
+                };
+            };
+            /**
              * @description Internal error. Codes:
              *     - `INTERNAL_ERROR`
              */
@@ -4339,19 +4727,20 @@ export interface operations {
             /**
              * @description Service unavailable. Codes:
              *     - `DEPENDENCY_UNAVAILABLE`: the database (or another service the request needs) cannot be reached; retry after `Retry-After` seconds, and keep your tokens
+             *     - `SERVER_BUSY`: the server is receiving `BODY_BUDGET` bytes of request bodies; this one was not read
              */
             503: {
                 headers: {
                     /** @description The request id (the one sent, if valid, else a new UUID): quote it to an operator. */
                     "X-Request-Id": string;
-                    /** @description Seconds to wait before retrying. */
+                    /** @description Seconds to wait before sending the body again. */
                     "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/problem+json": components["schemas"]["ProblemDetails"] & {
                         /** @enum {string} */
-                        code?: "DEPENDENCY_UNAVAILABLE";
+                        code?: "DEPENDENCY_UNAVAILABLE" | "SERVER_BUSY";
                     };
                 };
             };
@@ -4383,6 +4772,7 @@ export interface operations {
              * @description Bad request. Codes:
              *     - `VALIDATION_FAILED`: `id` is not a positive integer, or the input is invalid
              *     - `INVALID_REQUEST_ID`
+             *     - `MALFORMED_URL`
              */
             400: {
                 headers: {
@@ -4393,7 +4783,7 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["ProblemDetails"] & {
                         /** @enum {string} */
-                        code?: "INVALID_REQUEST_ID" | "VALIDATION_FAILED";
+                        code?: "INVALID_REQUEST_ID" | "MALFORMED_URL" | "VALIDATION_FAILED";
                     };
                 };
             };
@@ -4447,6 +4837,23 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetails"] & {
                         /** @enum {string} */
                         code?: "TODO_NOT_FOUND";
+                    };
+                };
+            };
+            /**
+             * @description URI too long. Codes:
+             *     - `URI_TOO_LONG`: a path parameter is longer than 100 characters
+             */
+            414: {
+                headers: {
+                    /** @description The request id (the one sent, if valid, else a new UUID): quote it to an operator. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"] & {
+                        /** @enum {string} */
+                        code?: "URI_TOO_LONG";
                     };
                 };
             };
@@ -4513,6 +4920,7 @@ export interface operations {
              * @description Bad request. Codes:
              *     - `VALIDATION_FAILED`: `id` is not a positive integer, or the input is invalid
              *     - `INVALID_REQUEST_ID`
+             *     - `MALFORMED_URL`
              */
             400: {
                 headers: {
@@ -4523,7 +4931,7 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["ProblemDetails"] & {
                         /** @enum {string} */
-                        code?: "INVALID_REQUEST_ID" | "VALIDATION_FAILED";
+                        code?: "INVALID_REQUEST_ID" | "MALFORMED_URL" | "VALIDATION_FAILED";
                     };
                 };
             };
@@ -4577,6 +4985,23 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetails"] & {
                         /** @enum {string} */
                         code?: "TODO_NOT_FOUND";
+                    };
+                };
+            };
+            /**
+             * @description URI too long. Codes:
+             *     - `URI_TOO_LONG`: a path parameter is longer than 100 characters
+             */
+            414: {
+                headers: {
+                    /** @description The request id (the one sent, if valid, else a new UUID): quote it to an operator. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"] & {
+                        /** @enum {string} */
+                        code?: "URI_TOO_LONG";
                     };
                 };
             };
@@ -4648,6 +5073,7 @@ export interface operations {
              * @description Bad request. Codes:
              *     - `VALIDATION_FAILED`: `id` is not a positive integer, or the input is invalid
              *     - `INVALID_REQUEST_ID`
+             *     - `MALFORMED_URL`
              *     - `VALIDATION_FAILED`
              *     - `MALFORMED_JSON`
              *     - `BODY_TOO_DEEP`
@@ -4663,7 +5089,7 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["ProblemDetails"] & {
                         /** @enum {string} */
-                        code?: "BAD_REQUEST" | "BODY_NOT_OBJECT" | "BODY_TOO_DEEP" | "INVALID_REQUEST_ID" | "MALFORMED_JSON" | "VALIDATION_FAILED";
+                        code?: "BAD_REQUEST" | "BODY_NOT_OBJECT" | "BODY_TOO_DEEP" | "INVALID_REQUEST_ID" | "MALFORMED_JSON" | "MALFORMED_URL" | "VALIDATION_FAILED";
                     };
                 };
             };
@@ -4721,6 +5147,23 @@ export interface operations {
                 };
             };
             /**
+             * @description Request timeout. Codes:
+             *     - `REQUEST_TIMEOUT`: the whole request did not arrive within `REQUEST_TIMEOUT`; the connection is closed
+             */
+            408: {
+                headers: {
+                    /** @description The request id (the one sent, if valid, else a new UUID): quote it to an operator. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"] & {
+                        /** @enum {string} */
+                        code?: "REQUEST_TIMEOUT";
+                    };
+                };
+            };
+            /**
              * @description Request body too large. Codes:
              *     - `PAYLOAD_TOO_LARGE`
              */
@@ -4738,6 +5181,23 @@ export interface operations {
                 };
             };
             /**
+             * @description URI too long. Codes:
+             *     - `URI_TOO_LONG`: a path parameter is longer than 100 characters
+             */
+            414: {
+                headers: {
+                    /** @description The request id (the one sent, if valid, else a new UUID): quote it to an operator. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"] & {
+                        /** @enum {string} */
+                        code?: "URI_TOO_LONG";
+                    };
+                };
+            };
+            /**
              * @description Unsupported media type. Codes:
              *     - `UNSUPPORTED_MEDIA_TYPE`
              */
@@ -4751,6 +5211,25 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetails"] & {
                         /** @enum {string} */
                         code?: "UNSUPPORTED_MEDIA_TYPE";
+                    };
+                };
+            };
+            /**
+             * @description Too many requests. Codes:
+             *     - `TOO_MANY_BODIES`: this client is already sending `BODY_BUDGET_PER_CLIENT` bytes of request bodies; this one was not read
+             */
+            429: {
+                headers: {
+                    /** @description The request id (the one sent, if valid, else a new UUID): quote it to an operator. */
+                    "X-Request-Id": string;
+                    /** @description Seconds to wait before sending the body again. */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"] & {
+                        /** @enum {string} */
+                        code?: "TOO_MANY_BODIES";
                     };
                 };
             };
@@ -4774,19 +5253,20 @@ export interface operations {
             /**
              * @description Service unavailable. Codes:
              *     - `DEPENDENCY_UNAVAILABLE`: the database (or another service the request needs) cannot be reached; retry after `Retry-After` seconds, and keep your tokens
+             *     - `SERVER_BUSY`: the server is receiving `BODY_BUDGET` bytes of request bodies; this one was not read
              */
             503: {
                 headers: {
                     /** @description The request id (the one sent, if valid, else a new UUID): quote it to an operator. */
                     "X-Request-Id": string;
-                    /** @description Seconds to wait before retrying. */
+                    /** @description Seconds to wait before sending the body again. */
                     "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/problem+json": components["schemas"]["ProblemDetails"] & {
                         /** @enum {string} */
-                        code?: "DEPENDENCY_UNAVAILABLE";
+                        code?: "DEPENDENCY_UNAVAILABLE" | "SERVER_BUSY";
                     };
                 };
             };
@@ -4822,6 +5302,7 @@ export interface operations {
              * @description Bad request. Codes:
              *     - `CURSOR_INVALID`: a cursor this list did not issue
              *     - `INVALID_REQUEST_ID`
+             *     - `MALFORMED_URL`
              *     - `VALIDATION_FAILED`
              */
             400: {
@@ -4833,7 +5314,7 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["ProblemDetails"] & {
                         /** @enum {string} */
-                        code?: "CURSOR_INVALID" | "INVALID_REQUEST_ID" | "VALIDATION_FAILED";
+                        code?: "CURSOR_INVALID" | "INVALID_REQUEST_ID" | "MALFORMED_URL" | "VALIDATION_FAILED";
                     };
                 };
             };
@@ -4937,6 +5418,7 @@ export interface operations {
              *     - `VALIDATION_FAILED`: `id` is not a positive integer, or the input is invalid
              *     - `CANNOT_DISABLE_SELF`: an administrator cannot disable themselves
              *     - `INVALID_REQUEST_ID`
+             *     - `MALFORMED_URL`
              */
             400: {
                 headers: {
@@ -4947,7 +5429,7 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["ProblemDetails"] & {
                         /** @enum {string} */
-                        code?: "CANNOT_DISABLE_SELF" | "INVALID_REQUEST_ID" | "VALIDATION_FAILED";
+                        code?: "CANNOT_DISABLE_SELF" | "INVALID_REQUEST_ID" | "MALFORMED_URL" | "VALIDATION_FAILED";
                     };
                 };
             };
@@ -5001,6 +5483,23 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetails"] & {
                         /** @enum {string} */
                         code?: "USER_NOT_FOUND";
+                    };
+                };
+            };
+            /**
+             * @description URI too long. Codes:
+             *     - `URI_TOO_LONG`: a path parameter is longer than 100 characters
+             */
+            414: {
+                headers: {
+                    /** @description The request id (the one sent, if valid, else a new UUID): quote it to an operator. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"] & {
+                        /** @enum {string} */
+                        code?: "URI_TOO_LONG";
                     };
                 };
             };
@@ -5067,6 +5566,7 @@ export interface operations {
              * @description Bad request. Codes:
              *     - `VALIDATION_FAILED`: `id` is not a positive integer, or the input is invalid
              *     - `INVALID_REQUEST_ID`
+             *     - `MALFORMED_URL`
              */
             400: {
                 headers: {
@@ -5077,7 +5577,7 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["ProblemDetails"] & {
                         /** @enum {string} */
-                        code?: "INVALID_REQUEST_ID" | "VALIDATION_FAILED";
+                        code?: "INVALID_REQUEST_ID" | "MALFORMED_URL" | "VALIDATION_FAILED";
                     };
                 };
             };
@@ -5131,6 +5631,23 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetails"] & {
                         /** @enum {string} */
                         code?: "USER_NOT_FOUND";
+                    };
+                };
+            };
+            /**
+             * @description URI too long. Codes:
+             *     - `URI_TOO_LONG`: a path parameter is longer than 100 characters
+             */
+            414: {
+                headers: {
+                    /** @description The request id (the one sent, if valid, else a new UUID): quote it to an operator. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"] & {
+                        /** @enum {string} */
+                        code?: "URI_TOO_LONG";
                     };
                 };
             };
@@ -5197,6 +5714,7 @@ export interface operations {
              * @description Bad request. Codes:
              *     - `VALIDATION_FAILED`: `id` is not a positive integer, or the input is invalid
              *     - `INVALID_REQUEST_ID`
+             *     - `MALFORMED_URL`
              */
             400: {
                 headers: {
@@ -5207,7 +5725,7 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["ProblemDetails"] & {
                         /** @enum {string} */
-                        code?: "INVALID_REQUEST_ID" | "VALIDATION_FAILED";
+                        code?: "INVALID_REQUEST_ID" | "MALFORMED_URL" | "VALIDATION_FAILED";
                     };
                 };
             };
@@ -5261,6 +5779,23 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetails"] & {
                         /** @enum {string} */
                         code?: "USER_NOT_FOUND";
+                    };
+                };
+            };
+            /**
+             * @description URI too long. Codes:
+             *     - `URI_TOO_LONG`: a path parameter is longer than 100 characters
+             */
+            414: {
+                headers: {
+                    /** @description The request id (the one sent, if valid, else a new UUID): quote it to an operator. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"] & {
+                        /** @enum {string} */
+                        code?: "URI_TOO_LONG";
                     };
                 };
             };
@@ -5327,6 +5862,7 @@ export interface operations {
              * @description Bad request. Codes:
              *     - `VALIDATION_FAILED`: `id` is not a positive integer, or the input is invalid
              *     - `INVALID_REQUEST_ID`
+             *     - `MALFORMED_URL`
              */
             400: {
                 headers: {
@@ -5337,7 +5873,7 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["ProblemDetails"] & {
                         /** @enum {string} */
-                        code?: "INVALID_REQUEST_ID" | "VALIDATION_FAILED";
+                        code?: "INVALID_REQUEST_ID" | "MALFORMED_URL" | "VALIDATION_FAILED";
                     };
                 };
             };
@@ -5391,6 +5927,23 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetails"] & {
                         /** @enum {string} */
                         code?: "USER_NOT_FOUND";
+                    };
+                };
+            };
+            /**
+             * @description URI too long. Codes:
+             *     - `URI_TOO_LONG`: a path parameter is longer than 100 characters
+             */
+            414: {
+                headers: {
+                    /** @description The request id (the one sent, if valid, else a new UUID): quote it to an operator. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"] & {
+                        /** @enum {string} */
+                        code?: "URI_TOO_LONG";
                     };
                 };
             };
@@ -5457,6 +6010,7 @@ export interface operations {
              * @description Bad request. Codes:
              *     - `VALIDATION_FAILED`: `id` is not a positive integer, or the input is invalid
              *     - `INVALID_REQUEST_ID`
+             *     - `MALFORMED_URL`
              */
             400: {
                 headers: {
@@ -5467,7 +6021,7 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["ProblemDetails"] & {
                         /** @enum {string} */
-                        code?: "INVALID_REQUEST_ID" | "VALIDATION_FAILED";
+                        code?: "INVALID_REQUEST_ID" | "MALFORMED_URL" | "VALIDATION_FAILED";
                     };
                 };
             };
@@ -5538,6 +6092,23 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetails"] & {
                         /** @enum {string} */
                         code?: "ALREADY_VERIFIED";
+                    };
+                };
+            };
+            /**
+             * @description URI too long. Codes:
+             *     - `URI_TOO_LONG`: a path parameter is longer than 100 characters
+             */
+            414: {
+                headers: {
+                    /** @description The request id (the one sent, if valid, else a new UUID): quote it to an operator. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"] & {
+                        /** @enum {string} */
+                        code?: "URI_TOO_LONG";
                     };
                 };
             };
@@ -5617,6 +6188,7 @@ export interface operations {
              *     - `CURSOR_INVALID`: a cursor this list did not issue
              *     - `VALIDATION_FAILED`: a from/to that is not ISO 8601, or from not before to
              *     - `INVALID_REQUEST_ID`
+             *     - `MALFORMED_URL`
              *     - `VALIDATION_FAILED`
              */
             400: {
@@ -5628,7 +6200,7 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["ProblemDetails"] & {
                         /** @enum {string} */
-                        code?: "CURSOR_INVALID" | "INVALID_REQUEST_ID" | "VALIDATION_FAILED";
+                        code?: "CURSOR_INVALID" | "INVALID_REQUEST_ID" | "MALFORMED_URL" | "VALIDATION_FAILED";
                     };
                 };
             };
@@ -5729,6 +6301,7 @@ export interface operations {
             /**
              * @description Bad request. Codes:
              *     - `INVALID_REQUEST_ID`
+             *     - `MALFORMED_URL`
              */
             400: {
                 headers: {
@@ -5739,7 +6312,7 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["ProblemDetails"] & {
                         /** @enum {string} */
-                        code?: "INVALID_REQUEST_ID";
+                        code?: "INVALID_REQUEST_ID" | "MALFORMED_URL";
                     };
                 };
             };
@@ -5804,6 +6377,7 @@ export interface operations {
             /**
              * @description Bad request. Codes:
              *     - `INVALID_REQUEST_ID`
+             *     - `MALFORMED_URL`
              */
             400: {
                 headers: {
@@ -5814,7 +6388,7 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["ProblemDetails"] & {
                         /** @enum {string} */
-                        code?: "INVALID_REQUEST_ID";
+                        code?: "INVALID_REQUEST_ID" | "MALFORMED_URL";
                     };
                 };
             };
@@ -5880,6 +6454,7 @@ export interface operations {
             /**
              * @description Bad request. Codes:
              *     - `INVALID_REQUEST_ID`
+             *     - `MALFORMED_URL`
              */
             400: {
                 headers: {
@@ -5890,7 +6465,7 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["ProblemDetails"] & {
                         /** @enum {string} */
-                        code?: "INVALID_REQUEST_ID";
+                        code?: "INVALID_REQUEST_ID" | "MALFORMED_URL";
                     };
                 };
             };

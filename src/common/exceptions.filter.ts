@@ -25,7 +25,10 @@ export class ProblemDetailsFilter implements ExceptionFilter {
     const reply = http.getResponse<FastifyReply>();
     // The database out of reach is no bug of the request: 503 with Retry-After, logged as a warning
     // naming the driver's code (never the SQL), so clients retry instead of failing hard.
-    const unreachable = !(thrown instanceof AppException) && isDatabaseUnavailable(thrown);
+    // A body read the client broke off (it went away, or REQUEST_TIMEOUT cut it) fails with the
+    // socket's ECONNRESET: no outage, and nobody left to answer.
+    const unreachable =
+      !(thrown instanceof AppException) && !request.raw.readableAborted && isDatabaseUnavailable(thrown);
     if (unreachable) {
       this.logger.warn({ requestId: request.id, cause: connectivityCode(thrown) }, 'Dependency unavailable');
     }

@@ -46,7 +46,7 @@ const PROBLEM_MEDIA_TYPE = PROBLEM_CONTENT_TYPE.split(';')[0];
 /** Integer ids are INT UNSIGNED columns. */
 export const ID_MAXIMUM = 4_294_967_295;
 
-export type ProblemStatus = 400 | 401 | 403 | 404 | 409 | 413 | 415 | 429 | 500 | 503;
+export type ProblemStatus = 400 | 401 | 403 | 404 | 408 | 409 | 413 | 414 | 415 | 429 | 500 | 503;
 
 export interface ProblemOptions {
   /** Why the codes happen, when the code names alone do not say. */
@@ -62,8 +62,10 @@ const HTTP_REASONS: Record<ProblemStatus, string> = {
   401: 'Unauthorized',
   403: 'Forbidden',
   404: 'Not found',
+  408: 'Request timeout',
   409: 'Conflict',
   413: 'Request body too large',
+  414: 'URI too long',
   415: 'Unsupported media type',
   429: 'Too many requests',
   500: 'Internal error',
@@ -206,12 +208,19 @@ const DEPENDENCY_RETRY_AFTER_HEADER: HeaderObject = {
   schema: { type: 'integer', format: 'int32', minimum: 1, maximum: 3600 },
 };
 
+const BODY_RETRY_AFTER_HEADER: HeaderObject = {
+  description: 'Seconds to wait before sending the body again.',
+  required: true,
+  schema: { type: 'integer', format: 'int32', minimum: 1, maximum: 3600 },
+};
+
 const METHODS = ['get', 'put', 'post', 'delete', 'patch'] as const;
 
 /**
  * What every operation can answer because of the app itself rather than its route: an invalid
- * X-Request-Id (400), an unexpected error (500), a dependency out of reach (503), and for operations with a body the body parser's
- * answers (bad JSON, too deep, not an object, too large, not JSON). Also adds the RateLimit fields
+ * X-Request-Id or a path that does not decode (400), a path parameter over the router's limit (414), an unexpected error (500), a dependency out of reach (503), and for operations with a body the body parser's
+ * answers (bad JSON, too deep, not an object, too large, not JSON), the request timeout (408) and the
+ * body budget (429, 503). Also adds the RateLimit fields
  * to every answer of a rate-limited operation, and the request id header to every answer.
  */
 export function finishDocument(document: OpenAPIObject): OpenAPIObject {
@@ -224,7 +233,7 @@ export function finishDocument(document: OpenAPIObject): OpenAPIObject {
         continue;
       }
       const responses = operation.responses as Responses;
-      mergeProblem(responses, 400, ['INVALID_REQUEST_ID']);
+      mergeProblem(responses, 400, ['INVALID_REQUEST_ID', 'MALFORMED_URL']);
       mergeProblem(responses, 500, ['INTERNAL_ERROR']);
       mergeProblem(responses, 503, ['DEPENDENCY_UNAVAILABLE'], {
         description:
@@ -232,13 +241,31 @@ export function finishDocument(document: OpenAPIObject): OpenAPIObject {
         headers: { 'Retry-After': DEPENDENCY_RETRY_AFTER_HEADER },
       });
       const hasQuery = (operation.parameters ?? []).some((parameter) => parameter.in === 'query');
+      if ((operation.parameters ?? []).some((parameter) => parameter.in === 'path')) {
+        mergeProblem(responses, 414, ['URI_TOO_LONG'], {
+          description: 'a path parameter is longer than 100 characters',
+        });
+      }
       if (operation.requestBody || hasQuery) {
         // The global ValidationPipe: one 400 listing every failed check in errors[].
         mergeProblem(responses, 400, ['VALIDATION_FAILED']);
       }
       if (operation.requestBody) {
         mergeProblem(responses, 400, ['MALFORMED_JSON', 'BODY_TOO_DEEP', 'BODY_NOT_OBJECT', 'BAD_REQUEST']);
+        mergeProblem(responses, 408, ['REQUEST_TIMEOUT'], {
+          description: 'the whole request did not arrive within `REQUEST_TIMEOUT`; the connection is closed',
+        });
         mergeProblem(responses, 413, ['PAYLOAD_TOO_LARGE']);
+        // The body budget (src/common/body-budget.ts), checked before the body is read.
+        mergeProblem(responses, 429, ['TOO_MANY_BODIES'], {
+          description:
+            'this client is already sending `BODY_BUDGET_PER_CLIENT` bytes of request bodies; this one was not read',
+          headers: { 'Retry-After': BODY_RETRY_AFTER_HEADER },
+        });
+        mergeProblem(responses, 503, ['SERVER_BUSY'], {
+          description: 'the server is receiving `BODY_BUDGET` bytes of request bodies; this one was not read',
+          headers: { 'Retry-After': BODY_RETRY_AFTER_HEADER },
+        });
         mergeProblem(responses, 415, ['UNSUPPORTED_MEDIA_TYPE']);
       }
       const limited = operation[RATE_LIMITED] === true;

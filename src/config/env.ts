@@ -35,15 +35,17 @@ const parsedWith = <T>(message: string, parse: (raw: string) => T | null) =>
 const duration = parsedWith('must be a duration such as 900s, 15m, 24h or 30d', parseDuration);
 
 const SIZE_UNITS: Record<string, number> = { b: 1, kb: 1024, mb: 1024 * 1024 };
-const bytes = parsedWith('must be a size such as 102400, 100kb or 1mb', (raw) => {
-  const [, n, unit = 'b'] = /^(\d+)\s*(b|kb|mb)?$/i.exec(raw) ?? [];
-  return n === undefined ? null : Number(n) * SIZE_UNITS[unit.toLowerCase()];
-}).pipe(
-  z
-    .int()
-    .min(1024, 'must be between 1kb and 50mb')
-    .max(50 * 1024 * 1024, 'must be between 1kb and 50mb'),
-);
+const size = (maxMb: number) =>
+  parsedWith('must be a size such as 102400, 100kb or 1mb', (raw) => {
+    const [, n, unit = 'b'] = /^(\d+)\s*(b|kb|mb)?$/i.exec(raw) ?? [];
+    return n === undefined ? null : Number(n) * SIZE_UNITS[unit.toLowerCase()];
+  }).pipe(
+    z
+      .int()
+      .min(1024, `must be between 1kb and ${maxMb}mb`)
+      .max(maxMb * 1024 * 1024, `must be between 1kb and ${maxMb}mb`),
+  );
+const bytes = size(50);
 
 const url = (
   protocols: string[],
@@ -247,6 +249,22 @@ const EnvShape = z.object({
     .prefault('')
     .describe('Comma list of origins allowed by CORS; empty disables CORS'),
   BODY_LIMIT: bytes.prefault('100kb').describe('Largest accepted request body'),
+  BODY_BUDGET: size(4096)
+    .prefault('32mb')
+    .describe(
+      'Bytes all request bodies being received may hold at once (declared lengths); past it a body is refused unread with 503 SERVER_BUSY',
+    ),
+  BODY_BUDGET_PER_CLIENT: size(4096)
+    .prefault('1mb')
+    .describe(
+      'Bytes one client’s request bodies being received may hold at once; past it a body is refused unread with 429 TOO_MANY_BODIES',
+    ),
+  REQUEST_TIMEOUT: duration
+    .pipe(z.int().min(1000, 'must be between 1s and 1h').max(3_600_000, 'must be between 1s and 1h'))
+    .prefault('30s')
+    .describe(
+      'How long a client may take to send a whole request (headers and body) before it is answered 408 and disconnected',
+    ),
   LOG_LEVEL: z
     .enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'], {
       error: 'must be trace, debug, info, warn, error, fatal or silent',
@@ -277,6 +295,13 @@ const EnvShape = z.object({
 const EnvSchema = EnvShape.superRefine((env, ctx) => {
   const refuse = (name: keyof typeof env, message: string) =>
     ctx.addIssue({ code: 'custom', path: [name], message });
+  const { BODY_LIMIT: one, BODY_BUDGET: all, BODY_BUDGET_PER_CLIENT: perClient } = env;
+  if (typeof one === 'number' && typeof perClient === 'number' && perClient < one) {
+    refuse('BODY_BUDGET_PER_CLIENT', 'must be at least BODY_LIMIT (else no largest body is ever accepted)');
+  }
+  if (typeof perClient === 'number' && typeof all === 'number' && all < perClient) {
+    refuse('BODY_BUDGET', 'must be at least BODY_BUDGET_PER_CLIENT');
+  }
   if (env.NODE_ENV !== 'production') {
     return;
   }

@@ -3,6 +3,7 @@ import { InjectDataSource } from '@nestjs/typeorm';
 import type { FastifyInstance } from 'fastify';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { DataSource } from 'typeorm';
+import type { BodyBudget, BodyBudgetRefusal } from '../common/body-budget.js';
 import { MailService } from '../mail/mail.service.js';
 
 type OutboxStats = Awaited<ReturnType<MailService['outboxStats']>>;
@@ -37,6 +38,9 @@ const UNMATCHED_ROUTE = '(unmatched)';
  *   template (`/api/v1/todos/:id`), so ids never explode the label set;
  * - `gatehouse_login_attempts_total{outcome}` — call `loginAttempt(outcome)` once per login;
  * - `gatehouse_throttle_hits_total{route}` — call `throttleHit(route)` on every 429 from a throttle;
+ * - `gatehouse_request_body_bytes_in_flight` (read at scrape time) and
+ *   `gatehouse_request_bodies_refused_total{budget="client"|"total"}`: the body budget
+ *   (src/common/body-budget.ts);
  * - `gatehouse_mail_outbox_messages{status="pending"|"dead"}`, read at scrape time; absent while
  *   the database cannot be read (a stale number would hide the outage);
  * - `gatehouse_database_up` 1 when the scrape could read the database, else 0;
@@ -72,6 +76,13 @@ export class MetricsService {
     registers: [this.registry],
   });
 
+  private readonly bodyRefusals = new Counter({
+    name: 'gatehouse_request_bodies_refused_total',
+    help: 'Request bodies refused unread because their client (429) or the server (503) was at its body budget',
+    labelNames: ['budget'] as const,
+    registers: [this.registry],
+  });
+
   /** The database reads of the scrape in progress, shared by the gauges that report them. */
   private databaseRead: Promise<OutboxStats | null> = Promise.resolve(null);
 
@@ -82,6 +93,9 @@ export class MetricsService {
     for (const outcome of LOGIN_OUTCOMES) {
       // Every outcome is exported from the start (at 0), so rate() and alerts see the series.
       this.logins.inc({ outcome }, 0);
+    }
+    for (const budget of ['client', 'total'] as const) {
+      this.bodyRefusals.inc({ budget }, 0);
     }
     const outboxGauge = new Gauge({
       name: 'gatehouse_mail_outbox_messages',
@@ -140,6 +154,23 @@ export class MetricsService {
   /** Counts one request refused by a throttle; pass the route template, never the raw URL. */
   throttleHit(route: string): void {
     this.throttleHits.inc({ route });
+  }
+
+  /** Exports the bytes of request bodies being received, read from `budget` at each scrape. */
+  watchBodyBudget(budget: BodyBudget): void {
+    const gauge = new Gauge({
+      name: 'gatehouse_request_body_bytes_in_flight',
+      help: 'Bytes reserved by request bodies being received (declared lengths), against BODY_BUDGET',
+      registers: [this.registry],
+      collect: () => {
+        gauge.set(budget.held());
+      },
+    });
+  }
+
+  /** Counts one body refused by the body budget. */
+  bodyRefused(budget: BodyBudgetRefusal): void {
+    this.bodyRefusals.inc({ budget });
   }
 
   /** The Prometheus text exposition of every series. */

@@ -1,0 +1,132 @@
+import type { IncomingHttpHeaders } from 'node:http';
+import type { FastifyInstance } from 'fastify';
+import { clientKey } from './client-key.js';
+import { PROBLEM_CONTENT_TYPE, problem } from './problem.js';
+
+export interface BodyBudgetLimits {
+  /** BODY_LIMIT: the most one body may hold. */
+  bodyLimit: number;
+  /** BODY_BUDGET: the most all bodies being received may hold together. */
+  total: number;
+  /** BODY_BUDGET_PER_CLIENT: the most one client's bodies may hold together. */
+  perClient: number;
+}
+
+/** Which budget a refused body would have gone over: its client's (429) or the server's (503). */
+export type BodyBudgetRefusal = 'client' | 'total';
+
+/**
+ * What a request's body may hold while it is received: its declared Content-Length (Fastify refuses
+ * a longer one with 413 before reading it), BODY_LIMIT when it is chunked, nothing without a body.
+ */
+export function declaredBodySize(headers: IncomingHttpHeaders, bodyLimit: number): number {
+  const length = headers['content-length'];
+  if (length !== undefined) {
+    const bytes = Number(length);
+    return Number.isSafeInteger(bytes) && bytes >= 0 ? Math.min(bytes, bodyLimit) : bodyLimit;
+  }
+  return headers['transfer-encoding'] === undefined ? 0 : bodyLimit;
+}
+
+/**
+ * The bytes of request bodies being received, in total and per client (DESIGN §5 "Bounded by
+ * design"). Fastify holds a body in memory until the last byte arrives, before any guard runs, so
+ * without a budget a thousand clients that send most of a body and stall fill the process
+ * (REQUEST_TIMEOUT frees them, but only after it has passed).
+ */
+export class BodyBudget {
+  private total = 0;
+  private readonly byClient = new Map<string, number>();
+
+  constructor(private readonly limits: Pick<BodyBudgetLimits, 'total' | 'perClient'>) {}
+
+  /** Reserves `bytes` for `client`, or says which budget it would exceed. */
+  take(client: string, bytes: number): BodyBudgetRefusal | undefined {
+    const held = this.byClient.get(client) ?? 0;
+    if (held + bytes > this.limits.perClient) {
+      return 'client';
+    }
+    if (this.total + bytes > this.limits.total) {
+      return 'total';
+    }
+    this.byClient.set(client, held + bytes);
+    this.total += bytes;
+    return undefined;
+  }
+
+  /** Returns what `take` reserved. */
+  give(client: string, bytes: number): void {
+    const held = (this.byClient.get(client) ?? 0) - bytes;
+    if (held > 0) {
+      this.byClient.set(client, held);
+    } else {
+      this.byClient.delete(client);
+    }
+    this.total -= bytes;
+  }
+
+  /** Bytes reserved now, in total and by `client`. */
+  held(client?: string): number {
+    return client === undefined ? this.total : (this.byClient.get(client) ?? 0);
+  }
+}
+
+const REFUSALS = {
+  client: {
+    status: 429,
+    code: 'TOO_MANY_BODIES',
+    detail: 'This client is already sending as many request bodies as it may at once; finish those first.',
+  },
+  total: {
+    status: 503,
+    code: 'SERVER_BUSY',
+    detail: 'The server is receiving as many request bodies as it can hold; try again shortly.',
+  },
+} as const;
+
+/**
+ * Checks each body against the budget before Fastify reads it (`preParsing`), and returns it when the
+ * body is in or the connection goes: a refused request is answered at once, its body unread, and its
+ * connection closed so the rest of that body is not waited for.
+ */
+export function registerBodyBudget(
+  fastify: FastifyInstance,
+  limits: BodyBudgetLimits,
+  onRefused: (budget: BodyBudgetRefusal) => void = () => undefined,
+): BodyBudget {
+  const budget = new BodyBudget(limits);
+  fastify.addHook('preParsing', (request, reply, payload, done) => {
+    const bytes = declaredBodySize(request.headers, limits.bodyLimit);
+    if (bytes === 0) {
+      done(null, payload);
+      return;
+    }
+    const client = clientKey(request.ip);
+    const refused = budget.take(client, bytes);
+    if (refused !== undefined) {
+      onRefused(refused);
+      const { status, code, detail } = REFUSALS[refused];
+      void reply
+        .code(status)
+        .headers({ 'retry-after': '1', connection: 'close' })
+        .type(PROBLEM_CONTENT_TYPE)
+        .send(problem(status, code, detail, String(request.id)));
+      return;
+    }
+    // Returned once the body is in (the request's 'close' follows its 'end'), or once the request or
+    // its response is closed, whichever comes first. Neither alone is enough: a response queued behind
+    // another on a pipelined connection is never closed when the connection dies, and a client that
+    // stops reading its answers would keep the reservation for as long as it likes.
+    let held = true;
+    const giveBack = () => {
+      if (held) {
+        held = false;
+        budget.give(client, bytes);
+      }
+    };
+    request.raw.once('close', giveBack);
+    reply.raw.once('close', giveBack);
+    done(null, payload);
+  });
+  return budget;
+}

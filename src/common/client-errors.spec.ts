@@ -1,0 +1,87 @@
+import type { Socket } from 'node:net';
+import pino from 'pino';
+import { clientErrorHandler, requestTimeoutOptions } from './client-errors.js';
+
+/** The part of a socket the handler touches: what it wrote, and whether it closed it. */
+function fakeSocket(state: { destroyed?: boolean; writable?: boolean; headersSent?: boolean } = {}) {
+  const written: string[] = [];
+  const socket = {
+    destroyed: state.destroyed ?? false,
+    writable: state.writable ?? true,
+    remoteAddress: '192.0.2.7',
+    _httpMessage: state.headersSent === undefined ? undefined : { headersSent: state.headersSent },
+    write: (chunk: string) => written.push(chunk),
+    destroy: () => {
+      socket.destroyed = true;
+    },
+  };
+  return { socket, written, asSocket: socket as unknown as Socket };
+}
+
+const errorWith = (code: string) => Object.assign(new Error(code), { code });
+const handler = clientErrorHandler(pino({ level: 'silent' }));
+
+describe(clientErrorHandler.name, () => {
+  it.each([
+    ['ERR_HTTP_REQUEST_TIMEOUT', 408, 'Request Timeout', 'REQUEST_TIMEOUT'],
+    ['HPE_HEADER_OVERFLOW', 431, 'Request Header Fields Too Large', 'HEADERS_TOO_LARGE'],
+    ['HPE_INVALID_METHOD', 400, 'Bad Request', 'MALFORMED_REQUEST'],
+  ])(
+    'should answer %s with one problem+json %i and close the socket',
+    (code, status, reason, problemCode) => {
+      const { socket, written, asSocket } = fakeSocket();
+      handler(errorWith(code), asSocket);
+      expect(written).toHaveLength(1);
+      const [head, body] = written[0].split('\r\n\r\n');
+      expect(head.split('\r\n')[0]).toBe(`HTTP/1.1 ${status} ${reason}`);
+      expect(head).toMatch(/\r\nContent-Type: application\/problem\+json; charset=utf-8\r\n/);
+      expect(head).toContain(`\r\nContent-Length: ${Buffer.byteLength(body)}\r\n`);
+      expect(head).toMatch(/\r\nConnection: close$/);
+      const requestId = /\r\nX-Request-Id: ([0-9a-f-]{36})\r\n/.exec(head)?.[1];
+      expect(JSON.parse(body)).toEqual({
+        type: `urn:gatehouse:problem:${problemCode.toLowerCase().replace(/_/g, '-')}`,
+        title: reason,
+        status,
+        detail: expect.any(String),
+        code: problemCode,
+        requestId,
+      });
+      expect(socket.destroyed).toBe(true);
+    },
+  );
+
+  it('should write nothing on a reset or destroyed connection', () => {
+    const reset = fakeSocket();
+    handler(errorWith('ECONNRESET'), reset.asSocket);
+    const gone = fakeSocket({ destroyed: true });
+    handler(errorWith('ERR_HTTP_REQUEST_TIMEOUT'), gone.asSocket);
+    expect([...reset.written, ...gone.written]).toEqual([]);
+  });
+
+  it('should only close a socket whose response has begun, never write a second status line into it', () => {
+    const begun = fakeSocket({ headersSent: true });
+    handler(errorWith('ERR_HTTP_REQUEST_TIMEOUT'), begun.asSocket);
+    expect(begun.written).toEqual([]);
+    expect(begun.socket.destroyed).toBe(true);
+    const notYet = fakeSocket({ headersSent: false });
+    handler(errorWith('ERR_HTTP_REQUEST_TIMEOUT'), notYet.asSocket);
+    expect(notYet.written).toHaveLength(1);
+  });
+});
+
+describe(requestTimeoutOptions.name, () => {
+  it('should keep the headers timeout within the request timeout, or Node waits for the longer one', () => {
+    expect(requestTimeoutOptions(1000)).toEqual({
+      requestTimeout: 1000,
+      http: { connectionsCheckingInterval: 250, headersTimeout: 1000 },
+    });
+    expect(requestTimeoutOptions(30_000).http).toEqual({
+      connectionsCheckingInterval: 7500,
+      headersTimeout: 30_000,
+    });
+    expect(requestTimeoutOptions(3_600_000).http).toEqual({
+      connectionsCheckingInterval: 30_000,
+      headersTimeout: 60_000,
+    });
+  });
+});

@@ -1,0 +1,317 @@
+import net from 'node:net';
+import { Todo } from '../src/todos/todo.entity.js';
+import { newUser, type SeededUser } from './support/factories.js';
+import { type ApiResponse, TestApp } from './support/test-app.js';
+
+/**
+ * A client that stalls mid-request holds its connection and the body read so far. Fastify's default
+ * is to wait for ever (900 stalled 99 kB uploads took the process to 255 MB); REQUEST_TIMEOUT cuts
+ * them with a 408 problem+json, and what Node refuses before Fastify sees a request is problem+json too.
+ */
+
+interface RawAnswer {
+  status: number;
+  headers: Record<string, string>;
+  body: string;
+  /** From the last byte the client wrote to the server closing the connection. */
+  closedAfterMs: number;
+}
+
+/** Writes `parts` (waiting `gapMs` between them), then reads until the server closes the connection. */
+function rawExchange(url: string, parts: string[], gapMs = 0): Promise<RawAnswer> {
+  const { hostname, port } = new URL(url);
+  return new Promise((resolve) => {
+    const socket = net.connect(Number(port), hostname);
+    const chunks: Buffer[] = [];
+    let lastWrite = Date.now();
+    socket.on('data', (chunk: Buffer) => chunks.push(chunk));
+    socket.on('error', () => undefined);
+    socket.on('close', () => {
+      const text = Buffer.concat(chunks).toString('utf8');
+      const [head = '', ...rest] = text.split('\r\n\r\n');
+      const [statusLine = '', ...headerLines] = head.split('\r\n');
+      const headers = Object.fromEntries(
+        headerLines.map((line) => {
+          const colon = line.indexOf(':');
+          return [line.slice(0, colon).toLowerCase(), line.slice(colon + 1).trim()];
+        }),
+      );
+      const status = Number(/^HTTP\/1\.1 (\d{3})/.exec(statusLine)?.[1] ?? 0);
+      resolve({ status, headers, body: rest.join('\r\n\r\n'), closedAfterMs: Date.now() - lastWrite });
+    });
+    const writeParts = async () => {
+      for (const [index, part] of parts.entries()) {
+        if (index > 0) {
+          await new Promise((done) => setTimeout(done, gapMs));
+        }
+        if (socket.destroyed) {
+          return;
+        }
+        socket.write(part);
+        lastWrite = Date.now();
+      }
+    };
+    socket.on('connect', () => void writeParts());
+  });
+}
+
+function postHead(path: string, contentLength: number, token?: string, forwardedFor?: string): string {
+  return (
+    `POST ${path} HTTP/1.1\r\nHost: gatehouse.test\r\nConnection: close\r\nContent-Type: application/json\r\n` +
+    `Content-Length: ${contentLength}\r\n${token ? `Authorization: Bearer ${token}\r\n` : ''}` +
+    `${forwardedFor ? `X-Forwarded-For: ${forwardedFor}\r\n` : ''}\r\n`
+  );
+}
+
+function expectProblem(res: ApiResponse, status: number, code: string): void {
+  expect(res.status).toBe(status);
+  expect(res.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+  expect(res.body.code).toBe(code);
+}
+
+describe('slow and malformed clients', () => {
+  let t: TestApp;
+  let user: SeededUser;
+
+  beforeAll(async () => {
+    t = await TestApp.start({ REQUEST_TIMEOUT: '1s' });
+    user = await newUser(t);
+  });
+
+  afterAll(async () => {
+    await t.close();
+  });
+
+  it('answers a body that stalls with 408 REQUEST_TIMEOUT, as the document says, closes the connection and writes nothing', async () => {
+    const body = JSON.stringify({ title: `stalled ${'x'.repeat(90)}` });
+    const answer = await rawExchange(t.url, [
+      postHead('/api/v1/todos', body.length, user.accessToken) + body.slice(0, -5),
+    ]);
+    expect(answer.status).toBe(408);
+    expect(answer.headers['content-type']).toMatch(/^application\/problem\+json/);
+    expect(answer.headers.connection).toBe('close');
+    const problem = JSON.parse(answer.body);
+    expect(problem).toMatchObject({
+      status: 408,
+      code: 'REQUEST_TIMEOUT',
+      requestId: answer.headers['x-request-id'],
+    });
+    // Cut after the timeout, and no later than the timeout plus Node's check interval (a quarter of it)
+    // and some slack for a busy machine.
+    expect(answer.closedAfterMs).toBeGreaterThanOrEqual(900);
+    expect(answer.closedAfterMs).toBeLessThan(3000);
+    await t.checkResponse(
+      'POST',
+      '/api/v1/todos',
+      new Response(answer.body, { status: answer.status, headers: answer.headers }),
+    );
+    expect(await t.dataSource.getRepository(Todo).countBy({ userId: user.id })).toBe(0);
+    const line = t.logs
+      .join('')
+      .split('\n')
+      .find((entry) => entry.includes(problem.requestId));
+    expect(JSON.parse(line ?? '{}')).toMatchObject({
+      msg: 'client error',
+      code: 'REQUEST_TIMEOUT',
+      status: 408,
+    });
+    // The body read it broke off failed with the socket's ECONNRESET: no database outage.
+    expect(t.logs.join('')).not.toMatch(/Dependency unavailable/);
+  });
+
+  it('cuts a client that never finishes its headers, and one that sends no token, the same way', async () => {
+    const [headers, anonymous] = await Promise.all([
+      rawExchange(t.url, ['GET /api/v1/users/me HTTP/1.1\r\nHost: gatehouse.test\r\nX-Slow: ']),
+      rawExchange(t.url, [postHead('/api/v1/auth/login', 1000) + '{"email":"a@b.c",']),
+    ]);
+    for (const answer of [headers, anonymous]) {
+      expect(answer.status).toBe(408);
+      expect(JSON.parse(answer.body).code).toBe('REQUEST_TIMEOUT');
+    }
+  });
+
+  it('serves a slow client whose request arrives whole within the timeout', async () => {
+    const body = JSON.stringify({ title: 'slow but steady' });
+    const parts = [postHead('/api/v1/todos', body.length, user.accessToken), body.slice(0, 8), body.slice(8)];
+    const answer = await rawExchange(t.url, parts, 300);
+    expect(answer.status).toBe(201);
+    expect(JSON.parse(answer.body)).toMatchObject({ title: 'slow but steady' });
+  });
+
+  it('answers oversized headers with 431 HEADERS_TOO_LARGE and bytes that are not HTTP with 400 MALFORMED_REQUEST', async () => {
+    const [large, garbage] = await Promise.all([
+      rawExchange(t.url, [
+        `GET /health/live HTTP/1.1\r\nHost: gatehouse.test\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`,
+      ]),
+      rawExchange(t.url, ['\u0001\u0002 nonsense\r\n\r\n']),
+    ]);
+    expect(large.status).toBe(431);
+    expect(JSON.parse(large.body)).toMatchObject({ status: 431, code: 'HEADERS_TOO_LARGE' });
+    expect(garbage.status).toBe(400);
+    expect(JSON.parse(garbage.body)).toMatchObject({ status: 400, code: 'MALFORMED_REQUEST' });
+    for (const answer of [large, garbage]) {
+      expect(answer.headers['content-type']).toMatch(/^application\/problem\+json/);
+      expect(answer.body).not.toMatch(/\bat \S+ \(|HPE_|Parse Error/);
+    }
+  });
+
+  it('closes the connection after answering a request whose body has not all arrived: no 408 follows the answer', async () => {
+    const textPlain = postHead('/api/v1/auth/login', 1000).replace('application/json', 'text/plain');
+    const getWithBody = 'GET /health/live HTTP/1.1\r\nHost: gatehouse.test\r\nContent-Length: 1000\r\n\r\n';
+    const [unsupported, live] = await Promise.all([
+      rawExchange(t.url, [`${textPlain}abc`]),
+      rawExchange(t.url, [`${getWithBody}abc`]),
+    ]);
+    expect(unsupported.status).toBe(415);
+    expect(JSON.parse(unsupported.body).code).toBe('UNSUPPORTED_MEDIA_TYPE');
+    expect(live.status).toBe(200);
+    for (const answer of [unsupported, live]) {
+      expect(answer.headers.connection).toBe('close');
+      expect(answer.body).not.toMatch(/HTTP\/1\.1|REQUEST_TIMEOUT/);
+      expect(answer.closedAfterMs).toBeLessThan(900);
+    }
+  });
+
+  it('answers a path that does not decode with 400 MALFORMED_URL and an overlong path parameter with 414, as problem+json', async () => {
+    // Unvalidated: the response validator cannot decode that path either.
+    const malformed = await t.request('/api/v1/todos/%zz', { token: user.accessToken, unvalidated: true });
+    expect(malformed.status).toBe(400);
+    expect(malformed.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+    expect(malformed.body).toMatchObject({
+      code: 'MALFORMED_URL',
+      requestId: malformed.headers.get('x-request-id'),
+    });
+    const overlong = await t.request(`/api/v1/todos/${'1'.repeat(101)}`, { token: user.accessToken });
+    expect(overlong.status).toBe(414);
+    expect(overlong.body).toMatchObject({ code: 'URI_TOO_LONG' });
+  });
+
+  it('answers a declared body over BODY_LIMIT with 413 at once and closes, leaving nothing for the timeout', async () => {
+    // The rest of that body never comes: were the connection kept, the timeout would find the request
+    // unfinished and write a 408 after the 413.
+    const answer = await rawExchange(t.url, [postHead('/api/v1/auth/login', 500_000) + '{"email":']);
+    expect(answer.status).toBe(413);
+    expect(answer.closedAfterMs).toBeLessThan(900);
+    expect(answer.body.match(/HTTP\/1\.1/g) ?? []).toHaveLength(0);
+    expect(JSON.parse(answer.body).code).toBe('PAYLOAD_TOO_LARGE');
+  });
+});
+
+describe('the body budget', () => {
+  let t: TestApp;
+  let user: SeededUser;
+  const A = '198.51.100.1';
+  const B = '198.51.100.2';
+  const C = '198.51.100.3';
+
+  beforeAll(async () => {
+    t = await TestApp.start({
+      TRUST_PROXY: 'true',
+      BODY_LIMIT: '2kb',
+      BODY_BUDGET_PER_CLIENT: '4kb',
+      BODY_BUDGET: '8kb',
+      REQUEST_TIMEOUT: '2s',
+    });
+    user = await newUser(t);
+  });
+
+  afterAll(async () => {
+    await t.close();
+  });
+
+  const metric = async (series: string): Promise<number> => {
+    const text = (await t.request('/metrics')).text;
+    const escaped = series.replace(/[{}"]/g, (c) => `\\${c}`);
+    return Number(new RegExp(`^${escaped} (\\d+)$`, 'm').exec(text)?.[1] ?? NaN);
+  };
+  const heldBytes = () => metric('gatehouse_request_body_bytes_in_flight');
+  const untilHeld = async (bytes: number) => {
+    for (let i = 0; i < 100 && (await heldBytes()) !== bytes; i += 1) {
+      await new Promise((done) => setTimeout(done, 20));
+    }
+    expect(await heldBytes()).toBe(bytes);
+  };
+  /** A sign-in whose 2 kB body stops after 9 bytes: it holds 2 kB of its client's budget until cut. */
+  const stalledFrom = (ip: string) =>
+    rawExchange(t.url, [postHead('/api/v1/auth/login', 2048, undefined, ip) + '{"email":']);
+  const createFrom = (ip: string, title: string) =>
+    t.request('/api/v1/todos', {
+      method: 'POST',
+      body: { title },
+      token: user.accessToken,
+      headers: { 'X-Forwarded-For': ip },
+    });
+
+  it('refuses a body past its client’s share with 429 and past the total with 503, unread, and takes bodies again once the stalled ones are cut', async () => {
+    const fromA = [stalledFrom(A), stalledFrom(A)];
+    await untilHeld(4096);
+    const overShare = await createFrom(A, 'over its share');
+    expectProblem(overShare, 429, 'TOO_MANY_BODIES');
+    expect(overShare.headers.get('retry-after')).toBe('1');
+    // What is not a body is not counted: A still reads.
+    expect(
+      (await t.request('/api/v1/users/me', { token: user.accessToken, headers: { 'X-Forwarded-For': A } }))
+        .status,
+    ).toBe(200);
+
+    const fromB = [stalledFrom(B), stalledFrom(B)];
+    await untilHeld(8192);
+    const overTotal = await createFrom(C, 'over the total');
+    expectProblem(overTotal, 503, 'SERVER_BUSY');
+    expect(overTotal.headers.get('retry-after')).toBe('1');
+    expect(await t.dataSource.getRepository(Todo).countBy({ userId: user.id })).toBe(0);
+    expect(await metric('gatehouse_request_bodies_refused_total{budget="client"}')).toBe(1);
+    expect(await metric('gatehouse_request_bodies_refused_total{budget="total"}')).toBe(1);
+
+    // REQUEST_TIMEOUT cuts the stalled four; their bytes come back.
+    const cut = await Promise.all([...fromA, ...fromB]);
+    expect(cut.map((answer) => answer.status)).toEqual([408, 408, 408, 408]);
+    await untilHeld(0);
+    const created = await Promise.all(Array.from({ length: 20 }, (_, i) => createFrom(C, `after ${i}`)));
+    expect(created.map((res) => res.status)).toEqual(Array.from({ length: 20 }, () => 201));
+    await untilHeld(0);
+  });
+
+  it('returns the reservations of pipelined requests when the client hangs up before they are answered', async () => {
+    // Node queues the second answer behind the first and, when the connection dies, never closes the
+    // queued response: only the request's own 'close' returns its reservation.
+    const { hostname, port } = new URL(t.url);
+    for (const hangUp of ['end', 'destroy'] as const) {
+      const socket = net.connect(Number(port), hostname);
+      await new Promise((done) => socket.once('connect', done));
+      socket.on('error', () => undefined);
+      const login = (password: string) => {
+        const body = JSON.stringify({ email: 'nobody@example.com', password });
+        return (
+          postHead('/api/v1/auth/login', body.length, undefined, A).replace('Connection: close\r\n', '') +
+          body
+        );
+      };
+      socket.write(login('x'.repeat(20)) + login('y'.repeat(900)));
+      await new Promise((done) => setTimeout(done, 5));
+      socket[hangUp]();
+      await untilHeld(0);
+    }
+    // A's share is whole again: a body of its full size is taken.
+    const res = await t.request('/api/v1/auth/login', {
+      method: 'POST',
+      rawBody: JSON.stringify({ email: 'nobody@example.com', password: 'z'.repeat(3900) }),
+      headers: { 'content-type': 'application/json', 'X-Forwarded-For': A },
+      unvalidated: true,
+    });
+    expect(res.status).not.toBe(429);
+  });
+
+  it('counts a chunked body of unknown length as BODY_LIMIT, and returns it when the client goes away', async () => {
+    const { hostname, port } = new URL(t.url);
+    const socket = net.connect(Number(port), hostname);
+    await new Promise((done) => socket.once('connect', done));
+    socket.write(
+      'POST /api/v1/auth/login HTTP/1.1\r\nHost: gatehouse.test\r\nContent-Type: application/json\r\n' +
+        `Transfer-Encoding: chunked\r\nX-Forwarded-For: ${A}\r\n\r\n5\r\n{"ema\r\n`,
+    );
+    await untilHeld(2048);
+    socket.destroy();
+    await untilHeld(0);
+  });
+});
