@@ -8,8 +8,15 @@ import type { FastifyInstance } from 'fastify';
 import helmet from 'helmet';
 import { Logger } from 'nestjs-pino';
 import { AppModule, type AppModuleOptions } from './app.module.js';
-import { declaredBodySize, registerBodyBudget } from './common/body-budget.js';
-import { clientErrorHandler, frameworkErrors, requestTimeoutOptions } from './common/client-errors.js';
+import { registerBodyBudget } from './common/body-budget.js';
+import {
+  clientErrorHandler,
+  closesUnfinished,
+  frameworkErrors,
+  type IdentifiedRequest,
+  REQUEST_ID as REQUEST_ID_KEY,
+  requestTimeoutOptions,
+} from './common/client-errors.js';
 import { ProblemDetailsFilter } from './common/exceptions.filter.js';
 import { ProblemDetailsDto } from './common/dto/problem-details.dto.js';
 import { exceedsJsonDepth, JSON_MAX_DEPTH } from './common/json-depth.js';
@@ -65,13 +72,16 @@ export async function createApp(options: CreateAppOptions): Promise<NestFastifyA
       // A client that stalls mid-request holds its connection and the body read so far; without a
       // timeout (Fastify's default) that is for ever, and a thousand of them fill the container.
       ...requestTimeoutOptions(appConfig.requestTimeoutMs),
-      clientErrorHandler: clientErrorHandler(logger),
-      frameworkErrors,
+      clientErrorHandler: clientErrorHandler(logger, SECURITY_HEADERS),
+      frameworkErrors: frameworkErrors(SECURITY_HEADERS),
       trustProxy: appConfig.trustProxy,
       requestIdHeader: false,
-      genReqId: (req: IncomingMessage) => {
+      genReqId: (req: IdentifiedRequest) => {
         const given = req.headers['x-request-id'];
-        return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
+        const id = typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
+        // Kept on the raw request for the 408 of a request cut mid-body (src/common/client-errors.ts).
+        req[REQUEST_ID_KEY] = id;
+        return id;
       },
       // Prototype-poisoning keys (__proto__, constructor.prototype) are refused, not silently dropped.
       onProtoPoisoning: 'error',
@@ -178,7 +188,7 @@ function dropUnmountedClsEnhancers(app: NestFastifyApplication): void {
  * options that do not vary per request (no CSP nonces), the middleware sets the same headers on every
  * response: they are recorded from one run and added to each reply in one step.
  */
-function registerSecurityHeaders(fastify: FastifyInstance): void {
+function recordSecurityHeaders(): Record<string, string> {
   const securityHeaders = helmet({
     contentSecurityPolicy: {
       directives: {
@@ -207,8 +217,15 @@ function registerSecurityHeaders(fastify: FastifyInstance): void {
     recorder as unknown as ServerResponse,
     () => undefined,
   );
+  return headers;
+}
+
+/** Also written by the answers Fastify's hooks never see: client errors and router errors. */
+const SECURITY_HEADERS: Readonly<Record<string, string>> = recordSecurityHeaders();
+
+function registerSecurityHeaders(fastify: FastifyInstance): void {
   fastify.addHook('onRequest', (_request, reply, done) => {
-    reply.headers(headers);
+    reply.headers(SECURITY_HEADERS);
     done();
   });
 }
@@ -256,11 +273,8 @@ function hardenFastify(fastify: FastifyInstance): void {
 
   fastify.addHook('onSend', (request, reply, payload, done) => {
     reply.header('x-request-id', String(request.id));
-    // An answer sent before its request's body has all arrived (a 415, a 404 or a refusal that reads
-    // no body) closes the connection. Kept open, the rest of that body, or REQUEST_TIMEOUT's 408 for
-    // it, would follow the answer on a connection the client takes to be free.
-    if (!request.raw.complete && declaredBodySize(request.headers, 1) > 0) {
-      reply.header('connection', 'close');
+    if (!request.raw.complete) {
+      reply.headers(closesUnfinished(request));
     }
     // Auth and user data must never sit in a shared cache.
     if (request.url.startsWith(`/${API_PREFIX}/`) && !reply.hasHeader('cache-control')) {

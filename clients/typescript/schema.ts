@@ -1352,7 +1352,7 @@ export interface operations {
                     RateLimit?: string;
                     /** @description Per limit on this route: `"<name>";q=<quota>;w=<window seconds>` */
                     "RateLimit-Policy"?: string;
-                    /** @description Seconds to wait before sending the body again. */
+                    /** @description Seconds until a request can succeed again */
                     "Retry-After": number;
                     [name: string]: unknown;
                 };
@@ -1390,7 +1390,7 @@ export interface operations {
                 headers: {
                     /** @description The request id (the one sent, if valid, else a new UUID): quote it to an operator. */
                     "X-Request-Id": string;
-                    /** @description Seconds to wait before sending the body again. */
+                    /** @description Seconds to wait before retrying. */
                     "Retry-After"?: number;
                     [name: string]: unknown;
                 };
@@ -1545,7 +1545,7 @@ export interface operations {
                 headers: {
                     /** @description The request id (the one sent, if valid, else a new UUID): quote it to an operator. */
                     "X-Request-Id": string;
-                    /** @description Seconds to wait before sending the body again. */
+                    /** @description Seconds to wait before retrying. */
                     "Retry-After": number;
                     [name: string]: unknown;
                 };
@@ -1582,7 +1582,7 @@ export interface operations {
                 headers: {
                     /** @description The request id (the one sent, if valid, else a new UUID): quote it to an operator. */
                     "X-Request-Id": string;
-                    /** @description Seconds to wait before sending the body again. */
+                    /** @description Seconds to wait before retrying. */
                     "Retry-After"?: number;
                     [name: string]: unknown;
                 };
@@ -1747,7 +1747,7 @@ export interface operations {
                     RateLimit?: string;
                     /** @description Per limit on this route: `"<name>";q=<quota>;w=<window seconds>` */
                     "RateLimit-Policy"?: string;
-                    /** @description Seconds to wait before sending the body again. */
+                    /** @description Seconds until a request can succeed again */
                     "Retry-After": number;
                     [name: string]: unknown;
                 };
@@ -1785,7 +1785,7 @@ export interface operations {
                 headers: {
                     /** @description The request id (the one sent, if valid, else a new UUID): quote it to an operator. */
                     "X-Request-Id": string;
-                    /** @description Seconds to wait before sending the body again. */
+                    /** @description Seconds to wait before retrying. */
                     "Retry-After"?: number;
                     [name: string]: unknown;
                 };
@@ -1930,7 +1930,7 @@ export interface operations {
                     RateLimit?: string;
                     /** @description Per limit on this route: `"<name>";q=<quota>;w=<window seconds>` */
                     "RateLimit-Policy"?: string;
-                    /** @description Seconds to wait before sending the body again. */
+                    /** @description Seconds until a request can succeed again */
                     "Retry-After": number;
                     [name: string]: unknown;
                 };
@@ -1967,7 +1967,7 @@ export interface operations {
                 headers: {
                     /** @description The request id (the one sent, if valid, else a new UUID): quote it to an operator. */
                     "X-Request-Id": string;
-                    /** @description Seconds to wait before sending the body again. */
+                    /** @description Seconds to wait before retrying. */
                     "Retry-After"?: number;
                     [name: string]: unknown;
                 };
@@ -2110,7 +2110,7 @@ export interface operations {
                     RateLimit?: string;
                     /** @description Per limit on this route: `"<name>";q=<quota>;w=<window seconds>` */
                     "RateLimit-Policy"?: string;
-                    /** @description Seconds to wait before sending the body again. */
+                    /** @description Seconds until a request can succeed again */
                     "Retry-After": number;
                     [name: string]: unknown;
                 };
@@ -2147,7 +2147,7 @@ export interface operations {
                 headers: {
                     /** @description The request id (the one sent, if valid, else a new UUID): quote it to an operator. */
                     "X-Request-Id": string;
-                    /** @description Seconds to wait before sending the body again. */
+                    /** @description Seconds to wait before retrying. */
                     "Retry-After"?: number;
                     [name: string]: unknown;
                 };
@@ -2335,7 +2335,7 @@ export interface operations {
                     RateLimit?: string;
                     /** @description Per limit on this route: `"<name>";q=<quota>;w=<window seconds>` */
                     "RateLimit-Policy"?: string;
-                    /** @description Seconds to wait before sending the body again. */
+                    /** @description Seconds until a request can succeed again */
                     "Retry-After": number;
                     [name: string]: unknown;
                 };
@@ -2373,7 +2373,7 @@ export interface operations {
                 headers: {
                     /** @description The request id (the one sent, if valid, else a new UUID): quote it to an operator. */
                     "X-Request-Id": string;
-                    /** @description Seconds to wait before sending the body again. */
+                    /** @description Seconds to wait before retrying. */
                     "Retry-After"?: number;
                     [name: string]: unknown;
                 };
@@ -2560,7 +2560,7 @@ export interface operations {
                     RateLimit?: string;
                     /** @description Per limit on this route: `"<name>";q=<quota>;w=<window seconds>` */
                     "RateLimit-Policy"?: string;
-                    /** @description Seconds to wait before sending the body again. */
+                    /** @description Seconds until a request can succeed again */
                     "Retry-After": number;
                     [name: string]: unknown;
                 };
@@ -2598,7 +2598,7 @@ export interface operations {
                 headers: {
                     /** @description The request id (the one sent, if valid, else a new UUID): quote it to an operator. */
                     "X-Request-Id": string;
-                    /** @description Seconds to wait before sending the body again. */
+                    /** @description Seconds to wait before retrying. */
                     "Retry-After"?: number;
                     [name: string]: unknown;
                 };
@@ -2762,7 +2762,7 @@ export interface operations {
                     RateLimit?: string;
                     /** @description Per limit on this route: `"<name>";q=<quota>;w=<window seconds>` */
                     "RateLimit-Policy"?: string;
-                    /** @description Seconds to wait before sending the body again. */
+                    /** @description Seconds until a request can succeed again */
                     "Retry-After": number;
                     [name: string]: unknown;
                 };
@@ -2799,7 +2799,7 @@ export interface operations {
                 headers: {
                     /** @description The request id (the one sent, if valid, else a new UUID): quote it to an operator. */
                     "X-Request-Id": string;
-                    /** @description Seconds to wait before sending the body again. */
+                    /** @description Seconds to wait before retrying. */
                     "Retry-After"?: number;
                     [name: string]: unknown;
                 };
@@ -3126,7 +3126,7 @@ export interface operations {
                     RateLimit?: string;
                     /** @description Per limit on this route: `"<name>";q=<quota>;w=<window seconds>` */
                     "RateLimit-Policy"?: string;
-                    /** @description Seconds to wait before sending the body again. */
+                    /** @description Seconds until a request can succeed again */
                     "Retry-After": number;
                     [name: string]: unknown;
                 };
@@ -3163,7 +3163,7 @@ export interface operations {
                 headers: {
                     /** @description The request id (the one sent, if valid, else a new UUID): quote it to an operator. */
                     "X-Request-Id": string;
-                    /** @description Seconds to wait before sending the body again. */
+                    /** @description Seconds to wait before retrying. */
                     "Retry-After"?: number;
                     [name: string]: unknown;
                 };
@@ -3306,7 +3306,7 @@ export interface operations {
                     RateLimit?: string;
                     /** @description Per limit on this route: `"<name>";q=<quota>;w=<window seconds>` */
                     "RateLimit-Policy"?: string;
-                    /** @description Seconds to wait before sending the body again. */
+                    /** @description Seconds until a request can succeed again */
                     "Retry-After": number;
                     [name: string]: unknown;
                 };
@@ -3344,7 +3344,7 @@ export interface operations {
                 headers: {
                     /** @description The request id (the one sent, if valid, else a new UUID): quote it to an operator. */
                     "X-Request-Id": string;
-                    /** @description Seconds to wait before sending the body again. */
+                    /** @description Seconds to wait before retrying. */
                     "Retry-After"?: number;
                     [name: string]: unknown;
                 };
@@ -3741,7 +3741,7 @@ export interface operations {
                     RateLimit?: string;
                     /** @description Per limit on this route: `"<name>";q=<quota>;w=<window seconds>` */
                     "RateLimit-Policy"?: string;
-                    /** @description Seconds to wait before sending the body again. */
+                    /** @description Seconds until a request can succeed again */
                     "Retry-After": number;
                     [name: string]: unknown;
                 };
@@ -3779,7 +3779,7 @@ export interface operations {
                 headers: {
                     /** @description The request id (the one sent, if valid, else a new UUID): quote it to an operator. */
                     "X-Request-Id": string;
-                    /** @description Seconds to wait before sending the body again. */
+                    /** @description Seconds to wait before retrying. */
                     "Retry-After"?: number;
                     [name: string]: unknown;
                 };
@@ -4078,7 +4078,7 @@ export interface operations {
                     RateLimit?: string;
                     /** @description Per limit on this route: `"<name>";q=<quota>;w=<window seconds>` */
                     "RateLimit-Policy"?: string;
-                    /** @description Seconds to wait before sending the body again. */
+                    /** @description Seconds until a request can succeed again */
                     "Retry-After": number;
                     [name: string]: unknown;
                 };
@@ -4115,7 +4115,7 @@ export interface operations {
                 headers: {
                     /** @description The request id (the one sent, if valid, else a new UUID): quote it to an operator. */
                     "X-Request-Id": string;
-                    /** @description Seconds to wait before sending the body again. */
+                    /** @description Seconds to wait before retrying. */
                     "Retry-After"?: number;
                     [name: string]: unknown;
                 };
@@ -4282,7 +4282,7 @@ export interface operations {
                     RateLimit?: string;
                     /** @description Per limit on this route: `"<name>";q=<quota>;w=<window seconds>` */
                     "RateLimit-Policy"?: string;
-                    /** @description Seconds to wait before sending the body again. */
+                    /** @description Seconds until a request can succeed again */
                     "Retry-After": number;
                     [name: string]: unknown;
                 };
@@ -4319,7 +4319,7 @@ export interface operations {
                 headers: {
                     /** @description The request id (the one sent, if valid, else a new UUID): quote it to an operator. */
                     "X-Request-Id": string;
-                    /** @description Seconds to wait before sending the body again. */
+                    /** @description Seconds to wait before retrying. */
                     "Retry-After"?: number;
                     [name: string]: unknown;
                 };
@@ -4696,7 +4696,7 @@ export interface operations {
                 headers: {
                     /** @description The request id (the one sent, if valid, else a new UUID): quote it to an operator. */
                     "X-Request-Id": string;
-                    /** @description Seconds to wait before sending the body again. */
+                    /** @description Seconds to wait before retrying. */
                     "Retry-After": number;
                     [name: string]: unknown;
                 };
@@ -4733,7 +4733,7 @@ export interface operations {
                 headers: {
                     /** @description The request id (the one sent, if valid, else a new UUID): quote it to an operator. */
                     "X-Request-Id": string;
-                    /** @description Seconds to wait before sending the body again. */
+                    /** @description Seconds to wait before retrying. */
                     "Retry-After"?: number;
                     [name: string]: unknown;
                 };
@@ -5222,7 +5222,7 @@ export interface operations {
                 headers: {
                     /** @description The request id (the one sent, if valid, else a new UUID): quote it to an operator. */
                     "X-Request-Id": string;
-                    /** @description Seconds to wait before sending the body again. */
+                    /** @description Seconds to wait before retrying. */
                     "Retry-After": number;
                     [name: string]: unknown;
                 };
@@ -5259,7 +5259,7 @@ export interface operations {
                 headers: {
                     /** @description The request id (the one sent, if valid, else a new UUID): quote it to an operator. */
                     "X-Request-Id": string;
-                    /** @description Seconds to wait before sending the body again. */
+                    /** @description Seconds to wait before retrying. */
                     "Retry-After"?: number;
                     [name: string]: unknown;
                 };

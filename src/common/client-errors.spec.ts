@@ -1,15 +1,20 @@
 import type { Socket } from 'node:net';
 import pino from 'pino';
-import { clientErrorHandler, requestTimeoutOptions } from './client-errors.js';
+import { clientErrorHandler, REQUEST_ID, requestTimeoutOptions } from './client-errors.js';
 
 /** The part of a socket the handler touches: what it wrote, and whether it closed it. */
-function fakeSocket(state: { destroyed?: boolean; writable?: boolean; headersSent?: boolean } = {}) {
+function fakeSocket(
+  state: { destroyed?: boolean; writable?: boolean; headersSent?: boolean; requestId?: string } = {},
+) {
   const written: string[] = [];
   const socket = {
     destroyed: state.destroyed ?? false,
     writable: state.writable ?? true,
     remoteAddress: '192.0.2.7',
-    _httpMessage: state.headersSent === undefined ? undefined : { headersSent: state.headersSent },
+    _httpMessage:
+      state.headersSent === undefined
+        ? undefined
+        : { headersSent: state.headersSent, req: { [REQUEST_ID]: state.requestId } },
     write: (chunk: string) => written.push(chunk),
     destroy: () => {
       socket.destroyed = true;
@@ -19,7 +24,7 @@ function fakeSocket(state: { destroyed?: boolean; writable?: boolean; headersSen
 }
 
 const errorWith = (code: string) => Object.assign(new Error(code), { code });
-const handler = clientErrorHandler(pino({ level: 'silent' }));
+const handler = clientErrorHandler(pino({ level: 'silent' }), { 'x-frame-options': 'DENY' });
 
 describe(clientErrorHandler.name, () => {
   it.each([
@@ -34,10 +39,11 @@ describe(clientErrorHandler.name, () => {
       expect(written).toHaveLength(1);
       const [head, body] = written[0].split('\r\n\r\n');
       expect(head.split('\r\n')[0]).toBe(`HTTP/1.1 ${status} ${reason}`);
-      expect(head).toMatch(/\r\nContent-Type: application\/problem\+json; charset=utf-8\r\n/);
-      expect(head).toContain(`\r\nContent-Length: ${Buffer.byteLength(body)}\r\n`);
-      expect(head).toMatch(/\r\nConnection: close$/);
-      const requestId = /\r\nX-Request-Id: ([0-9a-f-]{36})\r\n/.exec(head)?.[1];
+      expect(head).toMatch(/\r\ncontent-type: application\/problem\+json; charset=utf-8\r\n/);
+      expect(head).toContain(`\r\ncontent-length: ${Buffer.byteLength(body)}\r\n`);
+      expect(head).toMatch(/\r\nconnection: close\r\n/);
+      expect(head).toMatch(/\r\nx-frame-options: DENY\r\n/);
+      const requestId = /\r\nx-request-id: ([0-9a-f-]{36})$/.exec(head)?.[1];
       expect(JSON.parse(body)).toEqual({
         type: `urn:gatehouse:problem:${problemCode.toLowerCase().replace(/_/g, '-')}`,
         title: reason,
@@ -63,9 +69,14 @@ describe(clientErrorHandler.name, () => {
     handler(errorWith('ERR_HTTP_REQUEST_TIMEOUT'), begun.asSocket);
     expect(begun.written).toEqual([]);
     expect(begun.socket.destroyed).toBe(true);
-    const notYet = fakeSocket({ headersSent: false });
+    const notYet = fakeSocket({ headersSent: false, requestId: 'the-request-s-own-id' });
     handler(errorWith('ERR_HTTP_REQUEST_TIMEOUT'), notYet.asSocket);
     expect(notYet.written).toHaveLength(1);
+    // A request cut mid-body is answered under the id Fastify gave it, as its other log lines are.
+    expect(notYet.written[0]).toContain('\r\nx-request-id: the-request-s-own-id\r\n');
+    expect(JSON.parse(notYet.written[0].split('\r\n\r\n')[1])).toMatchObject({
+      requestId: 'the-request-s-own-id',
+    });
   });
 });
 

@@ -1,8 +1,21 @@
 import { randomUUID } from 'node:crypto';
-import type { ServerOptions } from 'node:http';
+import type { IncomingMessage, ServerOptions } from 'node:http';
 import type { Socket } from 'node:net';
 import type { FastifyBaseLogger, FastifyError, FastifyReply, FastifyRequest } from 'fastify';
+import { declaredBodySize } from './body-budget.js';
 import { PROBLEM_CONTENT_TYPE, problem } from './problem.js';
+
+/**
+ * The id Fastify gave a request (genReqId records it), kept on the raw request so that a request cut
+ * by REQUEST_TIMEOUT is answered and logged under the id its other log lines carry.
+ */
+export const REQUEST_ID = Symbol('gatehouse.requestId');
+
+/** A raw request with the id genReqId gave it. */
+export type IdentifiedRequest = IncomingMessage & { [REQUEST_ID]?: string };
+
+/** The headers every answer carries (helmet's, recorded once); what Fastify's hooks add elsewhere. */
+export type SecurityHeaders = Readonly<Record<string, string>>;
 
 /**
  * What Node's HTTP server refuses before Fastify sees a request: a request not received within
@@ -45,14 +58,25 @@ export function requestTimeoutOptions(requestTimeoutMs: number): {
 }
 
 /** Fastify's `clientErrorHandler`: one problem+json answer on the raw socket, then the socket closes. */
-export function clientErrorHandler(logger: FastifyBaseLogger) {
+export function clientErrorHandler(logger: FastifyBaseLogger, securityHeaders: SecurityHeaders) {
+  const fixedHeaders = Object.entries({
+    ...securityHeaders,
+    'content-type': PROBLEM_CONTENT_TYPE,
+    'cache-control': 'no-store',
+    connection: 'close',
+  })
+    .map(([name, value]) => `${name}: ${value}\r\n`)
+    .join('');
   return (error: NodeJS.ErrnoException, socket: Socket): void => {
     // A reset connection has no one left to answer.
     if (error.code === 'ECONNRESET' || socket.destroyed) {
       return;
     }
     const known = (error.code && CLIENT_ERRORS[error.code]) || MALFORMED;
-    const requestId = randomUUID();
+    // The request in flight on this socket, if its headers had arrived: a stalled body.
+    const current = (socket as Socket & { _httpMessage?: { headersSent?: boolean; req?: IdentifiedRequest } })
+      ._httpMessage;
+    const requestId = current?.req?.[REQUEST_ID] ?? randomUUID();
     logger.info(
       { requestId, code: known.code, status: known.status, remoteAddress: socket.remoteAddress },
       'client error',
@@ -60,19 +84,12 @@ export function clientErrorHandler(logger: FastifyBaseLogger) {
     // A response being written on this socket is not interrupted by a second status line: the
     // connection only closes, as Node's own handler does. (One already sent for a request whose body
     // had not all arrived closed its connection: the onSend hook in app.factory.ts.)
-    const current = (socket as Socket & { _httpMessage?: { headersSent?: boolean } })._httpMessage;
     if (socket.writable && !current?.headersSent) {
       const details = problem(known.status, known.code, known.detail, requestId);
       const body = JSON.stringify(details);
       socket.write(
-        `HTTP/1.1 ${known.status} ${details.title}\r\n` +
-          `Content-Type: ${PROBLEM_CONTENT_TYPE}\r\n` +
-          `Content-Length: ${Buffer.byteLength(body)}\r\n` +
-          'Cache-Control: no-store\r\n' +
-          'X-Content-Type-Options: nosniff\r\n' +
-          `X-Request-Id: ${requestId}\r\n` +
-          'Connection: close\r\n\r\n' +
-          body,
+        `HTTP/1.1 ${known.status} ${details.title}\r\n${fixedHeaders}` +
+          `content-length: ${Buffer.byteLength(body)}\r\nx-request-id: ${requestId}\r\n\r\n${body}`,
       );
     }
     socket.destroy(error);
@@ -81,23 +98,31 @@ export function clientErrorHandler(logger: FastifyBaseLogger) {
 
 /**
  * Fastify's `frameworkErrors`: what its router refuses before a route is found (a path that does not
- * decode, a path parameter over its length limit) is problem+json too, not Fastify's own JSON.
+ * decode, a path parameter over its length limit) is problem+json too, not Fastify's own JSON. The
+ * app's hooks do not run for these answers, so the headers they would add are set here.
  */
-export function frameworkErrors(error: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
-  const [status, code, detail] =
-    error.code === 'FST_ERR_BAD_URL'
-      ? [400, 'MALFORMED_URL', 'The request path is not a valid URL path.']
-      : error.code === 'FST_ERR_MAX_PARAM_LENGTH'
-        ? [414, 'URI_TOO_LONG', 'A path segment is longer than any route accepts.']
-        : [500, 'INTERNAL_ERROR', 'The request could not be processed.'];
-  // The app's hooks do not run for these: the headers they would add are set here.
-  void reply
-    .code(status)
-    .headers({
-      'x-request-id': String(request.id),
-      'cache-control': 'no-store',
-      'x-content-type-options': 'nosniff',
-    })
-    .type(PROBLEM_CONTENT_TYPE)
-    .send(problem(status, code, detail, String(request.id)));
+export function frameworkErrors(securityHeaders: SecurityHeaders) {
+  return (error: FastifyError, request: FastifyRequest, reply: FastifyReply): void => {
+    const [status, code, detail] =
+      error.code === 'FST_ERR_BAD_URL'
+        ? [400, 'MALFORMED_URL', 'The request path is not a valid URL path.']
+        : error.code === 'FST_ERR_MAX_PARAM_LENGTH'
+          ? [414, 'URI_TOO_LONG', 'A path segment is longer than any route accepts.']
+          : [500, 'INTERNAL_ERROR', 'The request could not be processed.'];
+    void reply
+      .code(status)
+      .headers({ ...securityHeaders, 'x-request-id': String(request.id), 'cache-control': 'no-store' })
+      .headers(closesUnfinished(request))
+      .type(PROBLEM_CONTENT_TYPE)
+      .send(problem(status, code, detail, String(request.id)));
+  };
+}
+
+/**
+ * `Connection: close` for an answer sent before its request's body has all arrived (a 415, a 404 or a
+ * refusal that reads no body). Kept open, the rest of that body, or REQUEST_TIMEOUT's 408 for it,
+ * would follow the answer on a connection the client takes to be free.
+ */
+export function closesUnfinished(request: FastifyRequest): Record<string, string> {
+  return !request.raw.complete && declaredBodySize(request.headers, 1) > 0 ? { connection: 'close' } : {};
 }

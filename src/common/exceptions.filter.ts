@@ -26,9 +26,19 @@ export class ProblemDetailsFilter implements ExceptionFilter {
     // The database out of reach is no bug of the request: 503 with Retry-After, logged as a warning
     // naming the driver's code (never the SQL), so clients retry instead of failing hard.
     // A body read the client broke off (it went away, or REQUEST_TIMEOUT cut it) fails with the
-    // socket's ECONNRESET: no outage, and nobody left to answer.
-    const unreachable =
-      !(thrown instanceof AppException) && !request.raw.readableAborted && isDatabaseUnavailable(thrown);
+    // request stream's own error, the socket's ECONNRESET: no outage, and nobody left to answer.
+    const streamError = request.raw.errored;
+    if (
+      streamError &&
+      (thrown === streamError || (thrown instanceof HttpException && thrown.cause === streamError))
+    ) {
+      void reply
+        .status(400)
+        .type(PROBLEM_CONTENT_TYPE)
+        .send(problem(400, 'BAD_REQUEST', 'The request body could not be read.', String(request.id)));
+      return;
+    }
+    const unreachable = !(thrown instanceof AppException) && isDatabaseUnavailable(thrown);
     if (unreachable) {
       this.logger.warn({ requestId: request.id, cause: connectivityCode(thrown) }, 'Dependency unavailable');
     }

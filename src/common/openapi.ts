@@ -94,7 +94,9 @@ function mergeHeaders(
     const a = existing?.[name];
     const b = incoming?.[name];
     const required = existed ? Boolean(a?.required) && Boolean(b?.required) : Boolean(b?.required);
-    merged[name] = { ...a, ...b, required };
+    // The first contributor's description and schema stay: the route's own, or the first app-wide
+    // one (a lockout's Retry-After may be days, where the body budget's is a second).
+    merged[name] = { ...b, ...a, required };
   }
   return merged;
 }
@@ -209,7 +211,7 @@ const DEPENDENCY_RETRY_AFTER_HEADER: HeaderObject = {
 };
 
 const BODY_RETRY_AFTER_HEADER: HeaderObject = {
-  description: 'Seconds to wait before sending the body again.',
+  description: 'Seconds to wait before retrying.',
   required: true,
   schema: { type: 'integer', format: 'int32', minimum: 1, maximum: 3600 },
 };

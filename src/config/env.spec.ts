@@ -144,6 +144,28 @@ describe(parseEnv.name, () => {
     expect(env.AUTH_REQUIRE_VERIFIED_EMAIL).toBe(false);
   });
 
+  it('should keep the body budget at least one largest body per client, and the total at least one client', () => {
+    expect(parseEnv({})).toMatchObject({
+      BODY_LIMIT: 100 * 1024,
+      BODY_BUDGET_PER_CLIENT: 1024 * 1024,
+      BODY_BUDGET: 32 * 1024 * 1024,
+      REQUEST_TIMEOUT: 30_000,
+    });
+    expect(problemsOf({ BODY_LIMIT: '2mb', BODY_BUDGET_PER_CLIENT: '1mb' })).toEqual([
+      expect.stringMatching(/^BODY_BUDGET_PER_CLIENT .*at least BODY_LIMIT/),
+    ]);
+    expect(problemsOf({ BODY_BUDGET_PER_CLIENT: '64mb', BODY_BUDGET: '32mb' })).toEqual([
+      expect.stringMatching(/^BODY_BUDGET .*at least BODY_BUDGET_PER_CLIENT/),
+    ]);
+    expect(parseEnv({ BODY_LIMIT: '1mb', BODY_BUDGET_PER_CLIENT: '1mb', BODY_BUDGET: '1mb' })).toMatchObject({
+      BODY_BUDGET: 1024 * 1024,
+    });
+    for (const timeout of ['0', '999ms', '2h']) {
+      expect(problemsOf({ REQUEST_TIMEOUT: timeout })).toEqual([expect.stringMatching(/^REQUEST_TIMEOUT /)]);
+    }
+    expect(parseEnv({ REQUEST_TIMEOUT: '1s' }).REQUEST_TIMEOUT).toBe(1000);
+  });
+
   it('should describe every variable it reads, with its default as written in the environment', () => {
     for (const [name, spec] of Object.entries(ENV_SPEC)) {
       expect(`${name}: ${spec.description}`.length).toBeGreaterThan(name.length + 10);
