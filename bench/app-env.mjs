@@ -4,6 +4,7 @@
 // production would be many clients.
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import mysql from 'mysql2/promise';
 
 /** The MySQL server (BENCH_MYSQL) and the bench's database on it (BENCH_DB, else `fallback`). */
 export function benchDatabase(fallback) {
@@ -13,6 +14,16 @@ export function benchDatabase(fallback) {
     throw new Error('BENCH_DB must be letters, digits and underscores');
   }
   return { server, name, url: `${server.replace(/\/+$/, '')}/${name}` };
+}
+
+/** Runs `work` on an admin connection to the MySQL server at `serverUrl` (to create and drop a bench's database). */
+export async function withAdmin(serverUrl, work) {
+  const admin = await mysql.createConnection({ uri: serverUrl });
+  try {
+    return await work(admin);
+  } finally {
+    await admin.end();
+  }
 }
 
 /** Gatehouse's environment for a bench: production mode on `databaseUrl`, listening on `port`. */

@@ -16,8 +16,7 @@
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import net from 'node:net';
-import mysql from 'mysql2/promise';
-import { benchDatabase, nodeFlags, productionEnv } from './app-env.mjs';
+import { benchDatabase, nodeFlags, productionEnv, withAdmin } from './app-env.mjs';
 import { rssMb } from './proc.mjs';
 
 const CLIENTS = Number(process.env.STALL_CLIENTS ?? 900);
@@ -30,15 +29,6 @@ const SENT = BODY - 1_000;
 const { server, name, url } = benchDatabase('gatehouse_stalled');
 const log = (line) => process.stderr.write(`[stalled ${new Date().toISOString().slice(11, 19)}] ${line}\n`);
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
-
-async function withAdmin(work) {
-  const admin = await mysql.createConnection({ uri: server });
-  try {
-    return await work(admin);
-  } finally {
-    await admin.end();
-  }
-}
 
 /**
  * The loopback address client `index` connects from: STALL_SOURCES addresses in 127.1.0.0/16 (Linux
@@ -68,7 +58,7 @@ function stall(started, index) {
   });
 }
 
-await withAdmin(async (admin) => {
+await withAdmin(server, async (admin) => {
   await admin.query(`DROP DATABASE IF EXISTS \`${name}\``);
   await admin.query(`CREATE DATABASE \`${name}\` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci`);
 });
@@ -172,5 +162,5 @@ try {
 } finally {
   app.kill('SIGTERM');
   await exited;
-  await withAdmin((admin) => admin.query(`DROP DATABASE IF EXISTS \`${name}\``));
+  await withAdmin(server, (admin) => admin.query(`DROP DATABASE IF EXISTS \`${name}\``));
 }

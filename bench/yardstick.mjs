@@ -30,11 +30,10 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, totalmem } from 'node:os';
 import { JwtService } from '@nestjs/jwt';
 import autocannon from 'autocannon';
-import mysql from 'mysql2/promise';
 import { AccessTokensService } from '../dist/src/auth/access-tokens.service.js';
 import { loadConfig } from '../dist/src/config/config.js';
 import { encodeCursor } from '../dist/src/common/pagination.js';
-import { benchDatabase, nodeFlags, productionEnv } from './app-env.mjs';
+import { benchDatabase, nodeFlags, productionEnv, withAdmin } from './app-env.mjs';
 import { measureLoginFlood, seedFloodAccounts } from './login-flood.mjs';
 import { cpuSeconds, rssMb } from './proc.mjs';
 import { BIG_USER_ID, SMALL_USER_ID, connect, seedMeasuredUsers, seedSessions, seedUsers } from './seed.mjs';
@@ -63,15 +62,6 @@ const env = {
 };
 const { auth } = loadConfig(env);
 const log = (line) => process.stderr.write(`${line}\n`);
-
-async function withAdmin(work) {
-  const admin = await mysql.createConnection({ uri: SERVER_URL });
-  try {
-    return await work(admin);
-  } finally {
-    await admin.end();
-  }
-}
 
 /** Starts a server process and waits until `readyUrl` answers. */
 async function startProcess(name, args, extraEnv, readyUrl) {
@@ -325,7 +315,7 @@ const LOAD_BEFORE = loadavg()
   .join(' ');
 
 async function main() {
-  const version = await withAdmin(async (admin) => {
+  const version = await withAdmin(SERVER_URL, async (admin) => {
     await admin.query(`DROP DATABASE IF EXISTS \`${DB}\``);
     await admin.query(`CREATE DATABASE \`${DB}\` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci`);
     const [[row]] = await admin.query('SELECT VERSION() AS version');
@@ -459,7 +449,7 @@ async function main() {
   } finally {
     await raw.stop();
     await app.stop();
-    await withAdmin((admin) => admin.query(`DROP DATABASE IF EXISTS \`${DB}\``));
+    await withAdmin(SERVER_URL, (admin) => admin.query(`DROP DATABASE IF EXISTS \`${DB}\``));
   }
 }
 
