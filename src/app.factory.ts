@@ -14,8 +14,9 @@ import {
   closesUnfinished,
   frameworkErrors,
   type IdentifiedRequest,
-  REQUEST_ID as REQUEST_ID_KEY,
+  RAW_REQUEST_ID,
   requestTimeoutOptions,
+  type SecurityHeaders,
 } from './common/client-errors.js';
 import { ProblemDetailsFilter } from './common/exceptions.filter.js';
 import { ProblemDetailsDto } from './common/dto/problem-details.dto.js';
@@ -80,7 +81,7 @@ export async function createApp(options: CreateAppOptions): Promise<NestFastifyA
         const given = req.headers['x-request-id'];
         const id = typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
         // Kept on the raw request for the 408 of a request cut mid-body (src/common/client-errors.ts).
-        req[REQUEST_ID_KEY] = id;
+        req[RAW_REQUEST_ID] = id;
         return id;
       },
       // Prototype-poisoning keys (__proto__, constructor.prototype) are refused, not silently dropped.
@@ -221,7 +222,7 @@ function recordSecurityHeaders(): Record<string, string> {
 }
 
 /** Also written by the answers Fastify's hooks never see: client errors and router errors. */
-const SECURITY_HEADERS: Readonly<Record<string, string>> = recordSecurityHeaders();
+const SECURITY_HEADERS: SecurityHeaders = recordSecurityHeaders();
 
 function registerSecurityHeaders(fastify: FastifyInstance): void {
   fastify.addHook('onRequest', (_request, reply, done) => {

@@ -259,6 +259,12 @@ describe('the body budget', () => {
     const overShare = await createFrom(A, 'over its share');
     expectProblem(overShare, 429, 'TOO_MANY_BODIES');
     expect(overShare.headers.get('retry-after')).toBe('1');
+    // A refused upload whose body is still coming is not waited for: its connection closes at once.
+    const keptAlive = postHead('/api/v1/auth/login', 2048, undefined, A).replace('Connection: close\r\n', '');
+    const refusedStall = await rawExchange(t.url, [`${keptAlive}{"email":`]);
+    expect(refusedStall.status).toBe(429);
+    expect(refusedStall.headers.connection).toBe('close');
+    expect(refusedStall.closedAfterMs).toBeLessThan(900);
     // What is not a body is not counted: A still reads.
     expect(
       (await t.request('/api/v1/users/me', { token: user.accessToken, headers: { 'X-Forwarded-For': A } }))
@@ -271,7 +277,7 @@ describe('the body budget', () => {
     expectProblem(overTotal, 503, 'SERVER_BUSY');
     expect(overTotal.headers.get('retry-after')).toBe('1');
     expect(await t.dataSource.getRepository(Todo).countBy({ userId: user.id })).toBe(0);
-    expect(await metric('gatehouse_request_bodies_refused_total{budget="client"}')).toBe(1);
+    expect(await metric('gatehouse_request_bodies_refused_total{budget="client"}')).toBe(2);
     expect(await metric('gatehouse_request_bodies_refused_total{budget="total"}')).toBe(1);
 
     // REQUEST_TIMEOUT cuts the stalled four; their bytes come back.
@@ -281,6 +287,30 @@ describe('the body budget', () => {
     const created = await Promise.all(Array.from({ length: 20 }, (_, i) => createFrom(C, `after ${i}`)));
     expect(created.map((res) => res.status)).toEqual(Array.from({ length: 20 }, () => 201));
     await untilHeld(0);
+  });
+
+  it('returns the reservation however the body ends: refused as too large, not JSON, malformed, invalid, on no route', async () => {
+    const send = (path: string, rawBody: string, contentType = 'application/json') =>
+      t.request(path, {
+        method: 'POST',
+        rawBody,
+        token: user.accessToken,
+        headers: { 'content-type': contentType, 'X-Forwarded-For': C },
+        unvalidated: true,
+      });
+    const answers = [];
+    for (const [path, rawBody, contentType] of [
+      ['/api/v1/todos', 'x'.repeat(3000), undefined],
+      ['/api/v1/todos', 'plain text', 'text/plain'],
+      ['/api/v1/todos', '{"title":', undefined],
+      ['/api/v1/todos', '{"title":42}', undefined],
+      ['/api/v1/no-such-route', '{"a":1}', undefined],
+      ['/api/v1/auth/login', '{"email":"nobody@example.com","password":"wrong password"}', undefined],
+    ] as const) {
+      answers.push((await send(path, rawBody, contentType)).status);
+      await untilHeld(0);
+    }
+    expect(answers).toEqual([413, 415, 400, 400, 404, 401]);
   });
 
   it('returns the reservations of pipelined requests when the client hangs up before they are answered', async () => {

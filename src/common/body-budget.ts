@@ -28,6 +28,11 @@ export function declaredBodySize(headers: IncomingHttpHeaders, bodyLimit: number
   return headers['transfer-encoding'] === undefined ? 0 : bodyLimit;
 }
 
+/** Whether a request says a body follows it (a Content-Length other than 0, or a Transfer-Encoding). */
+export function declaresBody(headers: IncomingHttpHeaders): boolean {
+  return declaredBodySize(headers, 1) > 0;
+}
+
 /**
  * The bytes of request bodies being received, in total and per client (DESIGN §5 "Bounded by
  * design"). Fastify holds a body in memory until the last byte arrives, before any guard runs, so
@@ -86,8 +91,7 @@ const REFUSALS = {
 
 /**
  * Checks each body against the budget before Fastify reads it (`preParsing`), and returns it when the
- * body is in or the connection goes: a refused request is answered at once, its body unread, and its
- * connection closed so the rest of that body is not waited for.
+ * body is in or the connection goes. A refused request is answered at once, its body unread.
  */
 export function registerBodyBudget(
   fastify: FastifyInstance,
@@ -106,9 +110,11 @@ export function registerBodyBudget(
     if (refused !== undefined) {
       onRefused(refused);
       const { status, code, detail } = REFUSALS[refused];
+      // Its connection closes after the answer, as every answer's whose body has not all arrived
+      // does (closesUnfinished in the onSend hook), so the rest of that body is not waited for.
       void reply
         .code(status)
-        .headers({ 'retry-after': '1', connection: 'close' })
+        .header('retry-after', '1')
         .type(PROBLEM_CONTENT_TYPE)
         .send(problem(status, code, detail, String(request.id)));
       return;

@@ -1,6 +1,6 @@
 import type { Socket } from 'node:net';
 import pino from 'pino';
-import { clientErrorHandler, REQUEST_ID, requestTimeoutOptions } from './client-errors.js';
+import { clientErrorHandler, RAW_REQUEST_ID, requestTimeoutOptions } from './client-errors.js';
 
 /** The part of a socket the handler touches: what it wrote, and whether it closed it. */
 function fakeSocket(
@@ -14,7 +14,7 @@ function fakeSocket(
     _httpMessage:
       state.headersSent === undefined
         ? undefined
-        : { headersSent: state.headersSent, req: { [REQUEST_ID]: state.requestId } },
+        : { headersSent: state.headersSent, req: { [RAW_REQUEST_ID]: state.requestId } },
     write: (chunk: string) => written.push(chunk),
     destroy: () => {
       socket.destroyed = true;

@@ -2,17 +2,17 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerOptions } from 'node:http';
 import type { Socket } from 'node:net';
 import type { FastifyBaseLogger, FastifyError, FastifyReply, FastifyRequest } from 'fastify';
-import { declaredBodySize } from './body-budget.js';
+import { declaresBody } from './body-budget.js';
 import { PROBLEM_CONTENT_TYPE, problem } from './problem.js';
 
 /**
  * The id Fastify gave a request (genReqId records it), kept on the raw request so that a request cut
  * by REQUEST_TIMEOUT is answered and logged under the id its other log lines carry.
  */
-export const REQUEST_ID = Symbol('gatehouse.requestId');
+export const RAW_REQUEST_ID = Symbol('gatehouse.requestId');
 
 /** A raw request with the id genReqId gave it. */
-export type IdentifiedRequest = IncomingMessage & { [REQUEST_ID]?: string };
+export type IdentifiedRequest = IncomingMessage & { [RAW_REQUEST_ID]?: string };
 
 /** The headers every answer carries (helmet's, recorded once); what Fastify's hooks add elsewhere. */
 export type SecurityHeaders = Readonly<Record<string, string>>;
@@ -76,7 +76,7 @@ export function clientErrorHandler(logger: FastifyBaseLogger, securityHeaders: S
     // The request in flight on this socket, if its headers had arrived: a stalled body.
     const current = (socket as Socket & { _httpMessage?: { headersSent?: boolean; req?: IdentifiedRequest } })
       ._httpMessage;
-    const requestId = current?.req?.[REQUEST_ID] ?? randomUUID();
+    const requestId = current?.req?.[RAW_REQUEST_ID] ?? randomUUID();
     logger.info(
       { requestId, code: known.code, status: known.status, remoteAddress: socket.remoteAddress },
       'client error',
@@ -124,5 +124,5 @@ export function frameworkErrors(securityHeaders: SecurityHeaders) {
  * would follow the answer on a connection the client takes to be free.
  */
 export function closesUnfinished(request: FastifyRequest): Record<string, string> {
-  return !request.raw.complete && declaredBodySize(request.headers, 1) > 0 ? { connection: 'close' } : {};
+  return !request.raw.complete && declaresBody(request.headers) ? { connection: 'close' } : {};
 }
