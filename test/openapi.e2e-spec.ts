@@ -98,6 +98,18 @@ describe('the OpenAPI document', () => {
     expect(res.text).toContain('swagger-ui');
   });
 
+  it('serves the UI’s script, which embeds the document, as UTF-8 and the same each time', async () => {
+    const [first, second] = [
+      await t.request('/docs/swagger-ui-init.js'),
+      await t.request('/docs/swagger-ui-init.js'),
+    ];
+    expect(first.status).toBe(200);
+    expect(first.headers.get('content-type')).toBe('application/javascript; charset=utf-8');
+    // Characters outside Latin-1 (the document's typographic apostrophes) arrive intact.
+    expect(first.text).toContain('caller’s own todos');
+    expect(second.text).toBe(first.text);
+  });
+
   it('matches the committed openapi.json (run `npm run openapi` after changing the API)', async () => {
     const served = (await t.request('/docs/openapi.json')).body;
     expect(served).toEqual(committed);

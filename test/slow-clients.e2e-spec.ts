@@ -1,4 +1,6 @@
 import net from 'node:net';
+import { parse as parseYaml } from 'yaml';
+import { PIPELINE_DEPTH } from '../src/common/pipelining.js';
 import { Todo } from '../src/todos/todo.entity.js';
 import { newUser, type SeededUser } from './support/factories.js';
 import { type ApiResponse, TestApp } from './support/test-app.js';
@@ -352,5 +354,151 @@ describe('the body budget', () => {
     await untilHeld(2048);
     socket.destroy();
     await untilHeld(0);
+  });
+});
+
+describe('pipelined requests and answers nobody reads', () => {
+  let t: TestApp;
+  let user: SeededUser;
+
+  beforeAll(async () => {
+    t = await TestApp.start({ REQUEST_TIMEOUT: '2s' });
+    user = await newUser(t);
+  });
+
+  afterAll(async () => {
+    await t.close();
+  });
+
+  const dropped = async (reason: string): Promise<number> => {
+    const text = (await t.request('/metrics')).text;
+    return Number(
+      new RegExp(`^gatehouse_connections_dropped_total\\{reason="${reason}"\\} (\\d+)$`, 'm').exec(
+        text,
+      )?.[1] ?? 0,
+    );
+  };
+  const get = (path: string, id: string, last = false) =>
+    `GET ${path} HTTP/1.1\r\nHost: gatehouse.test\r\nX-Request-Id: ${id}\r\n` +
+    `Authorization: Bearer ${user.accessToken}\r\n${last ? 'Connection: close\r\n' : ''}\r\n`;
+  /**
+   * Opens a connection and writes `bytes` in one go, reading nothing back until `drain()`, which
+   * resolves with what the server sent before it closed the connection.
+   */
+  const unread = async (bytes: string) => {
+    const { hostname, port } = new URL(t.url);
+    const socket = net.connect(Number(port), hostname);
+    await new Promise((done) => socket.once('connect', done));
+    socket.on('error', () => undefined);
+    socket.pause();
+    const chunks: Buffer[] = [];
+    socket.on('data', (chunk: Buffer) => chunks.push(chunk));
+    const closed = new Promise<string>((done) => {
+      socket.once('close', () => done(Buffer.concat(chunks).toString('utf8')));
+    });
+    socket.write(bytes);
+    return {
+      socket,
+      drain: () => {
+        socket.resume();
+        return closed;
+      },
+    };
+  };
+
+  it('answers pipelined requests in order, each handled after the one before it has been answered', async () => {
+    // A sign-in first (bcrypt, tens of milliseconds), then a cheap read: handled at once, the read's
+    // answer would wait behind the sign-in's, and its logged response time would include the wait.
+    const body = JSON.stringify({ email: 'nobody@example.com', password: 'not the password' });
+    const login =
+      postHead('/api/v1/auth/login', body.length).replace('Connection: close\r\n', 'X-Request-Id: p-1\r\n') +
+      body;
+    const answer = await rawExchange(t.url, [
+      login + get('/api/v1/users/me', 'p-2') + get('/health/live', 'p-3') + get('/api/v1/todos', 'p-4', true),
+    ]);
+    const statuses = [...answer.body.matchAll(/HTTP\/1\.1 (\d{3})/g)].map((match) => Number(match[1]));
+    expect([answer.status, ...statuses]).toEqual([401, 200, 200, 200]);
+    const ids = [...answer.body.matchAll(/x-request-id: (p-\d)/gi)].map((match) => match[1]);
+    expect([answer.headers['x-request-id'], ...ids]).toEqual(['p-1', 'p-2', 'p-3', 'p-4']);
+    const completed = (id: string) =>
+      t.logs
+        .join('')
+        .split('\n')
+        .filter((line) => line.includes(`"${id}"`) && line.includes('responseTime'))
+        .map((line) => JSON.parse(line) as { responseTime: number });
+    const [signIn] = completed('p-1');
+    const [me] = completed('p-2');
+    expect(signIn.responseTime).toBeGreaterThan(me.responseTime * 2);
+  });
+
+  /** Waits (up to `withinMs`) for the count of connections dropped for `reason` to pass `count`. */
+  const untilDropped = async (reason: string, count: number, withinMs: number) => {
+    const started = Date.now();
+    while ((await dropped(reason)) <= count && Date.now() - started < withinMs) {
+      await new Promise((done) => setTimeout(done, 50));
+    }
+    return Date.now() - started;
+  };
+  it(`closes a connection with more than ${PIPELINE_DEPTH} requests waiting, and does not run the ones behind`, async () => {
+    const before = await dropped('pipeline_overflow');
+    const { drain } = await unread(
+      Array.from({ length: 40 }, (_, index) => get('/api/v1/todos', `flood-${index}`)).join(''),
+    );
+    await untilDropped('pipeline_overflow', before, 5000);
+    expect(await dropped('pipeline_overflow')).toBe(before + 1);
+    expect((await drain()).match(/HTTP\/1\.1 \d{3}/g) ?? []).toHaveLength(0);
+    // Handled together, all 40 would have been run and logged; one at a time, at most the first was.
+    const handled = new Set(t.logs.join('').match(/"flood-\d+"/g));
+    expect(handled.size).toBeLessThanOrEqual(1);
+    expect((await t.request('/health/live')).status).toBe(200);
+  });
+
+  it('closes a connection whose client stops reading its answers, REQUEST_TIMEOUT after they stop draining, though it keeps writing', async () => {
+    const before = await dropped('response_stalled');
+    // About 5.5 MB of answers: more than the kernel's socket buffers take in (about 4 MB here) for a
+    // client that does not read.
+    const { socket, drain } = await unread(
+      Array.from({ length: PIPELINE_DEPTH }, (_, index) => get('/docs/openapi.yaml', `unread-${index}`)).join(
+        '',
+      ),
+    );
+    // Blank lines between requests are allowed, and reset a socket's inactivity timer: they must not
+    // keep an unread answer alive.
+    const chatter = setInterval(() => socket.write('\r\n'), 300);
+    const waited = await untilDropped('response_stalled', before, 10_000);
+    clearInterval(chatter);
+    expect(await dropped('response_stalled')).toBe(before + 1);
+    expect(waited).toBeGreaterThanOrEqual(1900);
+    // What the kernel had taken in before the server gave up: the first answers, not all of them.
+    const answers = (await drain()).match(/HTTP\/1\.1 200/g) ?? [];
+    expect(answers.length).toBeLessThan(PIPELINE_DEPTH);
+  });
+
+  it('keeps serving a slow reader that keeps reading, for longer than REQUEST_TIMEOUT in all', async () => {
+    const count = 12;
+    const { socket, drain } = await unread(
+      Array.from({ length: count }, (_, index) =>
+        get('/docs/openapi.yaml', `slow-${index}`, index === count - 1),
+      ).join(''),
+    );
+    const started = Date.now();
+    socket.on('data', () => {
+      // 50 ms after each read (64 kB at most): about 1 MB/s, slower than the kernel would take it.
+      socket.pause();
+      setTimeout(() => socket.resume(), 50);
+    });
+    const answers = (await drain()).match(/HTTP\/1\.1 200/g) ?? [];
+    expect(answers).toHaveLength(count);
+    expect(Date.now() - started).toBeGreaterThan(2000);
+  });
+
+  it('serves the OpenAPI document as YAML with the same content as the JSON', async () => {
+    const [json, yaml] = await Promise.all([
+      t.request('/docs/openapi.json'),
+      t.request('/docs/openapi.yaml'),
+    ]);
+    expect(yaml.headers.get('content-type')).toMatch(/^text\/yaml/);
+    expect(parseYaml(yaml.text)).toEqual(json.body);
+    expect((await t.request('/docs/openapi.yaml')).text).toBe(yaml.text);
   });
 });

@@ -263,7 +263,7 @@ const EnvShape = z.object({
     .pipe(z.int().min(1000, 'must be between 1s and 1h').max(3_600_000, 'must be between 1s and 1h'))
     .prefault('30s')
     .describe(
-      'How long a client may take to send a whole request (headers and body) before it is answered 408 and disconnected',
+      'How long a client may take to send a whole request (headers and body) before it is answered 408 and disconnected, and to take an answer (no progress for that long closes the connection)',
     ),
   LOG_LEVEL: z
     .enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'], {

@@ -4,6 +4,7 @@ import type { FastifyInstance } from 'fastify';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { DataSource } from 'typeorm';
 import type { BodyBudget, BodyBudgetRefusal } from '../common/body-budget.js';
+import type { DroppedConnection } from '../common/pipelining.js';
 import { MailService } from '../mail/mail.service.js';
 
 type OutboxStats = Awaited<ReturnType<MailService['outboxStats']>>;
@@ -41,6 +42,8 @@ const UNMATCHED_ROUTE = '(unmatched)';
  * - `gatehouse_request_body_bytes_in_flight` (read at scrape time) and
  *   `gatehouse_request_bodies_refused_total{budget="client"|"total"}`: the body budget
  *   (src/common/body-budget.ts);
+ * - `gatehouse_connections_dropped_total{reason="pipeline_overflow"|"response_stalled"}`: connections
+ *   closed by src/common/pipelining.ts;
  * - `gatehouse_mail_outbox_messages{status="pending"|"dead"}`, read at scrape time; absent while
  *   the database cannot be read (a stale number would hide the outage);
  * - `gatehouse_database_up` 1 when the scrape could read the database, else 0;
@@ -80,6 +83,13 @@ export class MetricsService {
     name: 'gatehouse_request_bodies_refused_total',
     help: 'Request bodies refused unread because their client (429) or the server (503) was at its body budget',
     labelNames: ['budget'] as const,
+    registers: [this.registry],
+  });
+
+  private readonly droppedConnections = new Counter({
+    name: 'gatehouse_connections_dropped_total',
+    help: 'Connections closed without their answers: too many pipelined requests, or answers not read within REQUEST_TIMEOUT',
+    labelNames: ['reason'] as const,
     registers: [this.registry],
   });
 
@@ -171,6 +181,11 @@ export class MetricsService {
   /** Counts one body refused by the body budget. */
   bodyRefused(budget: BodyBudgetRefusal): void {
     this.bodyRefusals.inc({ budget });
+  }
+
+  /** Counts one connection closed by src/common/pipelining.ts. */
+  connectionDropped(reason: DroppedConnection): void {
+    this.droppedConnections.inc({ reason });
   }
 
   /** The Prometheus text exposition of every series. */
