@@ -1,10 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { Readable } from 'node:stream';
 import { type DynamicModule, HttpStatus, type NestApplicationOptions, RequestMethod } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import type { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify';
 import { DocumentBuilder, type OpenAPIObject, SwaggerModule } from '@nestjs/swagger';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, onSendHookHandler } from 'fastify';
 import helmet from 'helmet';
 import { Logger } from 'nestjs-pino';
 import { AppModule, type AppModuleOptions } from './app.module.js';
@@ -339,8 +340,20 @@ export function buildOpenApiDocument(app: NestFastifyApplication): OpenAPIObject
   return finishDocument(document);
 }
 
+/** Sent in pieces, so a slow client's progress shows at every piece (src/common/pipelining.ts). */
+const PIECE_BYTES = 64 * 1024;
+
+/** `bytes` as a stream of 64 kB views of it: no copy, and every answer shares the one buffer. */
+function inPieces(bytes: Buffer): Readable {
+  const pieces: Buffer[] = [];
+  for (let offset = 0; offset < bytes.length; offset += PIECE_BYTES) {
+    pieces.push(bytes.subarray(offset, offset + PIECE_BYTES));
+  }
+  return Readable.from(pieces);
+}
+
 /**
- * The document is fixed once the app is built, so it is built and serialized once, on first request,
+ * The document is fixed once the app is built, so it is built and encoded once, on first request,
  * into bytes every answer shares (an answer a slow client has not taken yet holds no copy).
  * @nestjs/swagger's own routes would serialize it on every request: 10 ms for the JSON and 75-135 ms
  * of blocked event loop for the YAML (measured), which any anonymous client could ask for in a loop.
@@ -349,36 +362,40 @@ function setUpOpenApi(app: NestFastifyApplication): void {
   let document: OpenAPIObject | undefined;
   const built = () => (document ??= buildOpenApiDocument(app));
   let json: Buffer | undefined;
-  let yaml: Buffer | undefined;
+  let yaml: Promise<Buffer> | undefined;
   const fastify: FastifyInstance = app.getHttpAdapter().getInstance();
   fastify.get('/docs/openapi.json', (_request, reply) => {
     json ??= Buffer.from(JSON.stringify(built()));
-    void reply.type('application/json; charset=utf-8').send(json);
+    void reply.type('application/json; charset=utf-8').send(inPieces(json));
   });
   fastify.get('/docs/openapi.yaml', async (_request, reply) => {
-    // Loaded on first use: the YAML writer is not worth its place in every boot.
-    yaml ??= Buffer.from((await import('yaml')).stringify(built(), { aliasDuplicateObjects: false }));
-    return reply.type('text/yaml; charset=utf-8').send(yaml);
+    // Loaded on first use (the YAML writer is not worth its place in every boot), and written once even
+    // when the first requests come together.
+    yaml ??= import('yaml').then(({ stringify }) =>
+      Buffer.from(stringify(built(), { aliasDuplicateObjects: false })),
+    );
+    return reply.type('text/yaml; charset=utf-8').send(inPieces(await yaml));
   });
   // Swagger UI's script (swagger-ui-init.js, 504 kB: it embeds the whole document) is kept by
   // @nestjs/swagger as a string, which Node joins to the headers into a new string for every answer: 100
   // clients that did not read it put the 128 MB heap out of memory. Sent as bytes encoded once instead.
-  const encoded = new Map<string, Buffer>();
+  const sendAsBytes = (): onSendHookHandler => {
+    let script: { text: string; bytes: Buffer } | undefined;
+    return (_request, reply, payload, done) => {
+      if (typeof payload !== 'string') {
+        done(null, payload);
+        return;
+      }
+      if (script?.text !== payload) {
+        script = { text: payload, bytes: Buffer.from(payload) };
+      }
+      void reply.type('application/javascript; charset=utf-8');
+      done(null, inPieces(script.bytes));
+    };
+  };
   fastify.addHook('onRoute', (route) => {
     if (route.url.startsWith('/docs/') && route.url.endsWith('/swagger-ui-init.js')) {
-      route.onSend = (_request, reply, payload, done) => {
-        if (typeof payload !== 'string') {
-          done(null, payload);
-          return;
-        }
-        let bytes = encoded.get(payload);
-        if (bytes === undefined) {
-          bytes = Buffer.from(payload);
-          encoded.set(payload, bytes);
-        }
-        void reply.type('application/javascript; charset=utf-8');
-        done(null, bytes);
-      };
+      route.onSend = [route.onSend ?? []].flat().concat(sendAsBytes());
     }
   });
   SwaggerModule.setup('docs', app, built, {

@@ -4,7 +4,7 @@ import type { FastifyInstance } from 'fastify';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { DataSource } from 'typeorm';
 import type { BodyBudget, BodyBudgetRefusal } from '../common/body-budget.js';
-import type { DroppedConnection } from '../common/pipelining.js';
+import { DROPPED_CONNECTION_REASONS, type DroppedConnection } from '../common/pipelining.js';
 import { MailService } from '../mail/mail.service.js';
 
 type OutboxStats = Awaited<ReturnType<MailService['outboxStats']>>;
@@ -42,8 +42,8 @@ const UNMATCHED_ROUTE = '(unmatched)';
  * - `gatehouse_request_body_bytes_in_flight` (read at scrape time) and
  *   `gatehouse_request_bodies_refused_total{budget="client"|"total"}`: the body budget
  *   (src/common/body-budget.ts);
- * - `gatehouse_connections_dropped_total{reason="pipeline_overflow"|"response_stalled"}`: connections
- *   closed by src/common/pipelining.ts;
+ * - `gatehouse_connections_dropped_total{reason="pipeline_overflow"|"pipelined_body"|"response_stalled"}`:
+ *   connections closed early by src/common/pipelining.ts;
  * - `gatehouse_mail_outbox_messages{status="pending"|"dead"}`, read at scrape time; absent while
  *   the database cannot be read (a stale number would hide the outage);
  * - `gatehouse_database_up` 1 when the scrape could read the database, else 0;
@@ -88,7 +88,7 @@ export class MetricsService {
 
   private readonly droppedConnections = new Counter({
     name: 'gatehouse_connections_dropped_total',
-    help: 'Connections closed without their answers: too many pipelined requests, or answers not read within REQUEST_TIMEOUT',
+    help: 'Connections closed early: too many pipelined requests, a pipelined request with a body, or an answer not taken within REQUEST_TIMEOUT',
     labelNames: ['reason'] as const,
     registers: [this.registry],
   });
@@ -106,6 +106,9 @@ export class MetricsService {
     }
     for (const budget of ['client', 'total'] as const) {
       this.bodyRefusals.inc({ budget }, 0);
+    }
+    for (const reason of DROPPED_CONNECTION_REASONS) {
+      this.droppedConnections.inc({ reason }, 0);
     }
     const outboxGauge = new Gauge({
       name: 'gatehouse_mail_outbox_messages',
