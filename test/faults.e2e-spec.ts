@@ -161,6 +161,9 @@ onMysql('database loss and return (MySQL through a proxy the test cuts)', () => 
   });
 });
 
+// A test that fails halfway leaves the apps it started running; they must not outlive the file.
+afterAll(() => AppProcess.killAll());
+
 describe('boot without a database (the built app, production mode)', () => {
   it('logs JSON within 2 s saying what it waits for, retries with backoff, then one JSON error and exit 1', async () => {
     const lines: { at: number; text: string }[] = [];

@@ -36,6 +36,8 @@ export interface ExitResult {
  * codes, several instances on one database.
  */
 export class AppProcess {
+  /** Every process started and not yet exited, for `killAll` when a test fails before its own stop. */
+  private static readonly running = new Set<AppProcess>();
   readonly lines: Array<{ at: number; json: Record<string, unknown> }> = [];
   readonly exited: Promise<ExitResult>;
   private readonly started = Date.now();
@@ -59,6 +61,16 @@ export class AppProcess {
     this.exited = new Promise((resolve) =>
       child.once('close', (code, signal) => resolve({ code, signal, at: Date.now() - this.started })),
     );
+    AppProcess.running.add(this);
+    void this.exited.then(() => AppProcess.running.delete(this));
+  }
+
+  /**
+   * Kills (SIGKILL) every process a test started and did not stop: a test that fails halfway would
+   * otherwise leave its app running after the run, holding a port and its database.
+   */
+  static async killAll(): Promise<void> {
+    await Promise.all([...AppProcess.running].map((app) => app.stop('SIGKILL')));
   }
 
   /** Starts the app and resolves once /health/ready answers 200. */
