@@ -65,6 +65,13 @@ function postHead(path: string, contentLength: number, token?: string, forwarded
   );
 }
 
+/** The value of one series (name and labels, as exposed) on the app's /metrics; NaN when absent. */
+async function metricValue(t: TestApp, series: string): Promise<number> {
+  const text = (await t.request('/metrics')).text;
+  const escaped = series.replace(/[{}"]/g, (c) => `\\${c}`);
+  return Number(new RegExp(`^${escaped} (\\d+)$`, 'm').exec(text)?.[1] ?? NaN);
+}
+
 function expectProblem(res: ApiResponse, status: number, code: string): void {
   expect(res.status).toBe(status);
   expect(res.headers.get('content-type')).toMatch(/^application\/problem\+json/);
@@ -232,12 +239,7 @@ describe('the body budget', () => {
     await t.close();
   });
 
-  const metric = async (series: string): Promise<number> => {
-    const text = (await t.request('/metrics')).text;
-    const escaped = series.replace(/[{}"]/g, (c) => `\\${c}`);
-    return Number(new RegExp(`^${escaped} (\\d+)$`, 'm').exec(text)?.[1] ?? NaN);
-  };
-  const heldBytes = () => metric('gatehouse_request_body_bytes_in_flight');
+  const heldBytes = () => metricValue(t, 'gatehouse_request_body_bytes_in_flight');
   const untilHeld = async (bytes: number) => {
     for (let i = 0; i < 100 && (await heldBytes()) !== bytes; i += 1) {
       await new Promise((done) => setTimeout(done, 20));
@@ -279,8 +281,8 @@ describe('the body budget', () => {
     expectProblem(overTotal, 503, 'SERVER_BUSY');
     expect(overTotal.headers.get('retry-after')).toBe('1');
     expect(await t.dataSource.getRepository(Todo).countBy({ userId: user.id })).toBe(0);
-    expect(await metric('gatehouse_request_bodies_refused_total{budget="client"}')).toBe(2);
-    expect(await metric('gatehouse_request_bodies_refused_total{budget="total"}')).toBe(1);
+    expect(await metricValue(t, 'gatehouse_request_bodies_refused_total{budget="client"}')).toBe(2);
+    expect(await metricValue(t, 'gatehouse_request_bodies_refused_total{budget="total"}')).toBe(1);
 
     // REQUEST_TIMEOUT cuts the stalled four; their bytes come back.
     const cut = await Promise.all([...fromA, ...fromB]);
@@ -370,14 +372,8 @@ describe('pipelined requests and answers nobody reads', () => {
     await t.close();
   });
 
-  const dropped = async (reason: string): Promise<number> => {
-    const text = (await t.request('/metrics')).text;
-    return Number(
-      new RegExp(`^gatehouse_connections_dropped_total\\{reason="${reason}"\\} (\\d+)$`, 'm').exec(
-        text,
-      )?.[1] ?? 0,
-    );
-  };
+  const dropped = (reason: string) =>
+    metricValue(t, `gatehouse_connections_dropped_total{reason="${reason}"}`);
   const get = (path: string, id: string, last = false) =>
     `GET ${path} HTTP/1.1\r\nHost: gatehouse.test\r\nX-Request-Id: ${id}\r\n` +
     `Authorization: Bearer ${user.accessToken}\r\n${last ? 'Connection: close\r\n' : ''}\r\n`;

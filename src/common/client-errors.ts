@@ -36,6 +36,11 @@ const CLIENT_ERRORS: Record<string, { status: number; code: string; detail: stri
 };
 const MALFORMED = { status: 400, code: 'MALFORMED_REQUEST', detail: 'The request is not valid HTTP.' };
 
+/** How often a timeout of `timeoutMs` is checked: a quarter of it, between 250 ms and 30 s. */
+export function checkingInterval(timeoutMs: number): number {
+  return Math.min(30_000, Math.max(250, Math.floor(timeoutMs / 4)));
+}
+
 /**
  * Node checks the open connections for the timeout every `connectionsCheckingInterval` (30 s by
  * default), so a stalled request is cut between REQUEST_TIMEOUT and that much later: a quarter of the
@@ -44,11 +49,6 @@ const MALFORMED = { status: 400, code: 'MALFORMED_REQUEST', detail: 'The request
  * `headersTimeout` (60 s by default) must not exceed the request timeout: with it above, Node 20 and 24
  * cut a stalled body only when the headers' 60 s have passed (measured: 60.0 s with a 1 s timeout).
  */
-/** How often a timeout of `timeoutMs` is checked: a quarter of it, between 250 ms and 30 s. */
-export function checkingInterval(timeoutMs: number): number {
-  return Math.min(30_000, Math.max(250, Math.floor(timeoutMs / 4)));
-}
-
 export function requestTimeoutOptions(requestTimeoutMs: number): {
   requestTimeout: number;
   http: ServerOptions;
