@@ -65,6 +65,52 @@ function postHead(path: string, contentLength: number, token?: string, forwarded
   );
 }
 
+interface ContinueAnswer {
+  /** Whether `100 Continue` came before anything else. */
+  continued: boolean;
+  /** Whether the body was sent: after the 100, or (as curl does) after waiting a second for it. */
+  bodySent: boolean;
+  status: number;
+  body: string;
+}
+
+/**
+ * A client that sends `Expect: 100-continue` and, like curl, sends its body once `100 Continue`
+ * arrives or after a second without an answer; it reads until the server closes the connection.
+ */
+function continueExchange(url: string, head: string, body: string): Promise<ContinueAnswer> {
+  const { hostname, port } = new URL(url);
+  return new Promise((resolve) => {
+    const socket = net.connect(Number(port), hostname);
+    const chunks: Buffer[] = [];
+    let bodySent = false;
+    const sendBody = () => {
+      if (!bodySent && !socket.destroyed) {
+        bodySent = true;
+        socket.write(body);
+      }
+    };
+    const waited = setTimeout(sendBody, 1000);
+    socket.on('data', (chunk: Buffer) => {
+      chunks.push(chunk);
+      if (Buffer.concat(chunks).toString('latin1').startsWith('HTTP/1.1 100 Continue\r\n\r\n')) {
+        sendBody();
+      }
+    });
+    socket.on('error', () => undefined);
+    socket.on('close', () => {
+      clearTimeout(waited);
+      const text = Buffer.concat(chunks).toString('utf8');
+      const interim = 'HTTP/1.1 100 Continue\r\n\r\n';
+      const continued = text.startsWith(interim);
+      const final = continued ? text.slice(interim.length) : text;
+      const status = Number(/^HTTP\/1\.1 (\d{3})/.exec(final)?.[1] ?? 0);
+      resolve({ continued, bodySent, status, body: final.split('\r\n\r\n').slice(1).join('\r\n\r\n') });
+    });
+    socket.on('connect', () => socket.write(head.replace('\r\n\r\n', '\r\nExpect: 100-continue\r\n\r\n')));
+  });
+}
+
 /** The value of one series (name and labels, as exposed) on the app's /metrics; NaN when absent. */
 async function metricValue(t: TestApp, series: string): Promise<number> {
   const text = (await t.request('/metrics')).text;
@@ -343,6 +389,29 @@ describe('the body budget', () => {
     expectProblem(await createFrom(A, 'a third'), 429, 'TOO_MANY_BODIES');
     expect((await Promise.all(stalled)).map((answer) => answer.status)).toEqual([408, 408]);
     await untilHeld(0);
+  });
+
+  it('asks a client that expects 100-continue for its body only once the body is admitted', async () => {
+    const todo = JSON.stringify({ title: 'sent after 100 Continue' });
+    const admitted = await continueExchange(
+      t.url,
+      postHead('/api/v1/todos', Buffer.byteLength(todo), user.accessToken, B),
+      todo,
+    );
+    expect(admitted).toMatchObject({ continued: true, bodySent: true, status: 201 });
+    expect(JSON.parse(admitted.body).title).toBe('sent after 100 Continue');
+
+    // Refused ones are answered without it, and before the client sends a byte of the body.
+    const tooLarge = await continueExchange(t.url, postHead('/api/v1/todos', 5000, user.accessToken, B), '');
+    expect(tooLarge).toMatchObject({ continued: false, bodySent: false, status: 413 });
+    const stalled = [stalledFrom(A), stalledFrom(A)];
+    await untilHeld(4096);
+    const overShare = await continueExchange(t.url, postHead('/api/v1/todos', 100, user.accessToken, A), '');
+    expect(overShare).toMatchObject({ continued: false, bodySent: false, status: 429 });
+    expect(JSON.parse(overShare.body).code).toBe('TOO_MANY_BODIES');
+    expect((await Promise.all(stalled)).map((answer) => answer.status)).toEqual([408, 408]);
+    await untilHeld(0);
+    expect(await t.dataSource.getRepository(Todo).countBy({ title: 'sent after 100 Continue' })).toBe(1);
   });
 
   it('counts a chunked body of unknown length as BODY_LIMIT, and returns it when the client goes away', async () => {

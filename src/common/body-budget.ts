@@ -1,4 +1,4 @@
-import type { IncomingHttpHeaders } from 'node:http';
+import type { IncomingHttpHeaders, IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { FastifyInstance } from 'fastify';
 import { clientKey } from './client-key.js';
 import { PROBLEM_CONTENT_TYPE, problem } from './problem.js';
@@ -31,6 +31,37 @@ export function declaredBodySize(headers: IncomingHttpHeaders, bodyLimit: number
 /** Whether a request says a body follows it (a Content-Length other than 0, or a Transfer-Encoding). */
 export function declaresBody(headers: IncomingHttpHeaders): boolean {
   return declaredBodySize(headers, 1) > 0;
+}
+
+/** Node's test for a request that waits for `100 Continue` before it sends its body (RFC 9110 §10.1.1). */
+const CONTINUE_EXPECTED = /(?:^|\W)100-continue(?:$|\W)/i;
+
+/**
+ * Whether a body that is about to be read should be asked for with `100 Continue`: the client waits for
+ * it, and Fastify will read the body (one declared over BODY_LIMIT is refused with 413 unread instead).
+ */
+export function continueWanted(headers: IncomingHttpHeaders, bodyLimit: number): boolean {
+  const expect = headers.expect;
+  if (expect === undefined || !CONTINUE_EXPECTED.test(expect)) {
+    return false;
+  }
+  const length = headers['content-length'];
+  return length === undefined || Number(length) <= bodyLimit;
+}
+
+/**
+ * Lets the app decide when a client that sent `Expect: 100-continue` may send its body. Without a
+ * `checkContinue` listener Node answers `100 Continue` as soon as the headers arrive, so a client told
+ * 429, 503 or 413 a moment later has already started uploading the body it was refused (curl sends up
+ * to 1 MB more). With it, the request reaches the app's request listener like any other, and
+ * registerBodyBudget asks for the body only once it is admitted. A request answered without the
+ * `100 Continue` has its connection closed after the answer (Node does that), so its unsent body is
+ * never mistaken for the next request.
+ */
+function deferContinue(server: Pick<Server, 'on' | 'emit'>): void {
+  server.on('checkContinue', (request: IncomingMessage, response: ServerResponse) => {
+    server.emit('request', request, response);
+  });
 }
 
 /**
@@ -91,7 +122,8 @@ const REFUSALS = {
 
 /**
  * Checks each body against the budget before Fastify reads it (`preParsing`), and returns it when the
- * body is in or the connection goes. A refused request is answered at once, its body unread.
+ * body is in or the connection goes. A refused request is answered at once, its body unread; an
+ * admitted one that waits for `100 Continue` (deferContinue) gets it then.
  */
 export function registerBodyBudget(
   fastify: FastifyInstance,
@@ -99,6 +131,7 @@ export function registerBodyBudget(
   onRefused: (budget: BodyBudgetRefusal) => void = () => undefined,
 ): BodyBudget {
   const budget = new BodyBudget(limits);
+  deferContinue(fastify.server);
   fastify.addHook('preParsing', (request, reply, payload, done) => {
     const bytes = declaredBodySize(request.headers, limits.bodyLimit);
     if (bytes === 0) {
@@ -132,6 +165,9 @@ export function registerBodyBudget(
     };
     request.raw.once('close', giveBack);
     reply.raw.once('close', giveBack);
+    if (continueWanted(request.headers, limits.bodyLimit)) {
+      reply.raw.writeContinue();
+    }
     done(null, payload);
   });
   return budget;
