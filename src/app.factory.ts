@@ -15,8 +15,9 @@ import {
   closesUnfinished,
   frameworkErrors,
   type IdentifiedRequest,
+  hasValidHost,
+  nodeServerOptions,
   RAW_REQUEST_ID,
-  requestTimeoutOptions,
   type SecurityHeaders,
 } from './common/client-errors.js';
 import { ProblemDetailsFilter } from './common/exceptions.filter.js';
@@ -74,7 +75,8 @@ export async function createApp(options: CreateAppOptions): Promise<NestFastifyA
       bodyLimit: appConfig.bodyLimit,
       // A client that stalls mid-request holds its connection and the body read so far; without a
       // timeout (Fastify's default) that is for ever, and a thousand of them fill the container.
-      ...requestTimeoutOptions(appConfig.requestTimeoutMs),
+      // Node's own answer to a request without Host is a bare 400: hardenFastify answers it instead.
+      ...nodeServerOptions(appConfig.requestTimeoutMs),
       clientErrorHandler: clientErrorHandler(logger, SECURITY_HEADERS),
       frameworkErrors: frameworkErrors(SECURITY_HEADERS),
       trustProxy: appConfig.trustProxy,
@@ -261,13 +263,14 @@ function hardenFastify(fastify: FastifyInstance): void {
   // every request. A hook that answers itself does not call done().
   fastify.addHook('onRequest', (request, reply, done) => {
     const given = request.headers['x-request-id'];
-    if (given !== undefined && (typeof given !== 'string' || !REQUEST_ID.test(given))) {
-      const body = problem(
-        400,
-        'INVALID_REQUEST_ID',
-        'X-Request-Id must be 1-128 characters of A-Z a-z 0-9 . _ : -.',
-        String(request.id),
-      );
+    const refusal =
+      given !== undefined && (typeof given !== 'string' || !REQUEST_ID.test(given))
+        ? (['INVALID_REQUEST_ID', 'X-Request-Id must be 1-128 characters of A-Z a-z 0-9 . _ : -.'] as const)
+        : hasValidHost(request.raw)
+          ? undefined
+          : (['INVALID_HOST', 'An HTTP/1.1 request must carry exactly one Host header.'] as const);
+    if (refusal !== undefined) {
+      const body = problem(400, refusal[0], refusal[1], String(request.id));
       void reply.code(400).header('x-request-id', String(request.id)).type(PROBLEM_CONTENT_TYPE).send(body);
       return;
     }

@@ -251,6 +251,30 @@ describe('slow and malformed clients', () => {
     }
   });
 
+  it('answers an HTTP/1.1 request without a Host, or with two, with 400 INVALID_HOST as problem+json, and runs none of them', async () => {
+    const todo = JSON.stringify({ title: 'host check' });
+    const create = (hostLines: string, version = '1.1') =>
+      rawExchange(t.url, [
+        `POST /api/v1/todos HTTP/${version}\r\n${hostLines}Connection: close\r\nContent-Type: application/json\r\n` +
+          `Authorization: Bearer ${user.accessToken}\r\nContent-Length: ${todo.length}\r\n\r\n${todo}`,
+      ]);
+    const todos = () => t.dataSource.getRepository(Todo).countBy({ userId: user.id, title: 'host check' });
+    for (const hostLines of ['', 'Host: gatehouse.test\r\nHost: evil.test\r\n', 'host: a\r\nHOST: a\r\n']) {
+      const answer = await create(hostLines);
+      expect(answer.status).toBe(400);
+      expect(answer.headers['content-type']).toMatch(/^application\/problem\+json/);
+      expect(answer.headers['strict-transport-security']).toMatch(/max-age=/);
+      const body = JSON.parse(answer.body);
+      expect(body.code).toBe('INVALID_HOST');
+      expect(answer.headers['x-request-id']).toBe(body.requestId);
+    }
+    expect(await todos()).toBe(0);
+    // One Host is served, and so is none on HTTP/1.0, which has no Host requirement.
+    expect((await create('Host: gatehouse.test\r\n')).status).toBe(201);
+    expect((await create('', '1.0')).status).toBe(201);
+    expect(await todos()).toBe(2);
+  });
+
   it('answers a declared body over BODY_LIMIT with 413 at once and closes, leaving nothing for the timeout', async () => {
     // The rest of that body never comes: were the connection kept, the timeout would find the request
     // unfinished and write a 408 after the 413.

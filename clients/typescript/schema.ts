@@ -1128,6 +1128,7 @@ export interface operations {
             /**
              * @description Bad request. Codes:
              *     - `INVALID_REQUEST_ID`
+             *     - `INVALID_HOST`
              *     - `MALFORMED_URL`
              */
             400: {
@@ -1139,7 +1140,7 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["ProblemDetails"] & {
                         /** @enum {string} */
-                        code?: "INVALID_REQUEST_ID" | "MALFORMED_URL";
+                        code?: "INVALID_HOST" | "INVALID_REQUEST_ID" | "MALFORMED_URL";
                     };
                 };
             };
@@ -1228,6 +1229,7 @@ export interface operations {
             /**
              * @description Bad request. Codes:
              *     - `INVALID_REQUEST_ID`
+             *     - `INVALID_HOST`
              *     - `MALFORMED_URL`
              *     - `VALIDATION_FAILED`
              *     - `MALFORMED_JSON`
@@ -1248,7 +1250,7 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["ProblemDetails"] & {
                         /** @enum {string} */
-                        code?: "BAD_REQUEST" | "BODY_NOT_OBJECT" | "BODY_TOO_DEEP" | "INVALID_REQUEST_ID" | "MALFORMED_JSON" | "MALFORMED_URL" | "VALIDATION_FAILED";
+                        code?: "BAD_REQUEST" | "BODY_NOT_OBJECT" | "BODY_TOO_DEEP" | "INVALID_HOST" | "INVALID_REQUEST_ID" | "MALFORMED_JSON" | "MALFORMED_URL" | "VALIDATION_FAILED";
                     };
                 };
             };
@@ -1430,6 +1432,7 @@ export interface operations {
              * @description Bad request. Codes:
              *     - `EMAIL_IMMUTABLE`: `email` was sent
              *     - `INVALID_REQUEST_ID`
+             *     - `INVALID_HOST`
              *     - `MALFORMED_URL`
              *     - `VALIDATION_FAILED`
              *     - `MALFORMED_JSON`
@@ -1446,7 +1449,7 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["ProblemDetails"] & {
                         /** @enum {string} */
-                        code?: "BAD_REQUEST" | "BODY_NOT_OBJECT" | "BODY_TOO_DEEP" | "EMAIL_IMMUTABLE" | "INVALID_REQUEST_ID" | "MALFORMED_JSON" | "MALFORMED_URL" | "VALIDATION_FAILED";
+                        code?: "BAD_REQUEST" | "BODY_NOT_OBJECT" | "BODY_TOO_DEEP" | "EMAIL_IMMUTABLE" | "INVALID_HOST" | "INVALID_REQUEST_ID" | "MALFORMED_JSON" | "MALFORMED_URL" | "VALIDATION_FAILED";
                     };
                 };
             };
@@ -1626,6 +1629,7 @@ export interface operations {
              * @description Bad request. Codes:
              *     - `VALIDATION_FAILED`: bad email, weak or common password, bad username
              *     - `INVALID_REQUEST_ID`
+             *     - `INVALID_HOST`
              *     - `MALFORMED_URL`
              *     - `VALIDATION_FAILED`
              *     - `MALFORMED_JSON`
@@ -1646,7 +1650,7 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["ProblemDetails"] & {
                         /** @enum {string} */
-                        code?: "BAD_REQUEST" | "BODY_NOT_OBJECT" | "BODY_TOO_DEEP" | "INVALID_REQUEST_ID" | "MALFORMED_JSON" | "MALFORMED_URL" | "VALIDATION_FAILED";
+                        code?: "BAD_REQUEST" | "BODY_NOT_OBJECT" | "BODY_TOO_DEEP" | "INVALID_HOST" | "INVALID_REQUEST_ID" | "MALFORMED_JSON" | "MALFORMED_URL" | "VALIDATION_FAILED";
                     };
                 };
             };
@@ -1830,6 +1834,7 @@ export interface operations {
              *     - `TOKEN_INVALID`
              *     - `TOKEN_EXPIRED`
              *     - `INVALID_REQUEST_ID`
+             *     - `INVALID_HOST`
              *     - `MALFORMED_URL`
              *     - `VALIDATION_FAILED`
              *     - `MALFORMED_JSON`
@@ -1850,7 +1855,7 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["ProblemDetails"] & {
                         /** @enum {string} */
-                        code?: "BAD_REQUEST" | "BODY_NOT_OBJECT" | "BODY_TOO_DEEP" | "INVALID_REQUEST_ID" | "MALFORMED_JSON" | "MALFORMED_URL" | "TOKEN_EXPIRED" | "TOKEN_INVALID" | "VALIDATION_FAILED";
+                        code?: "BAD_REQUEST" | "BODY_NOT_OBJECT" | "BODY_TOO_DEEP" | "INVALID_HOST" | "INVALID_REQUEST_ID" | "MALFORMED_JSON" | "MALFORMED_URL" | "TOKEN_EXPIRED" | "TOKEN_INVALID" | "VALIDATION_FAILED";
                     };
                 };
             };
@@ -2010,6 +2015,7 @@ export interface operations {
             /**
              * @description Bad request. Codes:
              *     - `INVALID_REQUEST_ID`
+             *     - `INVALID_HOST`
              *     - `MALFORMED_URL`
              *     - `VALIDATION_FAILED`
              *     - `MALFORMED_JSON`
@@ -2030,7 +2036,7 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["ProblemDetails"] & {
                         /** @enum {string} */
-                        code?: "BAD_REQUEST" | "BODY_NOT_OBJECT" | "BODY_TOO_DEEP" | "INVALID_REQUEST_ID" | "MALFORMED_JSON" | "MALFORMED_URL" | "VALIDATION_FAILED";
+                        code?: "BAD_REQUEST" | "BODY_NOT_OBJECT" | "BODY_TOO_DEEP" | "INVALID_HOST" | "INVALID_REQUEST_ID" | "MALFORMED_JSON" | "MALFORMED_URL" | "VALIDATION_FAILED";
                     };
                 };
             };
@@ -2191,6 +2197,7 @@ export interface operations {
             /**
              * @description Bad request. Codes:
              *     - `INVALID_REQUEST_ID`
+             *     - `INVALID_HOST`
              *     - `MALFORMED_URL`
              *     - `VALIDATION_FAILED`
              *     - `MALFORMED_JSON`
@@ -2211,7 +2218,7 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["ProblemDetails"] & {
                         /** @enum {string} */
-                        code?: "BAD_REQUEST" | "BODY_NOT_OBJECT" | "BODY_TOO_DEEP" | "INVALID_REQUEST_ID" | "MALFORMED_JSON" | "MALFORMED_URL" | "VALIDATION_FAILED";
+                        code?: "BAD_REQUEST" | "BODY_NOT_OBJECT" | "BODY_TOO_DEEP" | "INVALID_HOST" | "INVALID_REQUEST_ID" | "MALFORMED_JSON" | "MALFORMED_URL" | "VALIDATION_FAILED";
                     };
                 };
             };
@@ -2416,6 +2423,7 @@ export interface operations {
             /**
              * @description Bad request. Codes:
              *     - `INVALID_REQUEST_ID`
+             *     - `INVALID_HOST`
              *     - `MALFORMED_URL`
              *     - `VALIDATION_FAILED`
              *     - `MALFORMED_JSON`
@@ -2436,7 +2444,7 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["ProblemDetails"] & {
                         /** @enum {string} */
-                        code?: "BAD_REQUEST" | "BODY_NOT_OBJECT" | "BODY_TOO_DEEP" | "INVALID_REQUEST_ID" | "MALFORMED_JSON" | "MALFORMED_URL" | "VALIDATION_FAILED";
+                        code?: "BAD_REQUEST" | "BODY_NOT_OBJECT" | "BODY_TOO_DEEP" | "INVALID_HOST" | "INVALID_REQUEST_ID" | "MALFORMED_JSON" | "MALFORMED_URL" | "VALIDATION_FAILED";
                     };
                 };
             };
@@ -2641,6 +2649,7 @@ export interface operations {
             /**
              * @description Bad request. Codes:
              *     - `INVALID_REQUEST_ID`
+             *     - `INVALID_HOST`
              *     - `MALFORMED_URL`
              *     - `VALIDATION_FAILED`
              *     - `MALFORMED_JSON`
@@ -2661,7 +2670,7 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["ProblemDetails"] & {
                         /** @enum {string} */
-                        code?: "BAD_REQUEST" | "BODY_NOT_OBJECT" | "BODY_TOO_DEEP" | "INVALID_REQUEST_ID" | "MALFORMED_JSON" | "MALFORMED_URL" | "VALIDATION_FAILED";
+                        code?: "BAD_REQUEST" | "BODY_NOT_OBJECT" | "BODY_TOO_DEEP" | "INVALID_HOST" | "INVALID_REQUEST_ID" | "MALFORMED_JSON" | "MALFORMED_URL" | "VALIDATION_FAILED";
                     };
                 };
             };
@@ -2832,6 +2841,7 @@ export interface operations {
             /**
              * @description Bad request. Codes:
              *     - `INVALID_REQUEST_ID`
+             *     - `INVALID_HOST`
              *     - `MALFORMED_URL`
              */
             400: {
@@ -2843,7 +2853,7 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["ProblemDetails"] & {
                         /** @enum {string} */
-                        code?: "INVALID_REQUEST_ID" | "MALFORMED_URL";
+                        code?: "INVALID_HOST" | "INVALID_REQUEST_ID" | "MALFORMED_URL";
                     };
                 };
             };
@@ -2924,6 +2934,7 @@ export interface operations {
             /**
              * @description Bad request. Codes:
              *     - `INVALID_REQUEST_ID`
+             *     - `INVALID_HOST`
              *     - `MALFORMED_URL`
              */
             400: {
@@ -2935,7 +2946,7 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["ProblemDetails"] & {
                         /** @enum {string} */
-                        code?: "INVALID_REQUEST_ID" | "MALFORMED_URL";
+                        code?: "INVALID_HOST" | "INVALID_REQUEST_ID" | "MALFORMED_URL";
                     };
                 };
             };
@@ -3026,6 +3037,7 @@ export interface operations {
             /**
              * @description Bad request. Codes:
              *     - `INVALID_REQUEST_ID`
+             *     - `INVALID_HOST`
              *     - `MALFORMED_URL`
              *     - `VALIDATION_FAILED`
              *     - `MALFORMED_JSON`
@@ -3046,7 +3058,7 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["ProblemDetails"] & {
                         /** @enum {string} */
-                        code?: "BAD_REQUEST" | "BODY_NOT_OBJECT" | "BODY_TOO_DEEP" | "INVALID_REQUEST_ID" | "MALFORMED_JSON" | "MALFORMED_URL" | "VALIDATION_FAILED";
+                        code?: "BAD_REQUEST" | "BODY_NOT_OBJECT" | "BODY_TOO_DEEP" | "INVALID_HOST" | "INVALID_REQUEST_ID" | "MALFORMED_JSON" | "MALFORMED_URL" | "VALIDATION_FAILED";
                     };
                 };
             };
@@ -3207,6 +3219,7 @@ export interface operations {
              *     - `TOKEN_EXPIRED`
              *     - `VALIDATION_FAILED`
              *     - `INVALID_REQUEST_ID`
+             *     - `INVALID_HOST`
              *     - `MALFORMED_URL`
              *     - `MALFORMED_JSON`
              *     - `BODY_TOO_DEEP`
@@ -3226,7 +3239,7 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["ProblemDetails"] & {
                         /** @enum {string} */
-                        code?: "BAD_REQUEST" | "BODY_NOT_OBJECT" | "BODY_TOO_DEEP" | "INVALID_REQUEST_ID" | "MALFORMED_JSON" | "MALFORMED_URL" | "TOKEN_EXPIRED" | "TOKEN_INVALID" | "VALIDATION_FAILED";
+                        code?: "BAD_REQUEST" | "BODY_NOT_OBJECT" | "BODY_TOO_DEEP" | "INVALID_HOST" | "INVALID_REQUEST_ID" | "MALFORMED_JSON" | "MALFORMED_URL" | "TOKEN_EXPIRED" | "TOKEN_INVALID" | "VALIDATION_FAILED";
                     };
                 };
             };
@@ -3385,6 +3398,7 @@ export interface operations {
              * @description Bad request. Codes:
              *     - `CURSOR_INVALID`: a cursor this list did not issue
              *     - `INVALID_REQUEST_ID`
+             *     - `INVALID_HOST`
              *     - `MALFORMED_URL`
              *     - `VALIDATION_FAILED`
              */
@@ -3397,7 +3411,7 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["ProblemDetails"] & {
                         /** @enum {string} */
-                        code?: "CURSOR_INVALID" | "INVALID_REQUEST_ID" | "MALFORMED_URL" | "VALIDATION_FAILED";
+                        code?: "CURSOR_INVALID" | "INVALID_HOST" | "INVALID_REQUEST_ID" | "MALFORMED_URL" | "VALIDATION_FAILED";
                     };
                 };
             };
@@ -3482,6 +3496,7 @@ export interface operations {
              * @description Bad request. Codes:
              *     - `VALIDATION_FAILED`: `id` is not a positive integer, or the input is invalid
              *     - `INVALID_REQUEST_ID`
+             *     - `INVALID_HOST`
              *     - `MALFORMED_URL`
              */
             400: {
@@ -3493,7 +3508,7 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["ProblemDetails"] & {
                         /** @enum {string} */
-                        code?: "INVALID_REQUEST_ID" | "MALFORMED_URL" | "VALIDATION_FAILED";
+                        code?: "INVALID_HOST" | "INVALID_REQUEST_ID" | "MALFORMED_URL" | "VALIDATION_FAILED";
                     };
                 };
             };
@@ -3617,6 +3632,7 @@ export interface operations {
              * @description Bad request. Codes:
              *     - `VALIDATION_FAILED`: weak or common new password
              *     - `INVALID_REQUEST_ID`
+             *     - `INVALID_HOST`
              *     - `MALFORMED_URL`
              *     - `VALIDATION_FAILED`
              *     - `MALFORMED_JSON`
@@ -3637,7 +3653,7 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["ProblemDetails"] & {
                         /** @enum {string} */
-                        code?: "BAD_REQUEST" | "BODY_NOT_OBJECT" | "BODY_TOO_DEEP" | "INVALID_REQUEST_ID" | "MALFORMED_JSON" | "MALFORMED_URL" | "VALIDATION_FAILED";
+                        code?: "BAD_REQUEST" | "BODY_NOT_OBJECT" | "BODY_TOO_DEEP" | "INVALID_HOST" | "INVALID_REQUEST_ID" | "MALFORMED_JSON" | "MALFORMED_URL" | "VALIDATION_FAILED";
                     };
                 };
             };
@@ -3818,6 +3834,7 @@ export interface operations {
             /**
              * @description Bad request. Codes:
              *     - `INVALID_REQUEST_ID`
+             *     - `INVALID_HOST`
              *     - `MALFORMED_URL`
              */
             400: {
@@ -3833,7 +3850,7 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["ProblemDetails"] & {
                         /** @enum {string} */
-                        code?: "INVALID_REQUEST_ID" | "MALFORMED_URL";
+                        code?: "INVALID_HOST" | "INVALID_REQUEST_ID" | "MALFORMED_URL";
                     };
                 };
             };
@@ -3954,6 +3971,7 @@ export interface operations {
              *     - `MFA_SETUP_REQUIRED`: no pending secret: call setup first
              *     - `MFA_CODE_INVALID`: the code does not match the pending secret
              *     - `INVALID_REQUEST_ID`
+             *     - `INVALID_HOST`
              *     - `MALFORMED_URL`
              *     - `VALIDATION_FAILED`
              *     - `MALFORMED_JSON`
@@ -3974,7 +3992,7 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["ProblemDetails"] & {
                         /** @enum {string} */
-                        code?: "BAD_REQUEST" | "BODY_NOT_OBJECT" | "BODY_TOO_DEEP" | "INVALID_REQUEST_ID" | "MALFORMED_JSON" | "MALFORMED_URL" | "MFA_CODE_INVALID" | "MFA_CURRENT_CODE_REQUIRED" | "MFA_SETUP_REQUIRED" | "VALIDATION_FAILED";
+                        code?: "BAD_REQUEST" | "BODY_NOT_OBJECT" | "BODY_TOO_DEEP" | "INVALID_HOST" | "INVALID_REQUEST_ID" | "MALFORMED_JSON" | "MALFORMED_URL" | "MFA_CODE_INVALID" | "MFA_CURRENT_CODE_REQUIRED" | "MFA_SETUP_REQUIRED" | "VALIDATION_FAILED";
                     };
                 };
             };
@@ -4157,6 +4175,7 @@ export interface operations {
              * @description Bad request. Codes:
              *     - `MFA_NOT_ENABLED`: two-step sign-in is not on
              *     - `INVALID_REQUEST_ID`
+             *     - `INVALID_HOST`
              *     - `MALFORMED_URL`
              *     - `VALIDATION_FAILED`
              *     - `MALFORMED_JSON`
@@ -4177,7 +4196,7 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["ProblemDetails"] & {
                         /** @enum {string} */
-                        code?: "BAD_REQUEST" | "BODY_NOT_OBJECT" | "BODY_TOO_DEEP" | "INVALID_REQUEST_ID" | "MALFORMED_JSON" | "MALFORMED_URL" | "MFA_NOT_ENABLED" | "VALIDATION_FAILED";
+                        code?: "BAD_REQUEST" | "BODY_NOT_OBJECT" | "BODY_TOO_DEEP" | "INVALID_HOST" | "INVALID_REQUEST_ID" | "MALFORMED_JSON" | "MALFORMED_URL" | "MFA_NOT_ENABLED" | "VALIDATION_FAILED";
                     };
                 };
             };
@@ -4362,6 +4381,7 @@ export interface operations {
              * @description Bad request. Codes:
              *     - `CURSOR_INVALID`: a cursor this list did not issue
              *     - `INVALID_REQUEST_ID`
+             *     - `INVALID_HOST`
              *     - `MALFORMED_URL`
              *     - `VALIDATION_FAILED`
              */
@@ -4374,7 +4394,7 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["ProblemDetails"] & {
                         /** @enum {string} */
-                        code?: "CURSOR_INVALID" | "INVALID_REQUEST_ID" | "MALFORMED_URL" | "VALIDATION_FAILED";
+                        code?: "CURSOR_INVALID" | "INVALID_HOST" | "INVALID_REQUEST_ID" | "MALFORMED_URL" | "VALIDATION_FAILED";
                     };
                 };
             };
@@ -4465,6 +4485,7 @@ export interface operations {
              * @description Bad request. Codes:
              *     - `CURSOR_INVALID`: a cursor this list did not issue
              *     - `INVALID_REQUEST_ID`
+             *     - `INVALID_HOST`
              *     - `MALFORMED_URL`
              *     - `VALIDATION_FAILED`
              */
@@ -4477,7 +4498,7 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["ProblemDetails"] & {
                         /** @enum {string} */
-                        code?: "CURSOR_INVALID" | "INVALID_REQUEST_ID" | "MALFORMED_URL" | "VALIDATION_FAILED";
+                        code?: "CURSOR_INVALID" | "INVALID_HOST" | "INVALID_REQUEST_ID" | "MALFORMED_URL" | "VALIDATION_FAILED";
                     };
                 };
             };
@@ -4581,6 +4602,7 @@ export interface operations {
             /**
              * @description Bad request. Codes:
              *     - `INVALID_REQUEST_ID`
+             *     - `INVALID_HOST`
              *     - `MALFORMED_URL`
              *     - `VALIDATION_FAILED`
              *     - `MALFORMED_JSON`
@@ -4597,7 +4619,7 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["ProblemDetails"] & {
                         /** @enum {string} */
-                        code?: "BAD_REQUEST" | "BODY_NOT_OBJECT" | "BODY_TOO_DEEP" | "INVALID_REQUEST_ID" | "MALFORMED_JSON" | "MALFORMED_URL" | "VALIDATION_FAILED";
+                        code?: "BAD_REQUEST" | "BODY_NOT_OBJECT" | "BODY_TOO_DEEP" | "INVALID_HOST" | "INVALID_REQUEST_ID" | "MALFORMED_JSON" | "MALFORMED_URL" | "VALIDATION_FAILED";
                     };
                 };
             };
@@ -4772,6 +4794,7 @@ export interface operations {
              * @description Bad request. Codes:
              *     - `VALIDATION_FAILED`: `id` is not a positive integer, or the input is invalid
              *     - `INVALID_REQUEST_ID`
+             *     - `INVALID_HOST`
              *     - `MALFORMED_URL`
              */
             400: {
@@ -4783,7 +4806,7 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["ProblemDetails"] & {
                         /** @enum {string} */
-                        code?: "INVALID_REQUEST_ID" | "MALFORMED_URL" | "VALIDATION_FAILED";
+                        code?: "INVALID_HOST" | "INVALID_REQUEST_ID" | "MALFORMED_URL" | "VALIDATION_FAILED";
                     };
                 };
             };
@@ -4920,6 +4943,7 @@ export interface operations {
              * @description Bad request. Codes:
              *     - `VALIDATION_FAILED`: `id` is not a positive integer, or the input is invalid
              *     - `INVALID_REQUEST_ID`
+             *     - `INVALID_HOST`
              *     - `MALFORMED_URL`
              */
             400: {
@@ -4931,7 +4955,7 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["ProblemDetails"] & {
                         /** @enum {string} */
-                        code?: "INVALID_REQUEST_ID" | "MALFORMED_URL" | "VALIDATION_FAILED";
+                        code?: "INVALID_HOST" | "INVALID_REQUEST_ID" | "MALFORMED_URL" | "VALIDATION_FAILED";
                     };
                 };
             };
@@ -5073,6 +5097,7 @@ export interface operations {
              * @description Bad request. Codes:
              *     - `VALIDATION_FAILED`: `id` is not a positive integer, or the input is invalid
              *     - `INVALID_REQUEST_ID`
+             *     - `INVALID_HOST`
              *     - `MALFORMED_URL`
              *     - `VALIDATION_FAILED`
              *     - `MALFORMED_JSON`
@@ -5089,7 +5114,7 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["ProblemDetails"] & {
                         /** @enum {string} */
-                        code?: "BAD_REQUEST" | "BODY_NOT_OBJECT" | "BODY_TOO_DEEP" | "INVALID_REQUEST_ID" | "MALFORMED_JSON" | "MALFORMED_URL" | "VALIDATION_FAILED";
+                        code?: "BAD_REQUEST" | "BODY_NOT_OBJECT" | "BODY_TOO_DEEP" | "INVALID_HOST" | "INVALID_REQUEST_ID" | "MALFORMED_JSON" | "MALFORMED_URL" | "VALIDATION_FAILED";
                     };
                 };
             };
@@ -5302,6 +5327,7 @@ export interface operations {
              * @description Bad request. Codes:
              *     - `CURSOR_INVALID`: a cursor this list did not issue
              *     - `INVALID_REQUEST_ID`
+             *     - `INVALID_HOST`
              *     - `MALFORMED_URL`
              *     - `VALIDATION_FAILED`
              */
@@ -5314,7 +5340,7 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["ProblemDetails"] & {
                         /** @enum {string} */
-                        code?: "CURSOR_INVALID" | "INVALID_REQUEST_ID" | "MALFORMED_URL" | "VALIDATION_FAILED";
+                        code?: "CURSOR_INVALID" | "INVALID_HOST" | "INVALID_REQUEST_ID" | "MALFORMED_URL" | "VALIDATION_FAILED";
                     };
                 };
             };
@@ -5418,6 +5444,7 @@ export interface operations {
              *     - `VALIDATION_FAILED`: `id` is not a positive integer, or the input is invalid
              *     - `CANNOT_DISABLE_SELF`: an administrator cannot disable themselves
              *     - `INVALID_REQUEST_ID`
+             *     - `INVALID_HOST`
              *     - `MALFORMED_URL`
              */
             400: {
@@ -5429,7 +5456,7 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["ProblemDetails"] & {
                         /** @enum {string} */
-                        code?: "CANNOT_DISABLE_SELF" | "INVALID_REQUEST_ID" | "MALFORMED_URL" | "VALIDATION_FAILED";
+                        code?: "CANNOT_DISABLE_SELF" | "INVALID_HOST" | "INVALID_REQUEST_ID" | "MALFORMED_URL" | "VALIDATION_FAILED";
                     };
                 };
             };
@@ -5566,6 +5593,7 @@ export interface operations {
              * @description Bad request. Codes:
              *     - `VALIDATION_FAILED`: `id` is not a positive integer, or the input is invalid
              *     - `INVALID_REQUEST_ID`
+             *     - `INVALID_HOST`
              *     - `MALFORMED_URL`
              */
             400: {
@@ -5577,7 +5605,7 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["ProblemDetails"] & {
                         /** @enum {string} */
-                        code?: "INVALID_REQUEST_ID" | "MALFORMED_URL" | "VALIDATION_FAILED";
+                        code?: "INVALID_HOST" | "INVALID_REQUEST_ID" | "MALFORMED_URL" | "VALIDATION_FAILED";
                     };
                 };
             };
@@ -5714,6 +5742,7 @@ export interface operations {
              * @description Bad request. Codes:
              *     - `VALIDATION_FAILED`: `id` is not a positive integer, or the input is invalid
              *     - `INVALID_REQUEST_ID`
+             *     - `INVALID_HOST`
              *     - `MALFORMED_URL`
              */
             400: {
@@ -5725,7 +5754,7 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["ProblemDetails"] & {
                         /** @enum {string} */
-                        code?: "INVALID_REQUEST_ID" | "MALFORMED_URL" | "VALIDATION_FAILED";
+                        code?: "INVALID_HOST" | "INVALID_REQUEST_ID" | "MALFORMED_URL" | "VALIDATION_FAILED";
                     };
                 };
             };
@@ -5862,6 +5891,7 @@ export interface operations {
              * @description Bad request. Codes:
              *     - `VALIDATION_FAILED`: `id` is not a positive integer, or the input is invalid
              *     - `INVALID_REQUEST_ID`
+             *     - `INVALID_HOST`
              *     - `MALFORMED_URL`
              */
             400: {
@@ -5873,7 +5903,7 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["ProblemDetails"] & {
                         /** @enum {string} */
-                        code?: "INVALID_REQUEST_ID" | "MALFORMED_URL" | "VALIDATION_FAILED";
+                        code?: "INVALID_HOST" | "INVALID_REQUEST_ID" | "MALFORMED_URL" | "VALIDATION_FAILED";
                     };
                 };
             };
@@ -6010,6 +6040,7 @@ export interface operations {
              * @description Bad request. Codes:
              *     - `VALIDATION_FAILED`: `id` is not a positive integer, or the input is invalid
              *     - `INVALID_REQUEST_ID`
+             *     - `INVALID_HOST`
              *     - `MALFORMED_URL`
              */
             400: {
@@ -6021,7 +6052,7 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["ProblemDetails"] & {
                         /** @enum {string} */
-                        code?: "INVALID_REQUEST_ID" | "MALFORMED_URL" | "VALIDATION_FAILED";
+                        code?: "INVALID_HOST" | "INVALID_REQUEST_ID" | "MALFORMED_URL" | "VALIDATION_FAILED";
                     };
                 };
             };
@@ -6188,6 +6219,7 @@ export interface operations {
              *     - `CURSOR_INVALID`: a cursor this list did not issue
              *     - `VALIDATION_FAILED`: a from/to that is not ISO 8601, or from not before to
              *     - `INVALID_REQUEST_ID`
+             *     - `INVALID_HOST`
              *     - `MALFORMED_URL`
              *     - `VALIDATION_FAILED`
              */
@@ -6200,7 +6232,7 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["ProblemDetails"] & {
                         /** @enum {string} */
-                        code?: "CURSOR_INVALID" | "INVALID_REQUEST_ID" | "MALFORMED_URL" | "VALIDATION_FAILED";
+                        code?: "CURSOR_INVALID" | "INVALID_HOST" | "INVALID_REQUEST_ID" | "MALFORMED_URL" | "VALIDATION_FAILED";
                     };
                 };
             };
@@ -6301,6 +6333,7 @@ export interface operations {
             /**
              * @description Bad request. Codes:
              *     - `INVALID_REQUEST_ID`
+             *     - `INVALID_HOST`
              *     - `MALFORMED_URL`
              */
             400: {
@@ -6312,7 +6345,7 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["ProblemDetails"] & {
                         /** @enum {string} */
-                        code?: "INVALID_REQUEST_ID" | "MALFORMED_URL";
+                        code?: "INVALID_HOST" | "INVALID_REQUEST_ID" | "MALFORMED_URL";
                     };
                 };
             };
@@ -6377,6 +6410,7 @@ export interface operations {
             /**
              * @description Bad request. Codes:
              *     - `INVALID_REQUEST_ID`
+             *     - `INVALID_HOST`
              *     - `MALFORMED_URL`
              */
             400: {
@@ -6388,7 +6422,7 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["ProblemDetails"] & {
                         /** @enum {string} */
-                        code?: "INVALID_REQUEST_ID" | "MALFORMED_URL";
+                        code?: "INVALID_HOST" | "INVALID_REQUEST_ID" | "MALFORMED_URL";
                     };
                 };
             };
@@ -6454,6 +6488,7 @@ export interface operations {
             /**
              * @description Bad request. Codes:
              *     - `INVALID_REQUEST_ID`
+             *     - `INVALID_HOST`
              *     - `MALFORMED_URL`
              */
             400: {
@@ -6465,7 +6500,7 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["ProblemDetails"] & {
                         /** @enum {string} */
-                        code?: "INVALID_REQUEST_ID" | "MALFORMED_URL";
+                        code?: "INVALID_HOST" | "INVALID_REQUEST_ID" | "MALFORMED_URL";
                     };
                 };
             };

@@ -1,6 +1,6 @@
 import type { Socket } from 'node:net';
 import pino from 'pino';
-import { clientErrorHandler, RAW_REQUEST_ID, requestTimeoutOptions } from './client-errors.js';
+import { clientErrorHandler, hasValidHost, nodeServerOptions, RAW_REQUEST_ID } from './client-errors.js';
 
 /** The part of a socket the handler touches: what it wrote, and whether it closed it. */
 function fakeSocket(
@@ -80,19 +80,39 @@ describe(clientErrorHandler.name, () => {
   });
 });
 
-describe(requestTimeoutOptions.name, () => {
+describe(nodeServerOptions.name, () => {
   it('should keep the headers timeout within the request timeout, or Node waits for the longer one', () => {
-    expect(requestTimeoutOptions(1000)).toEqual({
+    expect(nodeServerOptions(1000)).toEqual({
       requestTimeout: 1000,
-      http: { connectionsCheckingInterval: 250, headersTimeout: 1000 },
+      http: { connectionsCheckingInterval: 250, headersTimeout: 1000, requireHostHeader: false },
     });
-    expect(requestTimeoutOptions(30_000).http).toEqual({
+    expect(nodeServerOptions(30_000).http).toEqual({
       connectionsCheckingInterval: 7500,
       headersTimeout: 30_000,
+      requireHostHeader: false,
     });
-    expect(requestTimeoutOptions(3_600_000).http).toEqual({
+    expect(nodeServerOptions(3_600_000).http).toEqual({
       connectionsCheckingInterval: 30_000,
       headersTimeout: 60_000,
+      requireHostHeader: false,
     });
+  });
+});
+
+describe(hasValidHost.name, () => {
+  const request = (httpVersion: string, ...rawHeaders: string[]) => ({ httpVersion, rawHeaders });
+
+  it('should want exactly one Host on HTTP/1.1, whatever its case, and at most one on HTTP/1.0', () => {
+    expect(hasValidHost(request('1.1', 'Host', 'a.test', 'Accept', '*/*'))).toBe(true);
+    expect(hasValidHost(request('1.1', 'accept', '*/*', 'hOsT', ''))).toBe(true);
+    expect(hasValidHost(request('1.0', 'Accept', '*/*'))).toBe(true);
+    expect(hasValidHost(request('1.0', 'host', 'a.test'))).toBe(true);
+    expect(hasValidHost(request('1.1', 'Accept', '*/*'))).toBe(false);
+    expect(hasValidHost(request('1.1', 'Host', 'a.test', 'HOST', 'b.test'))).toBe(false);
+    expect(hasValidHost(request('1.0', 'Host', 'a.test', 'Host', 'a.test'))).toBe(false);
+    // Names that merely contain "host" are other headers.
+    expect(hasValidHost(request('1.1', 'X-Forwarded-Host', 'b.test', 'Hosts', 'c', 'Host', 'a.test'))).toBe(
+      true,
+    );
   });
 });

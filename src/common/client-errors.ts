@@ -36,6 +36,24 @@ const CLIENT_ERRORS: Record<string, { status: number; code: string; detail: stri
 };
 const MALFORMED = { status: 400, code: 'MALFORMED_REQUEST', detail: 'The request is not valid HTTP.' };
 
+/**
+ * Whether a request's Host header is as RFC 9112 §3.2 requires: exactly one on an HTTP/1.1 request,
+ * at most one on an HTTP/1.0 one. Node would refuse a missing one itself, with a bare 400 and no body
+ * (its `requireHostHeader`, turned off in app.factory.ts so that the answer is problem+json), and it
+ * keeps only the first of two, where a proxy in front may have read the last.
+ */
+export function hasValidHost(request: Pick<IncomingMessage, 'rawHeaders' | 'httpVersion'>): boolean {
+  const raw = request.rawHeaders;
+  let hosts = 0;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i];
+    if (name.length === 4 && name.toLowerCase() === 'host') {
+      hosts += 1;
+    }
+  }
+  return hosts === 1 || (hosts === 0 && request.httpVersion === '1.0');
+}
+
 /** How often a timeout of `timeoutMs` is checked: a quarter of it, between 250 ms and 30 s. */
 export function checkingInterval(timeoutMs: number): number {
   return Math.min(30_000, Math.max(250, Math.floor(timeoutMs / 4)));
@@ -48,8 +66,10 @@ export function checkingInterval(timeoutMs: number): number {
  * four times a second.
  * `headersTimeout` (60 s by default) must not exceed the request timeout: with it above, Node 20 and 24
  * cut a stalled body only when the headers' 60 s have passed (measured: 60.0 s with a 1 s timeout).
+ * `requireHostHeader` is off because Node's answer to a request without Host is a bare 400; the app
+ * refuses it itself, as problem+json (hasValidHost).
  */
-export function requestTimeoutOptions(requestTimeoutMs: number): {
+export function nodeServerOptions(requestTimeoutMs: number): {
   requestTimeout: number;
   http: ServerOptions;
 } {
@@ -58,6 +78,7 @@ export function requestTimeoutOptions(requestTimeoutMs: number): {
     http: {
       connectionsCheckingInterval: checkingInterval(requestTimeoutMs),
       headersTimeout: Math.min(requestTimeoutMs, 60_000),
+      requireHostHeader: false,
     },
   };
 }

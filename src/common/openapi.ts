@@ -220,7 +220,7 @@ const METHODS = ['get', 'put', 'post', 'delete', 'patch'] as const;
 
 /**
  * What every operation can answer because of the app itself rather than its route: an invalid
- * X-Request-Id or a path that does not decode (400), a path parameter over the router's limit (414), an unexpected error (500), a dependency out of reach (503), and for operations with a body the body parser's
+ * X-Request-Id, a missing or doubled Host, or a path that does not decode (400), a path parameter over the router's limit (414), an unexpected error (500), a dependency out of reach (503), and for operations with a body the body parser's
  * answers (bad JSON, too deep, not an object, too large, not JSON), the request timeout (408) and the
  * body budget (429, 503). Also adds the RateLimit fields
  * to every answer of a rate-limited operation, and the request id header to every answer.
@@ -235,7 +235,7 @@ export function finishDocument(document: OpenAPIObject): OpenAPIObject {
         continue;
       }
       const responses = operation.responses as Responses;
-      mergeProblem(responses, 400, ['INVALID_REQUEST_ID', 'MALFORMED_URL']);
+      mergeProblem(responses, 400, ['INVALID_REQUEST_ID', 'INVALID_HOST', 'MALFORMED_URL']);
       mergeProblem(responses, 500, ['INTERNAL_ERROR']);
       mergeProblem(responses, 503, ['DEPENDENCY_UNAVAILABLE'], {
         description:
