@@ -75,10 +75,15 @@ interface ContinueAnswer {
 }
 
 /**
- * A client that sends `Expect: 100-continue` and, like curl, sends its body once `100 Continue`
+ * A client that sends `Expect: 100-continue` (or another expectation) and, like curl, sends its body once `100 Continue`
  * arrives or after a second without an answer; it reads until the server closes the connection.
  */
-function continueExchange(url: string, head: string, body: string): Promise<ContinueAnswer> {
+function continueExchange(
+  url: string,
+  head: string,
+  body: string,
+  expectation = '100-continue',
+): Promise<ContinueAnswer> {
   const { hostname, port } = new URL(url);
   return new Promise((resolve) => {
     const socket = net.connect(Number(port), hostname);
@@ -107,7 +112,7 @@ function continueExchange(url: string, head: string, body: string): Promise<Cont
       const status = Number(/^HTTP\/1\.1 (\d{3})/.exec(final)?.[1] ?? 0);
       resolve({ continued, bodySent, status, body: final.split('\r\n\r\n').slice(1).join('\r\n\r\n') });
     });
-    socket.on('connect', () => socket.write(head.replace('\r\n\r\n', '\r\nExpect: 100-continue\r\n\r\n')));
+    socket.on('connect', () => socket.write(head.replace('\r\n\r\n', `\r\nExpect: ${expectation}\r\n\r\n`)));
   });
 }
 
@@ -436,6 +441,36 @@ describe('the body budget', () => {
     expect((await Promise.all(stalled)).map((answer) => answer.status)).toEqual([408, 408]);
     await untilHeld(0);
     expect(await t.dataSource.getRepository(Todo).countBy({ title: 'sent after 100 Continue' })).toBe(1);
+  });
+
+  it('sends no 100 to an HTTP/1.0 client, ignores other expectations, and keeps the connection of a bodiless request that expects 100', async () => {
+    const todo = JSON.stringify({ title: 'expectations' });
+    const head = postHead('/api/v1/todos', Buffer.byteLength(todo), user.accessToken, B);
+    // A 1xx is not for HTTP/1.0 (RFC 9110 §15.2): the client sends its body after its wait.
+    const old = await continueExchange(t.url, head.replace(' HTTP/1.1', ' HTTP/1.0'), todo);
+    expect(old).toMatchObject({ continued: false, bodySent: true, status: 201 });
+    // An expectation the server does not know is ignored (RFC 9110 §10.1.1), not answered 417.
+    const unknown = await continueExchange(t.url, head, todo, 'something-else');
+    expect(unknown).toMatchObject({ continued: false, bodySent: true, status: 201 });
+    expect(await t.dataSource.getRepository(Todo).countBy({ title: 'expectations' })).toBe(2);
+
+    // No body, nothing to wait for: the connection stays open for the request behind it.
+    const { hostname, port } = new URL(t.url);
+    const socket = net.connect(Number(port), hostname);
+    const answers: Buffer[] = [];
+    socket.on('data', (chunk: Buffer) => answers.push(chunk));
+    const closed = new Promise((done) => socket.once('close', done));
+    socket.write(
+      'POST /api/v1/auth/logout HTTP/1.1\r\nHost: gatehouse.test\r\nContent-Length: 0\r\nExpect: 100-continue\r\n\r\n' +
+        'GET /health/live HTTP/1.1\r\nHost: gatehouse.test\r\nConnection: close\r\n\r\n',
+    );
+    await closed;
+    const statuses = [
+      ...Buffer.concat(answers)
+        .toString('latin1')
+        .matchAll(/HTTP\/1\.1 (\d{3}) /g),
+    ].map((m) => m[1]);
+    expect(statuses).toEqual(['100', '401', '200']);
   });
 
   it('counts a chunked body of unknown length as BODY_LIMIT, and returns it when the client goes away', async () => {

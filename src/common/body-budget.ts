@@ -33,21 +33,9 @@ export function declaresBody(headers: IncomingHttpHeaders): boolean {
   return declaredBodySize(headers, 1) > 0;
 }
 
-/** Node's test for a request that waits for `100 Continue` before it sends its body (RFC 9110 §10.1.1). */
-const CONTINUE_EXPECTED = /(?:^|\W)100-continue(?:$|\W)/i;
-
-/**
- * Whether a body that is about to be read should be asked for with `100 Continue`: the client waits for
- * it, and Fastify will read the body (one declared over BODY_LIMIT is refused with 413 unread instead).
- */
-export function continueWanted(headers: IncomingHttpHeaders, bodyLimit: number): boolean {
-  const expect = headers.expect;
-  if (expect === undefined || !CONTINUE_EXPECTED.test(expect)) {
-    return false;
-  }
-  const length = headers['content-length'];
-  return length === undefined || Number(length) <= bodyLimit;
-}
+/** Set on the response of a request whose client waits for `100 Continue` before it sends its body. */
+const AWAITS_CONTINUE = Symbol('gatehouse.awaitsContinue');
+type ContinuableResponse = ServerResponse & { [AWAITS_CONTINUE]?: true };
 
 /**
  * Lets the app decide when a client that sent `Expect: 100-continue` may send its body. Without a
@@ -57,11 +45,35 @@ export function continueWanted(headers: IncomingHttpHeaders, bodyLimit: number):
  * registerBodyBudget asks for the body only once it is admitted. A request answered without the
  * `100 Continue` has its connection closed after the answer (Node does that), so its unsent body is
  * never mistaken for the next request.
+ * Node raises this only for HTTP/1.1: an HTTP/1.0 client is never sent a 1xx (RFC 9110 §15.2).
+ * Other expectations are ignored, as RFC 9110 §10.1.1 allows, rather than answered with Node's bare 417.
  */
 function deferContinue(server: Pick<Server, 'on' | 'emit'>): void {
-  server.on('checkContinue', (request: IncomingMessage, response: ServerResponse) => {
+  server.on('checkContinue', (request: IncomingMessage, response: ContinuableResponse) => {
+    if (declaresBody(request.headers)) {
+      response[AWAITS_CONTINUE] = true;
+    } else {
+      // Nothing to wait for; answered without a 100, the connection would close.
+      response.writeContinue();
+    }
     server.emit('request', request, response);
   });
+  server.on('checkExpectation', (request: IncomingMessage, response: ServerResponse) => {
+    server.emit('request', request, response);
+  });
+}
+
+/**
+ * Sends the `100 Continue` a request is waiting for, once its body is admitted, unless the body is
+ * declared over BODY_LIMIT: Fastify refuses that one with 413, unread.
+ */
+function askForBody(request: IncomingMessage, response: ContinuableResponse, bodyLimit: number): void {
+  if (response[AWAITS_CONTINUE] === true) {
+    const length = request.headers['content-length'];
+    if (length === undefined || Number(length) <= bodyLimit) {
+      response.writeContinue();
+    }
+  }
 }
 
 /**
@@ -165,9 +177,7 @@ export function registerBodyBudget(
     };
     request.raw.once('close', giveBack);
     reply.raw.once('close', giveBack);
-    if (continueWanted(request.headers, limits.bodyLimit)) {
-      reply.raw.writeContinue();
-    }
+    askForBody(request.raw, reply.raw, limits.bodyLimit);
     done(null, payload);
   });
   return budget;
