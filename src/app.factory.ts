@@ -245,6 +245,12 @@ function hardenFastify(fastify: FastifyInstance): void {
   const parseJson = fastify.getDefaultJsonParser('error', 'error');
   fastify.removeContentTypeParser('application/json');
   fastify.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
+    // An empty body is no body, whatever its Content-Type says: clients that set JSON on every request
+    // can call an operation that takes none, and one that takes a DTO answers VALIDATION_FAILED.
+    if (body === '') {
+      done(null, undefined);
+      return;
+    }
     if (exceedsJsonDepth(body as string)) {
       done(
         new AppException(

@@ -181,7 +181,7 @@ describe('the OpenAPI document', () => {
   });
 
   it('documents Retry-After on every 429 and the RateLimit fields on the answers of limited routes', () => {
-    // A 429 is also the body budget's (TOO_MANY_BODIES, on every operation with a body); a route is
+    // A 429 is also the body budget's (TOO_MANY_BODIES, on every operation that reads a body); a route is
     // rate limited when its 429 can be RATE_LIMITED.
     const codes429 = (operation: Operation): unknown[] =>
       operation.responses['429']?.content?.['application/problem+json']?.schema?.allOf?.[1]?.properties?.code
@@ -203,7 +203,10 @@ describe('the OpenAPI document', () => {
     expect(codes429(committed.paths['/api/v1/auth/login'].post)).toEqual(
       expect.arrayContaining(['RATE_LIMITED', 'TOO_MANY_BODIES']),
     );
-    expect(committed.paths['/api/v1/auth/logout'].post.responses['429']).toBeUndefined();
+    // Logout takes no body but reads one sent to it, so the budget's 429 is its only one; a GET reads none.
+    expect(codes429(committed.paths['/api/v1/auth/logout'].post)).toEqual(['TOO_MANY_BODIES']);
+    expect(committed.paths['/api/v1/auth/logout'].post.responses['204'].headers?.RateLimit).toBeUndefined();
+    expect(committed.paths['/api/v1/users/me'].get.responses['429']).toBeUndefined();
     const createTodo = committed.paths['/api/v1/todos'].post;
     expect(codes429(createTodo)).toEqual(['TOO_MANY_BODIES']);
     expect(createTodo.responses['201'].headers?.RateLimit).toBeUndefined();

@@ -349,6 +349,11 @@ describe('the body budget', () => {
       (await t.request('/api/v1/users/me', { token: user.accessToken, headers: { 'X-Forwarded-For': A } }))
         .status,
     ).toBe(200);
+    // Nor is the body of a GET, which is never read: it is not refused either.
+    const getWithBody = await rawExchange(t.url, [
+      postHead('/api/v1/users/me', 5, user.accessToken, A).replace('POST', 'GET') + '{"a":',
+    ]);
+    expect(getWithBody.status).toBe(200);
 
     const fromB = [stalledFrom(B), stalledFrom(B)];
     await untilHeld(8192);

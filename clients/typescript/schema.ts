@@ -2843,6 +2843,9 @@ export interface operations {
              *     - `INVALID_REQUEST_ID`
              *     - `INVALID_HOST`
              *     - `MALFORMED_URL`
+             *     - `MALFORMED_JSON`
+             *     - `BODY_TOO_DEEP`
+             *     - `BAD_REQUEST`
              */
             400: {
                 headers: {
@@ -2853,7 +2856,7 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["ProblemDetails"] & {
                         /** @enum {string} */
-                        code?: "INVALID_HOST" | "INVALID_REQUEST_ID" | "MALFORMED_URL";
+                        code?: "BAD_REQUEST" | "BODY_TOO_DEEP" | "INVALID_HOST" | "INVALID_REQUEST_ID" | "MALFORMED_JSON" | "MALFORMED_URL";
                     };
                 };
             };
@@ -2877,6 +2880,76 @@ export interface operations {
                 };
             };
             /**
+             * @description Request timeout. Codes:
+             *     - `REQUEST_TIMEOUT`: the whole request did not arrive within `REQUEST_TIMEOUT`; the connection is closed
+             */
+            408: {
+                headers: {
+                    /** @description The request id (the one sent, if valid, else a new UUID): quote it to an operator. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"] & {
+                        /** @enum {string} */
+                        code?: "REQUEST_TIMEOUT";
+                    };
+                };
+            };
+            /**
+             * @description Request body too large. Codes:
+             *     - `PAYLOAD_TOO_LARGE`
+             */
+            413: {
+                headers: {
+                    /** @description The request id (the one sent, if valid, else a new UUID): quote it to an operator. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"] & {
+                        /** @enum {string} */
+                        code?: "PAYLOAD_TOO_LARGE";
+                    };
+                };
+            };
+            /**
+             * @description Unsupported media type. Codes:
+             *     - `UNSUPPORTED_MEDIA_TYPE`
+             */
+            415: {
+                headers: {
+                    /** @description The request id (the one sent, if valid, else a new UUID): quote it to an operator. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"] & {
+                        /** @enum {string} */
+                        code?: "UNSUPPORTED_MEDIA_TYPE";
+                    };
+                };
+            };
+            /**
+             * @description Too many requests. Codes:
+             *     - `TOO_MANY_BODIES`: this client is already sending `BODY_BUDGET_PER_CLIENT` bytes of request bodies; this one was not read
+             */
+            429: {
+                headers: {
+                    /** @description The request id (the one sent, if valid, else a new UUID): quote it to an operator. */
+                    "X-Request-Id": string;
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"] & {
+                        /** @enum {string} */
+                        code?: "TOO_MANY_BODIES";
+                    };
+                };
+            };
+            /**
              * @description Internal error. Codes:
              *     - `INTERNAL_ERROR`
              */
@@ -2896,6 +2969,7 @@ export interface operations {
             /**
              * @description Service unavailable. Codes:
              *     - `DEPENDENCY_UNAVAILABLE`: the database (or another service the request needs) cannot be reached; retry after `Retry-After` seconds, and keep your tokens
+             *     - `SERVER_BUSY`: the server is receiving `BODY_BUDGET` bytes of request bodies; this one was not read
              */
             503: {
                 headers: {
@@ -2908,7 +2982,7 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["ProblemDetails"] & {
                         /** @enum {string} */
-                        code?: "DEPENDENCY_UNAVAILABLE";
+                        code?: "DEPENDENCY_UNAVAILABLE" | "SERVER_BUSY";
                     };
                 };
             };
@@ -2936,6 +3010,9 @@ export interface operations {
              *     - `INVALID_REQUEST_ID`
              *     - `INVALID_HOST`
              *     - `MALFORMED_URL`
+             *     - `MALFORMED_JSON`
+             *     - `BODY_TOO_DEEP`
+             *     - `BAD_REQUEST`
              */
             400: {
                 headers: {
@@ -2946,7 +3023,7 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["ProblemDetails"] & {
                         /** @enum {string} */
-                        code?: "INVALID_HOST" | "INVALID_REQUEST_ID" | "MALFORMED_URL";
+                        code?: "BAD_REQUEST" | "BODY_TOO_DEEP" | "INVALID_HOST" | "INVALID_REQUEST_ID" | "MALFORMED_JSON" | "MALFORMED_URL";
                     };
                 };
             };
@@ -2970,6 +3047,76 @@ export interface operations {
                 };
             };
             /**
+             * @description Request timeout. Codes:
+             *     - `REQUEST_TIMEOUT`: the whole request did not arrive within `REQUEST_TIMEOUT`; the connection is closed
+             */
+            408: {
+                headers: {
+                    /** @description The request id (the one sent, if valid, else a new UUID): quote it to an operator. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"] & {
+                        /** @enum {string} */
+                        code?: "REQUEST_TIMEOUT";
+                    };
+                };
+            };
+            /**
+             * @description Request body too large. Codes:
+             *     - `PAYLOAD_TOO_LARGE`
+             */
+            413: {
+                headers: {
+                    /** @description The request id (the one sent, if valid, else a new UUID): quote it to an operator. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"] & {
+                        /** @enum {string} */
+                        code?: "PAYLOAD_TOO_LARGE";
+                    };
+                };
+            };
+            /**
+             * @description Unsupported media type. Codes:
+             *     - `UNSUPPORTED_MEDIA_TYPE`
+             */
+            415: {
+                headers: {
+                    /** @description The request id (the one sent, if valid, else a new UUID): quote it to an operator. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"] & {
+                        /** @enum {string} */
+                        code?: "UNSUPPORTED_MEDIA_TYPE";
+                    };
+                };
+            };
+            /**
+             * @description Too many requests. Codes:
+             *     - `TOO_MANY_BODIES`: this client is already sending `BODY_BUDGET_PER_CLIENT` bytes of request bodies; this one was not read
+             */
+            429: {
+                headers: {
+                    /** @description The request id (the one sent, if valid, else a new UUID): quote it to an operator. */
+                    "X-Request-Id": string;
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"] & {
+                        /** @enum {string} */
+                        code?: "TOO_MANY_BODIES";
+                    };
+                };
+            };
+            /**
              * @description Internal error. Codes:
              *     - `INTERNAL_ERROR`
              */
@@ -2989,6 +3136,7 @@ export interface operations {
             /**
              * @description Service unavailable. Codes:
              *     - `DEPENDENCY_UNAVAILABLE`: the database (or another service the request needs) cannot be reached; retry after `Retry-After` seconds, and keep your tokens
+             *     - `SERVER_BUSY`: the server is receiving `BODY_BUDGET` bytes of request bodies; this one was not read
              */
             503: {
                 headers: {
@@ -3001,7 +3149,7 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["ProblemDetails"] & {
                         /** @enum {string} */
-                        code?: "DEPENDENCY_UNAVAILABLE";
+                        code?: "DEPENDENCY_UNAVAILABLE" | "SERVER_BUSY";
                     };
                 };
             };
@@ -3498,6 +3646,9 @@ export interface operations {
              *     - `INVALID_REQUEST_ID`
              *     - `INVALID_HOST`
              *     - `MALFORMED_URL`
+             *     - `MALFORMED_JSON`
+             *     - `BODY_TOO_DEEP`
+             *     - `BAD_REQUEST`
              */
             400: {
                 headers: {
@@ -3508,7 +3659,7 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["ProblemDetails"] & {
                         /** @enum {string} */
-                        code?: "INVALID_HOST" | "INVALID_REQUEST_ID" | "MALFORMED_URL" | "VALIDATION_FAILED";
+                        code?: "BAD_REQUEST" | "BODY_TOO_DEEP" | "INVALID_HOST" | "INVALID_REQUEST_ID" | "MALFORMED_JSON" | "MALFORMED_URL" | "VALIDATION_FAILED";
                     };
                 };
             };
@@ -3549,6 +3700,40 @@ export interface operations {
                 };
             };
             /**
+             * @description Request timeout. Codes:
+             *     - `REQUEST_TIMEOUT`: the whole request did not arrive within `REQUEST_TIMEOUT`; the connection is closed
+             */
+            408: {
+                headers: {
+                    /** @description The request id (the one sent, if valid, else a new UUID): quote it to an operator. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"] & {
+                        /** @enum {string} */
+                        code?: "REQUEST_TIMEOUT";
+                    };
+                };
+            };
+            /**
+             * @description Request body too large. Codes:
+             *     - `PAYLOAD_TOO_LARGE`
+             */
+            413: {
+                headers: {
+                    /** @description The request id (the one sent, if valid, else a new UUID): quote it to an operator. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"] & {
+                        /** @enum {string} */
+                        code?: "PAYLOAD_TOO_LARGE";
+                    };
+                };
+            };
+            /**
              * @description URI too long. Codes:
              *     - `URI_TOO_LONG`: a path parameter is longer than 100 characters
              */
@@ -3562,6 +3747,42 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetails"] & {
                         /** @enum {string} */
                         code?: "URI_TOO_LONG";
+                    };
+                };
+            };
+            /**
+             * @description Unsupported media type. Codes:
+             *     - `UNSUPPORTED_MEDIA_TYPE`
+             */
+            415: {
+                headers: {
+                    /** @description The request id (the one sent, if valid, else a new UUID): quote it to an operator. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"] & {
+                        /** @enum {string} */
+                        code?: "UNSUPPORTED_MEDIA_TYPE";
+                    };
+                };
+            };
+            /**
+             * @description Too many requests. Codes:
+             *     - `TOO_MANY_BODIES`: this client is already sending `BODY_BUDGET_PER_CLIENT` bytes of request bodies; this one was not read
+             */
+            429: {
+                headers: {
+                    /** @description The request id (the one sent, if valid, else a new UUID): quote it to an operator. */
+                    "X-Request-Id": string;
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"] & {
+                        /** @enum {string} */
+                        code?: "TOO_MANY_BODIES";
                     };
                 };
             };
@@ -3585,6 +3806,7 @@ export interface operations {
             /**
              * @description Service unavailable. Codes:
              *     - `DEPENDENCY_UNAVAILABLE`: the database (or another service the request needs) cannot be reached; retry after `Retry-After` seconds, and keep your tokens
+             *     - `SERVER_BUSY`: the server is receiving `BODY_BUDGET` bytes of request bodies; this one was not read
              */
             503: {
                 headers: {
@@ -3597,7 +3819,7 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["ProblemDetails"] & {
                         /** @enum {string} */
-                        code?: "DEPENDENCY_UNAVAILABLE";
+                        code?: "DEPENDENCY_UNAVAILABLE" | "SERVER_BUSY";
                     };
                 };
             };
@@ -3836,6 +4058,9 @@ export interface operations {
              *     - `INVALID_REQUEST_ID`
              *     - `INVALID_HOST`
              *     - `MALFORMED_URL`
+             *     - `MALFORMED_JSON`
+             *     - `BODY_TOO_DEEP`
+             *     - `BAD_REQUEST`
              */
             400: {
                 headers: {
@@ -3850,7 +4075,7 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["ProblemDetails"] & {
                         /** @enum {string} */
-                        code?: "INVALID_HOST" | "INVALID_REQUEST_ID" | "MALFORMED_URL";
+                        code?: "BAD_REQUEST" | "BODY_TOO_DEEP" | "INVALID_HOST" | "INVALID_REQUEST_ID" | "MALFORMED_JSON" | "MALFORMED_URL";
                     };
                 };
             };
@@ -3878,8 +4103,72 @@ export interface operations {
                 };
             };
             /**
+             * @description Request timeout. Codes:
+             *     - `REQUEST_TIMEOUT`: the whole request did not arrive within `REQUEST_TIMEOUT`; the connection is closed
+             */
+            408: {
+                headers: {
+                    /** @description The request id (the one sent, if valid, else a new UUID): quote it to an operator. */
+                    "X-Request-Id": string;
+                    /** @description Per limit on this route: `"<name>";r=<remaining>;t=<seconds until reset>` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description Per limit on this route: `"<name>";q=<quota>;w=<window seconds>` */
+                    "RateLimit-Policy"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"] & {
+                        /** @enum {string} */
+                        code?: "REQUEST_TIMEOUT";
+                    };
+                };
+            };
+            /**
+             * @description Request body too large. Codes:
+             *     - `PAYLOAD_TOO_LARGE`
+             */
+            413: {
+                headers: {
+                    /** @description The request id (the one sent, if valid, else a new UUID): quote it to an operator. */
+                    "X-Request-Id": string;
+                    /** @description Per limit on this route: `"<name>";r=<remaining>;t=<seconds until reset>` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description Per limit on this route: `"<name>";q=<quota>;w=<window seconds>` */
+                    "RateLimit-Policy"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"] & {
+                        /** @enum {string} */
+                        code?: "PAYLOAD_TOO_LARGE";
+                    };
+                };
+            };
+            /**
+             * @description Unsupported media type. Codes:
+             *     - `UNSUPPORTED_MEDIA_TYPE`
+             */
+            415: {
+                headers: {
+                    /** @description The request id (the one sent, if valid, else a new UUID): quote it to an operator. */
+                    "X-Request-Id": string;
+                    /** @description Per limit on this route: `"<name>";r=<remaining>;t=<seconds until reset>` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description Per limit on this route: `"<name>";q=<quota>;w=<window seconds>` */
+                    "RateLimit-Policy"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"] & {
+                        /** @enum {string} */
+                        code?: "UNSUPPORTED_MEDIA_TYPE";
+                    };
+                };
+            };
+            /**
              * @description Too many requests. Codes:
              *     - `RATE_LIMITED`: too many attempts for this account or IP
+             *     - `TOO_MANY_BODIES`: this client is already sending `BODY_BUDGET_PER_CLIENT` bytes of request bodies; this one was not read
              */
             429: {
                 headers: {
@@ -3896,7 +4185,7 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["ProblemDetails"] & {
                         /** @enum {string} */
-                        code?: "RATE_LIMITED";
+                        code?: "RATE_LIMITED" | "TOO_MANY_BODIES";
                     };
                 };
             };
@@ -3920,6 +4209,7 @@ export interface operations {
             /**
              * @description Service unavailable. Codes:
              *     - `DEPENDENCY_UNAVAILABLE`: the database (or another service the request needs) cannot be reached; retry after `Retry-After` seconds, and keep your tokens
+             *     - `SERVER_BUSY`: the server is receiving `BODY_BUDGET` bytes of request bodies; this one was not read
              */
             503: {
                 headers: {
@@ -3932,7 +4222,7 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["ProblemDetails"] & {
                         /** @enum {string} */
-                        code?: "DEPENDENCY_UNAVAILABLE";
+                        code?: "DEPENDENCY_UNAVAILABLE" | "SERVER_BUSY";
                     };
                 };
             };
@@ -4945,6 +5235,9 @@ export interface operations {
              *     - `INVALID_REQUEST_ID`
              *     - `INVALID_HOST`
              *     - `MALFORMED_URL`
+             *     - `MALFORMED_JSON`
+             *     - `BODY_TOO_DEEP`
+             *     - `BAD_REQUEST`
              */
             400: {
                 headers: {
@@ -4955,7 +5248,7 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["ProblemDetails"] & {
                         /** @enum {string} */
-                        code?: "INVALID_HOST" | "INVALID_REQUEST_ID" | "MALFORMED_URL" | "VALIDATION_FAILED";
+                        code?: "BAD_REQUEST" | "BODY_TOO_DEEP" | "INVALID_HOST" | "INVALID_REQUEST_ID" | "MALFORMED_JSON" | "MALFORMED_URL" | "VALIDATION_FAILED";
                     };
                 };
             };
@@ -5013,6 +5306,40 @@ export interface operations {
                 };
             };
             /**
+             * @description Request timeout. Codes:
+             *     - `REQUEST_TIMEOUT`: the whole request did not arrive within `REQUEST_TIMEOUT`; the connection is closed
+             */
+            408: {
+                headers: {
+                    /** @description The request id (the one sent, if valid, else a new UUID): quote it to an operator. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"] & {
+                        /** @enum {string} */
+                        code?: "REQUEST_TIMEOUT";
+                    };
+                };
+            };
+            /**
+             * @description Request body too large. Codes:
+             *     - `PAYLOAD_TOO_LARGE`
+             */
+            413: {
+                headers: {
+                    /** @description The request id (the one sent, if valid, else a new UUID): quote it to an operator. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"] & {
+                        /** @enum {string} */
+                        code?: "PAYLOAD_TOO_LARGE";
+                    };
+                };
+            };
+            /**
              * @description URI too long. Codes:
              *     - `URI_TOO_LONG`: a path parameter is longer than 100 characters
              */
@@ -5026,6 +5353,42 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetails"] & {
                         /** @enum {string} */
                         code?: "URI_TOO_LONG";
+                    };
+                };
+            };
+            /**
+             * @description Unsupported media type. Codes:
+             *     - `UNSUPPORTED_MEDIA_TYPE`
+             */
+            415: {
+                headers: {
+                    /** @description The request id (the one sent, if valid, else a new UUID): quote it to an operator. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"] & {
+                        /** @enum {string} */
+                        code?: "UNSUPPORTED_MEDIA_TYPE";
+                    };
+                };
+            };
+            /**
+             * @description Too many requests. Codes:
+             *     - `TOO_MANY_BODIES`: this client is already sending `BODY_BUDGET_PER_CLIENT` bytes of request bodies; this one was not read
+             */
+            429: {
+                headers: {
+                    /** @description The request id (the one sent, if valid, else a new UUID): quote it to an operator. */
+                    "X-Request-Id": string;
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"] & {
+                        /** @enum {string} */
+                        code?: "TOO_MANY_BODIES";
                     };
                 };
             };
@@ -5049,6 +5412,7 @@ export interface operations {
             /**
              * @description Service unavailable. Codes:
              *     - `DEPENDENCY_UNAVAILABLE`: the database (or another service the request needs) cannot be reached; retry after `Retry-After` seconds, and keep your tokens
+             *     - `SERVER_BUSY`: the server is receiving `BODY_BUDGET` bytes of request bodies; this one was not read
              */
             503: {
                 headers: {
@@ -5061,7 +5425,7 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["ProblemDetails"] & {
                         /** @enum {string} */
-                        code?: "DEPENDENCY_UNAVAILABLE";
+                        code?: "DEPENDENCY_UNAVAILABLE" | "SERVER_BUSY";
                     };
                 };
             };
@@ -5446,6 +5810,9 @@ export interface operations {
              *     - `INVALID_REQUEST_ID`
              *     - `INVALID_HOST`
              *     - `MALFORMED_URL`
+             *     - `MALFORMED_JSON`
+             *     - `BODY_TOO_DEEP`
+             *     - `BAD_REQUEST`
              */
             400: {
                 headers: {
@@ -5456,7 +5823,7 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["ProblemDetails"] & {
                         /** @enum {string} */
-                        code?: "CANNOT_DISABLE_SELF" | "INVALID_HOST" | "INVALID_REQUEST_ID" | "MALFORMED_URL" | "VALIDATION_FAILED";
+                        code?: "BAD_REQUEST" | "BODY_TOO_DEEP" | "CANNOT_DISABLE_SELF" | "INVALID_HOST" | "INVALID_REQUEST_ID" | "MALFORMED_JSON" | "MALFORMED_URL" | "VALIDATION_FAILED";
                     };
                 };
             };
@@ -5514,6 +5881,40 @@ export interface operations {
                 };
             };
             /**
+             * @description Request timeout. Codes:
+             *     - `REQUEST_TIMEOUT`: the whole request did not arrive within `REQUEST_TIMEOUT`; the connection is closed
+             */
+            408: {
+                headers: {
+                    /** @description The request id (the one sent, if valid, else a new UUID): quote it to an operator. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"] & {
+                        /** @enum {string} */
+                        code?: "REQUEST_TIMEOUT";
+                    };
+                };
+            };
+            /**
+             * @description Request body too large. Codes:
+             *     - `PAYLOAD_TOO_LARGE`
+             */
+            413: {
+                headers: {
+                    /** @description The request id (the one sent, if valid, else a new UUID): quote it to an operator. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"] & {
+                        /** @enum {string} */
+                        code?: "PAYLOAD_TOO_LARGE";
+                    };
+                };
+            };
+            /**
              * @description URI too long. Codes:
              *     - `URI_TOO_LONG`: a path parameter is longer than 100 characters
              */
@@ -5527,6 +5928,42 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetails"] & {
                         /** @enum {string} */
                         code?: "URI_TOO_LONG";
+                    };
+                };
+            };
+            /**
+             * @description Unsupported media type. Codes:
+             *     - `UNSUPPORTED_MEDIA_TYPE`
+             */
+            415: {
+                headers: {
+                    /** @description The request id (the one sent, if valid, else a new UUID): quote it to an operator. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"] & {
+                        /** @enum {string} */
+                        code?: "UNSUPPORTED_MEDIA_TYPE";
+                    };
+                };
+            };
+            /**
+             * @description Too many requests. Codes:
+             *     - `TOO_MANY_BODIES`: this client is already sending `BODY_BUDGET_PER_CLIENT` bytes of request bodies; this one was not read
+             */
+            429: {
+                headers: {
+                    /** @description The request id (the one sent, if valid, else a new UUID): quote it to an operator. */
+                    "X-Request-Id": string;
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"] & {
+                        /** @enum {string} */
+                        code?: "TOO_MANY_BODIES";
                     };
                 };
             };
@@ -5550,6 +5987,7 @@ export interface operations {
             /**
              * @description Service unavailable. Codes:
              *     - `DEPENDENCY_UNAVAILABLE`: the database (or another service the request needs) cannot be reached; retry after `Retry-After` seconds, and keep your tokens
+             *     - `SERVER_BUSY`: the server is receiving `BODY_BUDGET` bytes of request bodies; this one was not read
              */
             503: {
                 headers: {
@@ -5562,7 +6000,7 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["ProblemDetails"] & {
                         /** @enum {string} */
-                        code?: "DEPENDENCY_UNAVAILABLE";
+                        code?: "DEPENDENCY_UNAVAILABLE" | "SERVER_BUSY";
                     };
                 };
             };
@@ -5595,6 +6033,9 @@ export interface operations {
              *     - `INVALID_REQUEST_ID`
              *     - `INVALID_HOST`
              *     - `MALFORMED_URL`
+             *     - `MALFORMED_JSON`
+             *     - `BODY_TOO_DEEP`
+             *     - `BAD_REQUEST`
              */
             400: {
                 headers: {
@@ -5605,7 +6046,7 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["ProblemDetails"] & {
                         /** @enum {string} */
-                        code?: "INVALID_HOST" | "INVALID_REQUEST_ID" | "MALFORMED_URL" | "VALIDATION_FAILED";
+                        code?: "BAD_REQUEST" | "BODY_TOO_DEEP" | "INVALID_HOST" | "INVALID_REQUEST_ID" | "MALFORMED_JSON" | "MALFORMED_URL" | "VALIDATION_FAILED";
                     };
                 };
             };
@@ -5663,6 +6104,40 @@ export interface operations {
                 };
             };
             /**
+             * @description Request timeout. Codes:
+             *     - `REQUEST_TIMEOUT`: the whole request did not arrive within `REQUEST_TIMEOUT`; the connection is closed
+             */
+            408: {
+                headers: {
+                    /** @description The request id (the one sent, if valid, else a new UUID): quote it to an operator. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"] & {
+                        /** @enum {string} */
+                        code?: "REQUEST_TIMEOUT";
+                    };
+                };
+            };
+            /**
+             * @description Request body too large. Codes:
+             *     - `PAYLOAD_TOO_LARGE`
+             */
+            413: {
+                headers: {
+                    /** @description The request id (the one sent, if valid, else a new UUID): quote it to an operator. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"] & {
+                        /** @enum {string} */
+                        code?: "PAYLOAD_TOO_LARGE";
+                    };
+                };
+            };
+            /**
              * @description URI too long. Codes:
              *     - `URI_TOO_LONG`: a path parameter is longer than 100 characters
              */
@@ -5676,6 +6151,42 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetails"] & {
                         /** @enum {string} */
                         code?: "URI_TOO_LONG";
+                    };
+                };
+            };
+            /**
+             * @description Unsupported media type. Codes:
+             *     - `UNSUPPORTED_MEDIA_TYPE`
+             */
+            415: {
+                headers: {
+                    /** @description The request id (the one sent, if valid, else a new UUID): quote it to an operator. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"] & {
+                        /** @enum {string} */
+                        code?: "UNSUPPORTED_MEDIA_TYPE";
+                    };
+                };
+            };
+            /**
+             * @description Too many requests. Codes:
+             *     - `TOO_MANY_BODIES`: this client is already sending `BODY_BUDGET_PER_CLIENT` bytes of request bodies; this one was not read
+             */
+            429: {
+                headers: {
+                    /** @description The request id (the one sent, if valid, else a new UUID): quote it to an operator. */
+                    "X-Request-Id": string;
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"] & {
+                        /** @enum {string} */
+                        code?: "TOO_MANY_BODIES";
                     };
                 };
             };
@@ -5699,6 +6210,7 @@ export interface operations {
             /**
              * @description Service unavailable. Codes:
              *     - `DEPENDENCY_UNAVAILABLE`: the database (or another service the request needs) cannot be reached; retry after `Retry-After` seconds, and keep your tokens
+             *     - `SERVER_BUSY`: the server is receiving `BODY_BUDGET` bytes of request bodies; this one was not read
              */
             503: {
                 headers: {
@@ -5711,7 +6223,7 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["ProblemDetails"] & {
                         /** @enum {string} */
-                        code?: "DEPENDENCY_UNAVAILABLE";
+                        code?: "DEPENDENCY_UNAVAILABLE" | "SERVER_BUSY";
                     };
                 };
             };
@@ -5744,6 +6256,9 @@ export interface operations {
              *     - `INVALID_REQUEST_ID`
              *     - `INVALID_HOST`
              *     - `MALFORMED_URL`
+             *     - `MALFORMED_JSON`
+             *     - `BODY_TOO_DEEP`
+             *     - `BAD_REQUEST`
              */
             400: {
                 headers: {
@@ -5754,7 +6269,7 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["ProblemDetails"] & {
                         /** @enum {string} */
-                        code?: "INVALID_HOST" | "INVALID_REQUEST_ID" | "MALFORMED_URL" | "VALIDATION_FAILED";
+                        code?: "BAD_REQUEST" | "BODY_TOO_DEEP" | "INVALID_HOST" | "INVALID_REQUEST_ID" | "MALFORMED_JSON" | "MALFORMED_URL" | "VALIDATION_FAILED";
                     };
                 };
             };
@@ -5812,6 +6327,40 @@ export interface operations {
                 };
             };
             /**
+             * @description Request timeout. Codes:
+             *     - `REQUEST_TIMEOUT`: the whole request did not arrive within `REQUEST_TIMEOUT`; the connection is closed
+             */
+            408: {
+                headers: {
+                    /** @description The request id (the one sent, if valid, else a new UUID): quote it to an operator. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"] & {
+                        /** @enum {string} */
+                        code?: "REQUEST_TIMEOUT";
+                    };
+                };
+            };
+            /**
+             * @description Request body too large. Codes:
+             *     - `PAYLOAD_TOO_LARGE`
+             */
+            413: {
+                headers: {
+                    /** @description The request id (the one sent, if valid, else a new UUID): quote it to an operator. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"] & {
+                        /** @enum {string} */
+                        code?: "PAYLOAD_TOO_LARGE";
+                    };
+                };
+            };
+            /**
              * @description URI too long. Codes:
              *     - `URI_TOO_LONG`: a path parameter is longer than 100 characters
              */
@@ -5825,6 +6374,42 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetails"] & {
                         /** @enum {string} */
                         code?: "URI_TOO_LONG";
+                    };
+                };
+            };
+            /**
+             * @description Unsupported media type. Codes:
+             *     - `UNSUPPORTED_MEDIA_TYPE`
+             */
+            415: {
+                headers: {
+                    /** @description The request id (the one sent, if valid, else a new UUID): quote it to an operator. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"] & {
+                        /** @enum {string} */
+                        code?: "UNSUPPORTED_MEDIA_TYPE";
+                    };
+                };
+            };
+            /**
+             * @description Too many requests. Codes:
+             *     - `TOO_MANY_BODIES`: this client is already sending `BODY_BUDGET_PER_CLIENT` bytes of request bodies; this one was not read
+             */
+            429: {
+                headers: {
+                    /** @description The request id (the one sent, if valid, else a new UUID): quote it to an operator. */
+                    "X-Request-Id": string;
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"] & {
+                        /** @enum {string} */
+                        code?: "TOO_MANY_BODIES";
                     };
                 };
             };
@@ -5848,6 +6433,7 @@ export interface operations {
             /**
              * @description Service unavailable. Codes:
              *     - `DEPENDENCY_UNAVAILABLE`: the database (or another service the request needs) cannot be reached; retry after `Retry-After` seconds, and keep your tokens
+             *     - `SERVER_BUSY`: the server is receiving `BODY_BUDGET` bytes of request bodies; this one was not read
              */
             503: {
                 headers: {
@@ -5860,7 +6446,7 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["ProblemDetails"] & {
                         /** @enum {string} */
-                        code?: "DEPENDENCY_UNAVAILABLE";
+                        code?: "DEPENDENCY_UNAVAILABLE" | "SERVER_BUSY";
                     };
                 };
             };
@@ -5893,6 +6479,9 @@ export interface operations {
              *     - `INVALID_REQUEST_ID`
              *     - `INVALID_HOST`
              *     - `MALFORMED_URL`
+             *     - `MALFORMED_JSON`
+             *     - `BODY_TOO_DEEP`
+             *     - `BAD_REQUEST`
              */
             400: {
                 headers: {
@@ -5903,7 +6492,7 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["ProblemDetails"] & {
                         /** @enum {string} */
-                        code?: "INVALID_HOST" | "INVALID_REQUEST_ID" | "MALFORMED_URL" | "VALIDATION_FAILED";
+                        code?: "BAD_REQUEST" | "BODY_TOO_DEEP" | "INVALID_HOST" | "INVALID_REQUEST_ID" | "MALFORMED_JSON" | "MALFORMED_URL" | "VALIDATION_FAILED";
                     };
                 };
             };
@@ -5961,6 +6550,40 @@ export interface operations {
                 };
             };
             /**
+             * @description Request timeout. Codes:
+             *     - `REQUEST_TIMEOUT`: the whole request did not arrive within `REQUEST_TIMEOUT`; the connection is closed
+             */
+            408: {
+                headers: {
+                    /** @description The request id (the one sent, if valid, else a new UUID): quote it to an operator. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"] & {
+                        /** @enum {string} */
+                        code?: "REQUEST_TIMEOUT";
+                    };
+                };
+            };
+            /**
+             * @description Request body too large. Codes:
+             *     - `PAYLOAD_TOO_LARGE`
+             */
+            413: {
+                headers: {
+                    /** @description The request id (the one sent, if valid, else a new UUID): quote it to an operator. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"] & {
+                        /** @enum {string} */
+                        code?: "PAYLOAD_TOO_LARGE";
+                    };
+                };
+            };
+            /**
              * @description URI too long. Codes:
              *     - `URI_TOO_LONG`: a path parameter is longer than 100 characters
              */
@@ -5974,6 +6597,42 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetails"] & {
                         /** @enum {string} */
                         code?: "URI_TOO_LONG";
+                    };
+                };
+            };
+            /**
+             * @description Unsupported media type. Codes:
+             *     - `UNSUPPORTED_MEDIA_TYPE`
+             */
+            415: {
+                headers: {
+                    /** @description The request id (the one sent, if valid, else a new UUID): quote it to an operator. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"] & {
+                        /** @enum {string} */
+                        code?: "UNSUPPORTED_MEDIA_TYPE";
+                    };
+                };
+            };
+            /**
+             * @description Too many requests. Codes:
+             *     - `TOO_MANY_BODIES`: this client is already sending `BODY_BUDGET_PER_CLIENT` bytes of request bodies; this one was not read
+             */
+            429: {
+                headers: {
+                    /** @description The request id (the one sent, if valid, else a new UUID): quote it to an operator. */
+                    "X-Request-Id": string;
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"] & {
+                        /** @enum {string} */
+                        code?: "TOO_MANY_BODIES";
                     };
                 };
             };
@@ -5997,6 +6656,7 @@ export interface operations {
             /**
              * @description Service unavailable. Codes:
              *     - `DEPENDENCY_UNAVAILABLE`: the database (or another service the request needs) cannot be reached; retry after `Retry-After` seconds, and keep your tokens
+             *     - `SERVER_BUSY`: the server is receiving `BODY_BUDGET` bytes of request bodies; this one was not read
              */
             503: {
                 headers: {
@@ -6009,7 +6669,7 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["ProblemDetails"] & {
                         /** @enum {string} */
-                        code?: "DEPENDENCY_UNAVAILABLE";
+                        code?: "DEPENDENCY_UNAVAILABLE" | "SERVER_BUSY";
                     };
                 };
             };
@@ -6042,6 +6702,9 @@ export interface operations {
              *     - `INVALID_REQUEST_ID`
              *     - `INVALID_HOST`
              *     - `MALFORMED_URL`
+             *     - `MALFORMED_JSON`
+             *     - `BODY_TOO_DEEP`
+             *     - `BAD_REQUEST`
              */
             400: {
                 headers: {
@@ -6052,7 +6715,7 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["ProblemDetails"] & {
                         /** @enum {string} */
-                        code?: "INVALID_HOST" | "INVALID_REQUEST_ID" | "MALFORMED_URL" | "VALIDATION_FAILED";
+                        code?: "BAD_REQUEST" | "BODY_TOO_DEEP" | "INVALID_HOST" | "INVALID_REQUEST_ID" | "MALFORMED_JSON" | "MALFORMED_URL" | "VALIDATION_FAILED";
                     };
                 };
             };
@@ -6110,6 +6773,23 @@ export interface operations {
                 };
             };
             /**
+             * @description Request timeout. Codes:
+             *     - `REQUEST_TIMEOUT`: the whole request did not arrive within `REQUEST_TIMEOUT`; the connection is closed
+             */
+            408: {
+                headers: {
+                    /** @description The request id (the one sent, if valid, else a new UUID): quote it to an operator. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"] & {
+                        /** @enum {string} */
+                        code?: "REQUEST_TIMEOUT";
+                    };
+                };
+            };
+            /**
              * @description Conflict. Codes:
              *     - `ALREADY_VERIFIED`: the email is already verified
              */
@@ -6127,6 +6807,23 @@ export interface operations {
                 };
             };
             /**
+             * @description Request body too large. Codes:
+             *     - `PAYLOAD_TOO_LARGE`
+             */
+            413: {
+                headers: {
+                    /** @description The request id (the one sent, if valid, else a new UUID): quote it to an operator. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"] & {
+                        /** @enum {string} */
+                        code?: "PAYLOAD_TOO_LARGE";
+                    };
+                };
+            };
+            /**
              * @description URI too long. Codes:
              *     - `URI_TOO_LONG`: a path parameter is longer than 100 characters
              */
@@ -6140,6 +6837,42 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetails"] & {
                         /** @enum {string} */
                         code?: "URI_TOO_LONG";
+                    };
+                };
+            };
+            /**
+             * @description Unsupported media type. Codes:
+             *     - `UNSUPPORTED_MEDIA_TYPE`
+             */
+            415: {
+                headers: {
+                    /** @description The request id (the one sent, if valid, else a new UUID): quote it to an operator. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"] & {
+                        /** @enum {string} */
+                        code?: "UNSUPPORTED_MEDIA_TYPE";
+                    };
+                };
+            };
+            /**
+             * @description Too many requests. Codes:
+             *     - `TOO_MANY_BODIES`: this client is already sending `BODY_BUDGET_PER_CLIENT` bytes of request bodies; this one was not read
+             */
+            429: {
+                headers: {
+                    /** @description The request id (the one sent, if valid, else a new UUID): quote it to an operator. */
+                    "X-Request-Id": string;
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"] & {
+                        /** @enum {string} */
+                        code?: "TOO_MANY_BODIES";
                     };
                 };
             };
@@ -6163,6 +6896,7 @@ export interface operations {
             /**
              * @description Service unavailable. Codes:
              *     - `DEPENDENCY_UNAVAILABLE`: the database (or another service the request needs) cannot be reached; retry after `Retry-After` seconds, and keep your tokens
+             *     - `SERVER_BUSY`: the server is receiving `BODY_BUDGET` bytes of request bodies; this one was not read
              */
             503: {
                 headers: {
@@ -6175,7 +6909,7 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["ProblemDetails"] & {
                         /** @enum {string} */
-                        code?: "DEPENDENCY_UNAVAILABLE";
+                        code?: "DEPENDENCY_UNAVAILABLE" | "SERVER_BUSY";
                     };
                 };
             };

@@ -146,7 +146,9 @@ export function registerBodyBudget(
   deferContinue(fastify.server);
   fastify.addHook('preParsing', (request, reply, payload, done) => {
     const bytes = declaredBodySize(request.headers, limits.bodyLimit);
-    if (bytes === 0) {
+    // Fastify never reads a GET's or HEAD's body: Node discards it once the answer is sent, holding
+    // no more of it than the socket's buffer meanwhile.
+    if (bytes === 0 || request.method === 'GET' || request.method === 'HEAD') {
       done(null, payload);
       return;
     }

@@ -112,12 +112,6 @@ function fromFastify(exception: unknown): { status: number; code: string; detail
             detail: 'Send the request body as application/json.',
           }
         : { status: 400, code: 'BAD_REQUEST', detail: 'The request body could not be read.' };
-    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
-      return {
-        status: 400,
-        code: 'MALFORMED_JSON',
-        detail: 'The request declares JSON but has an empty body.',
-      };
     case undefined:
     default:
       if (statusCode === 400) {

@@ -220,10 +220,12 @@ const METHODS = ['get', 'put', 'post', 'delete', 'patch'] as const;
 
 /**
  * What every operation can answer because of the app itself rather than its route: an invalid
- * X-Request-Id, a missing or doubled Host, or a path that does not decode (400), a path parameter over the router's limit (414), an unexpected error (500), a dependency out of reach (503), and for operations with a body the body parser's
- * answers (bad JSON, too deep, not an object, too large, not JSON), the request timeout (408) and the
- * body budget (429, 503). Also adds the RateLimit fields
- * to every answer of a rate-limited operation, and the request id header to every answer.
+ * X-Request-Id, a missing or doubled Host, or a path that does not decode (400), a path parameter
+ * over the router's limit (414), an unexpected error (500), a dependency out of reach (503); and for
+ * every operation that reads a body (one that takes a body, and every POST, PUT, PATCH and DELETE) the
+ * body parser's answers (bad JSON, too deep, not an object, too large, not JSON), the request timeout
+ * (408) and the body budget (429, 503). Also adds the RateLimit fields to every answer of a
+ * rate-limited operation, and the request id header to every answer.
  */
 export function finishDocument(document: OpenAPIObject): OpenAPIObject {
   for (const pathItem of Object.values(document.paths) as Array<
@@ -252,8 +254,14 @@ export function finishDocument(document: OpenAPIObject): OpenAPIObject {
         // The global ValidationPipe: one 400 listing every failed check in errors[].
         mergeProblem(responses, 400, ['VALIDATION_FAILED']);
       }
+      // Fastify reads a body sent with any method but GET, to an operation that takes none too (which
+      // then ignores it), so what reading it can answer belongs to every such operation.
       if (operation.requestBody) {
         mergeProblem(responses, 400, ['MALFORMED_JSON', 'BODY_TOO_DEEP', 'BODY_NOT_OBJECT', 'BAD_REQUEST']);
+      } else if (method !== 'get') {
+        mergeProblem(responses, 400, ['MALFORMED_JSON', 'BODY_TOO_DEEP', 'BAD_REQUEST']);
+      }
+      if (operation.requestBody || method !== 'get') {
         mergeProblem(responses, 408, ['REQUEST_TIMEOUT'], {
           description: 'the whole request did not arrive within `REQUEST_TIMEOUT`; the connection is closed',
         });
