@@ -67,10 +67,14 @@ export async function createApp(options: CreateAppOptions): Promise<NestFastifyA
   const { app: appConfig } = options.config.values;
   // One logger for Nest (nestjs-pino) and Fastify, which logs each request (RequestLog).
   const logger = options.logger ?? createAppLogger(appConfig, options.logDestination);
+  const requestLog = new RequestLog();
+  // Fastify runs no hooks for what its router refuses (frameworkErrors): those answers are logged and
+  // timed when sent, by the metrics once the app has built them.
+  const built: { metrics?: MetricsService } = {};
   const adapter = new GracefulFastifyAdapter(
     {
       loggerInstance: logger,
-      logController: new RequestLog(),
+      logController: requestLog,
       childLoggerFactory: sameLogger,
       bodyLimit: appConfig.bodyLimit,
       // A client that stalls mid-request holds its connection and the body read so far; without a
@@ -78,7 +82,10 @@ export async function createApp(options: CreateAppOptions): Promise<NestFastifyA
       // Node's own answer to a request without Host is a bare 400: hardenFastify answers it instead.
       ...nodeServerOptions(appConfig.requestTimeoutMs),
       clientErrorHandler: clientErrorHandler(logger, SECURITY_HEADERS),
-      frameworkErrors: frameworkErrors(SECURITY_HEADERS),
+      frameworkErrors: frameworkErrors(SECURITY_HEADERS, (request, reply) => {
+        requestLog.requestCompleted(null, request, reply);
+        built.metrics?.requestAnswered(request, reply);
+      }),
       trustProxy: appConfig.trustProxy,
       requestIdHeader: false,
       genReqId: (req: IdentifiedRequest) => {
@@ -133,6 +140,7 @@ export async function createApp(options: CreateAppOptions): Promise<NestFastifyA
 
   const fastify: FastifyInstance = app.getHttpAdapter().getInstance();
   const metrics = app.get(MetricsService);
+  built.metrics = metrics;
   metrics.instrument(fastify);
   registerSecurityHeaders(fastify);
   metrics.watchBodyBudget(

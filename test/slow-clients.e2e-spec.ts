@@ -119,7 +119,7 @@ function continueExchange(
 /** The value of one series (name and labels, as exposed) on the app's /metrics; NaN when absent. */
 async function metricValue(t: TestApp, series: string): Promise<number> {
   const text = (await t.request('/metrics')).text;
-  const escaped = series.replace(/[{}"]/g, (c) => `\\${c}`);
+  const escaped = series.replace(/[{}"()[\].*+?^$|\\]/g, (c) => `\\${c}`);
   return Number(new RegExp(`^${escaped} (\\d+)$`, 'm').exec(text)?.[1] ?? NaN);
 }
 
@@ -253,7 +253,22 @@ describe('slow and malformed clients', () => {
       expect(res.headers.get('strict-transport-security')).toMatch(/max-age=/);
       expect(res.headers.get('content-security-policy')).toMatch(/frame-ancestors 'none'/);
       expect(res.headers.get('cache-control')).toBe('no-store');
+      // And a completion line in the request log, and a place in the request metrics, like every other.
+      const line = t.logs
+        .map(
+          (text) =>
+            JSON.parse(text) as { msg?: string; req?: { id?: string }; res?: { statusCode?: number } },
+        )
+        .find((entry) => entry.req?.id === res.body.requestId && entry.msg === 'request completed');
+      expect(line?.res?.statusCode).toBe(res.status);
     }
+    const timed = (status: number) =>
+      metricValue(
+        t,
+        `gatehouse_http_request_duration_seconds_count{method="GET",route="(unmatched)",status="${status}"}`,
+      );
+    expect(await timed(400)).toBe(1);
+    expect(await timed(414)).toBe(1);
   });
 
   it('answers an HTTP/1.1 request without a Host, or with two, with 400 INVALID_HOST as problem+json, and runs none of them', async () => {

@@ -125,10 +125,15 @@ export function clientErrorHandler(logger: FastifyBaseLogger, securityHeaders: S
 /**
  * Fastify's `frameworkErrors`: what its router refuses before a route is found (a path that does not
  * decode, a path parameter over its length limit) is problem+json too, not Fastify's own JSON. The
- * app's hooks do not run for these answers, so the headers they would add are set here.
+ * app's hooks do not run for these answers, so the headers they would add are set here, and
+ * `onAnswered` is told once each is sent: the request log and the metrics would not see it otherwise.
  */
-export function frameworkErrors(securityHeaders: SecurityHeaders) {
+export function frameworkErrors(
+  securityHeaders: SecurityHeaders,
+  onAnswered: (request: FastifyRequest, reply: FastifyReply) => void = () => undefined,
+) {
   return (error: FastifyError, request: FastifyRequest, reply: FastifyReply): void => {
+    reply.raw.once('finish', () => onAnswered(request, reply));
     const [status, code, detail] =
       error.code === 'FST_ERR_BAD_URL'
         ? [400, 'MALFORMED_URL', 'The request path is not a valid URL path.']

@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { DataSource } from 'typeorm';
 import type { BodyBudget, BodyBudgetRefusal } from '../common/body-budget.js';
@@ -208,16 +208,21 @@ export class MetricsService {
    */
   instrument(fastify: FastifyInstance): void {
     fastify.addHook('onResponse', (request, reply, done) => {
-      this.requestDuration.observe(
-        {
-          method: request.method,
-          route: request.routeOptions.url ?? UNMATCHED_ROUTE,
-          status: String(reply.statusCode),
-        },
-        reply.elapsedTime / 1000,
-      );
+      this.requestAnswered(request, reply);
       done();
     });
+  }
+
+  /** Times one answer; instrument() calls it for every request that reaches a route's hooks. */
+  requestAnswered(request: FastifyRequest, reply: FastifyReply): void {
+    this.requestDuration.observe(
+      {
+        method: request.method,
+        route: request.routeOptions.url ?? UNMATCHED_ROUTE,
+        status: String(reply.statusCode),
+      },
+      reply.elapsedTime / 1000,
+    );
   }
 
   /** mysql2's pool behind TypeORM's MySQL driver; undefined on SQLite. */
