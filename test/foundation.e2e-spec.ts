@@ -69,6 +69,29 @@ describe('the request pipeline', () => {
     expect(fields).toEqual(expect.arrayContaining(['name', 'count']));
   });
 
+  it('lists at most 100 errors, each within the document’s lengths, however many fields a client invents', async () => {
+    const user = await newUser(t);
+    const invented = Object.fromEntries(Array.from({ length: 150 }, (_, i) => [`extra${i}`, 1]));
+    const longName = 'n'.repeat(5000);
+    // Each answer is checked against the document by t.request: 150 errors, or a 5,000-character field,
+    // broke its ProblemDetails schema.
+    const body = await t.request('/api/v1/todos', {
+      method: 'POST',
+      token: user.accessToken,
+      body: { title: 'ok', [longName]: 1, ...invented },
+    });
+    expectProblem(body, 400, 'VALIDATION_FAILED');
+    expect(body.body.errors).toHaveLength(100);
+    expect(body.body.errors[0]).toEqual({ field: `${'n'.repeat(255)}…`, message: expect.any(String) });
+    expect(body.body.errors[0].message).toHaveLength(1024);
+    const query = await t.request(
+      `/api/v1/todos?${Array.from({ length: 150 }, (_, i) => `q${i}=1`).join('&')}`,
+      { token: user.accessToken },
+    );
+    expectProblem(query, 400, 'VALIDATION_FAILED');
+    expect(query.body.errors).toHaveLength(100);
+  });
+
   it('rejects unknown fields', async () => {
     const res = await t.request('/api/v1/probe/echo', {
       method: 'POST',

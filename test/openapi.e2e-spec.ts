@@ -212,6 +212,18 @@ describe('the OpenAPI document', () => {
     expect(createTodo.responses['201'].headers?.RateLimit).toBeUndefined();
   });
 
+  it('lists 503 AUTH_BUSY on every operation that takes a password, whose check can be refused for load', () => {
+    const takingPasswords = operations(committed).filter(({ operation }) => {
+      const body = operation.requestBody?.content['application/json']?.schema;
+      return Object.keys((body && resolve(body).properties) ?? {}).some((name) => /password/i.test(name));
+    });
+    expect(takingPasswords.length).toBeGreaterThanOrEqual(6);
+    const codes503 = (operation: Operation): unknown[] =>
+      operation.responses['503']?.content?.['application/problem+json']?.schema?.allOf?.[1]?.properties?.code
+        ?.enum ?? [];
+    expect(takingPasswords.filter(({ operation }) => !codes503(operation).includes('AUTH_BUSY'))).toEqual([]);
+  });
+
   it('has servers, described tags and a bearer scheme that states its JWT rules (RFC 8725)', () => {
     expect(committed.servers?.length).toBeGreaterThan(0);
     const described = new Set(committed.tags?.filter((tag) => tag.description).map((tag) => tag.name));

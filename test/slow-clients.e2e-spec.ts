@@ -295,6 +295,25 @@ describe('slow and malformed clients', () => {
     expect(await todos()).toBe(2);
   });
 
+  it('answers a request received whole before bytes that are not HTTP, then closes, instead of a 400 under its id', async () => {
+    const todo = JSON.stringify({ title: 'before garbage' });
+    const head = postHead('/api/v1/todos', todo.length, user.accessToken).replace(
+      'Connection: close\r\n',
+      '',
+    );
+    for (const garbage of ['X', 'GARBAGE\r\n\r\n']) {
+      const answer = await rawExchange(t.url, [head + todo + garbage]);
+      expect(answer.status).toBe(201);
+      expect(answer.headers.connection).toBe('close');
+      expect(answer.body).not.toContain('MALFORMED_REQUEST');
+    }
+    expect(await t.dataSource.getRepository(Todo).countBy({ userId: user.id, title: 'before garbage' })).toBe(
+      2,
+    );
+    // Bytes that are not HTTP with no request before them are still answered 400.
+    expect((await rawExchange(t.url, ['GARBAGE\r\n\r\n'])).status).toBe(400);
+  });
+
   it('answers a declared body over BODY_LIMIT with 413 at once and closes, leaving nothing for the timeout', async () => {
     // The rest of that body never comes: were the connection kept, the timeout would find the request
     // unfinished and write a 408 after the 413.

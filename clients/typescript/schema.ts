@@ -1094,7 +1094,7 @@ export interface components {
              * @example 7f0c2a5e-4f1d-4c55-9a57-0d1f0b7f3c2e
              */
             requestId: string;
-            /** @description For `VALIDATION_FAILED`: one entry per failed check. */
+            /** @description For `VALIDATION_FAILED`: one entry per failed check, the first 100 of them. */
             errors?: components["schemas"]["FieldErrorDto"][];
         };
     };
@@ -1130,6 +1130,7 @@ export interface operations {
              *     - `INVALID_REQUEST_ID`
              *     - `INVALID_HOST`
              *     - `MALFORMED_URL`
+             *     - `MALFORMED_REQUEST`
              */
             400: {
                 headers: {
@@ -1140,7 +1141,7 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["ProblemDetails"] & {
                         /** @enum {string} */
-                        code?: "INVALID_HOST" | "INVALID_REQUEST_ID" | "MALFORMED_URL";
+                        code?: "INVALID_HOST" | "INVALID_REQUEST_ID" | "MALFORMED_REQUEST" | "MALFORMED_URL";
                     };
                 };
             };
@@ -1160,6 +1161,40 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetails"] & {
                         /** @enum {string} */
                         code?: "UNAUTHENTICATED";
+                    };
+                };
+            };
+            /**
+             * @description Request timeout. Codes:
+             *     - `REQUEST_TIMEOUT`: the whole request did not arrive within `REQUEST_TIMEOUT`; the connection is closed
+             */
+            408: {
+                headers: {
+                    /** @description The request id (the one sent, if valid, else a new UUID): quote it to an operator. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"] & {
+                        /** @enum {string} */
+                        code?: "REQUEST_TIMEOUT";
+                    };
+                };
+            };
+            /**
+             * @description Request headers too large. Codes:
+             *     - `HEADERS_TOO_LARGE`: the request headers are larger than the server accepts; the connection is closed
+             */
+            431: {
+                headers: {
+                    /** @description The request id (the one sent, if valid, else a new UUID): quote it to an operator. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"] & {
+                        /** @enum {string} */
+                        code?: "HEADERS_TOO_LARGE";
                     };
                 };
             };
@@ -1231,6 +1266,7 @@ export interface operations {
              *     - `INVALID_REQUEST_ID`
              *     - `INVALID_HOST`
              *     - `MALFORMED_URL`
+             *     - `MALFORMED_REQUEST`
              *     - `VALIDATION_FAILED`
              *     - `MALFORMED_JSON`
              *     - `BODY_TOO_DEEP`
@@ -1250,7 +1286,7 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["ProblemDetails"] & {
                         /** @enum {string} */
-                        code?: "BAD_REQUEST" | "BODY_NOT_OBJECT" | "BODY_TOO_DEEP" | "INVALID_HOST" | "INVALID_REQUEST_ID" | "MALFORMED_JSON" | "MALFORMED_URL" | "VALIDATION_FAILED";
+                        code?: "BAD_REQUEST" | "BODY_NOT_OBJECT" | "BODY_TOO_DEEP" | "INVALID_HOST" | "INVALID_REQUEST_ID" | "MALFORMED_JSON" | "MALFORMED_REQUEST" | "MALFORMED_URL" | "VALIDATION_FAILED";
                     };
                 };
             };
@@ -1366,6 +1402,27 @@ export interface operations {
                 };
             };
             /**
+             * @description Request headers too large. Codes:
+             *     - `HEADERS_TOO_LARGE`: the request headers are larger than the server accepts; the connection is closed
+             */
+            431: {
+                headers: {
+                    /** @description The request id (the one sent, if valid, else a new UUID): quote it to an operator. */
+                    "X-Request-Id": string;
+                    /** @description Per limit on this route: `"<name>";r=<remaining>;t=<seconds until reset>` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description Per limit on this route: `"<name>";q=<quota>;w=<window seconds>` */
+                    "RateLimit-Policy"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"] & {
+                        /** @enum {string} */
+                        code?: "HEADERS_TOO_LARGE";
+                    };
+                };
+            };
+            /**
              * @description Internal error. Codes:
              *     - `INTERNAL_ERROR`
              */
@@ -1434,6 +1491,7 @@ export interface operations {
              *     - `INVALID_REQUEST_ID`
              *     - `INVALID_HOST`
              *     - `MALFORMED_URL`
+             *     - `MALFORMED_REQUEST`
              *     - `VALIDATION_FAILED`
              *     - `MALFORMED_JSON`
              *     - `BODY_TOO_DEEP`
@@ -1449,7 +1507,7 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["ProblemDetails"] & {
                         /** @enum {string} */
-                        code?: "BAD_REQUEST" | "BODY_NOT_OBJECT" | "BODY_TOO_DEEP" | "EMAIL_IMMUTABLE" | "INVALID_HOST" | "INVALID_REQUEST_ID" | "MALFORMED_JSON" | "MALFORMED_URL" | "VALIDATION_FAILED";
+                        code?: "BAD_REQUEST" | "BODY_NOT_OBJECT" | "BODY_TOO_DEEP" | "EMAIL_IMMUTABLE" | "INVALID_HOST" | "INVALID_REQUEST_ID" | "MALFORMED_JSON" | "MALFORMED_REQUEST" | "MALFORMED_URL" | "VALIDATION_FAILED";
                     };
                 };
             };
@@ -1560,6 +1618,23 @@ export interface operations {
                 };
             };
             /**
+             * @description Request headers too large. Codes:
+             *     - `HEADERS_TOO_LARGE`: the request headers are larger than the server accepts; the connection is closed
+             */
+            431: {
+                headers: {
+                    /** @description The request id (the one sent, if valid, else a new UUID): quote it to an operator. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"] & {
+                        /** @enum {string} */
+                        code?: "HEADERS_TOO_LARGE";
+                    };
+                };
+            };
+            /**
              * @description Internal error. Codes:
              *     - `INTERNAL_ERROR`
              */
@@ -1631,6 +1706,7 @@ export interface operations {
              *     - `INVALID_REQUEST_ID`
              *     - `INVALID_HOST`
              *     - `MALFORMED_URL`
+             *     - `MALFORMED_REQUEST`
              *     - `VALIDATION_FAILED`
              *     - `MALFORMED_JSON`
              *     - `BODY_TOO_DEEP`
@@ -1650,7 +1726,7 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["ProblemDetails"] & {
                         /** @enum {string} */
-                        code?: "BAD_REQUEST" | "BODY_NOT_OBJECT" | "BODY_TOO_DEEP" | "INVALID_HOST" | "INVALID_REQUEST_ID" | "MALFORMED_JSON" | "MALFORMED_URL" | "VALIDATION_FAILED";
+                        code?: "BAD_REQUEST" | "BODY_NOT_OBJECT" | "BODY_TOO_DEEP" | "INVALID_HOST" | "INVALID_REQUEST_ID" | "MALFORMED_JSON" | "MALFORMED_REQUEST" | "MALFORMED_URL" | "VALIDATION_FAILED";
                     };
                 };
             };
@@ -1763,6 +1839,27 @@ export interface operations {
                 };
             };
             /**
+             * @description Request headers too large. Codes:
+             *     - `HEADERS_TOO_LARGE`: the request headers are larger than the server accepts; the connection is closed
+             */
+            431: {
+                headers: {
+                    /** @description The request id (the one sent, if valid, else a new UUID): quote it to an operator. */
+                    "X-Request-Id": string;
+                    /** @description Per limit on this route: `"<name>";r=<remaining>;t=<seconds until reset>` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description Per limit on this route: `"<name>";q=<quota>;w=<window seconds>` */
+                    "RateLimit-Policy"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"] & {
+                        /** @enum {string} */
+                        code?: "HEADERS_TOO_LARGE";
+                    };
+                };
+            };
+            /**
              * @description Internal error. Codes:
              *     - `INTERNAL_ERROR`
              */
@@ -1836,6 +1933,7 @@ export interface operations {
              *     - `INVALID_REQUEST_ID`
              *     - `INVALID_HOST`
              *     - `MALFORMED_URL`
+             *     - `MALFORMED_REQUEST`
              *     - `VALIDATION_FAILED`
              *     - `MALFORMED_JSON`
              *     - `BODY_TOO_DEEP`
@@ -1855,7 +1953,7 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["ProblemDetails"] & {
                         /** @enum {string} */
-                        code?: "BAD_REQUEST" | "BODY_NOT_OBJECT" | "BODY_TOO_DEEP" | "INVALID_HOST" | "INVALID_REQUEST_ID" | "MALFORMED_JSON" | "MALFORMED_URL" | "TOKEN_EXPIRED" | "TOKEN_INVALID" | "VALIDATION_FAILED";
+                        code?: "BAD_REQUEST" | "BODY_NOT_OBJECT" | "BODY_TOO_DEEP" | "INVALID_HOST" | "INVALID_REQUEST_ID" | "MALFORMED_JSON" | "MALFORMED_REQUEST" | "MALFORMED_URL" | "TOKEN_EXPIRED" | "TOKEN_INVALID" | "VALIDATION_FAILED";
                     };
                 };
             };
@@ -1943,6 +2041,27 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetails"] & {
                         /** @enum {string} */
                         code?: "RATE_LIMITED" | "TOO_MANY_BODIES";
+                    };
+                };
+            };
+            /**
+             * @description Request headers too large. Codes:
+             *     - `HEADERS_TOO_LARGE`: the request headers are larger than the server accepts; the connection is closed
+             */
+            431: {
+                headers: {
+                    /** @description The request id (the one sent, if valid, else a new UUID): quote it to an operator. */
+                    "X-Request-Id": string;
+                    /** @description Per limit on this route: `"<name>";r=<remaining>;t=<seconds until reset>` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description Per limit on this route: `"<name>";q=<quota>;w=<window seconds>` */
+                    "RateLimit-Policy"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"] & {
+                        /** @enum {string} */
+                        code?: "HEADERS_TOO_LARGE";
                     };
                 };
             };
@@ -2017,6 +2136,7 @@ export interface operations {
              *     - `INVALID_REQUEST_ID`
              *     - `INVALID_HOST`
              *     - `MALFORMED_URL`
+             *     - `MALFORMED_REQUEST`
              *     - `VALIDATION_FAILED`
              *     - `MALFORMED_JSON`
              *     - `BODY_TOO_DEEP`
@@ -2036,7 +2156,7 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["ProblemDetails"] & {
                         /** @enum {string} */
-                        code?: "BAD_REQUEST" | "BODY_NOT_OBJECT" | "BODY_TOO_DEEP" | "INVALID_HOST" | "INVALID_REQUEST_ID" | "MALFORMED_JSON" | "MALFORMED_URL" | "VALIDATION_FAILED";
+                        code?: "BAD_REQUEST" | "BODY_NOT_OBJECT" | "BODY_TOO_DEEP" | "INVALID_HOST" | "INVALID_REQUEST_ID" | "MALFORMED_JSON" | "MALFORMED_REQUEST" | "MALFORMED_URL" | "VALIDATION_FAILED";
                     };
                 };
             };
@@ -2124,6 +2244,27 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetails"] & {
                         /** @enum {string} */
                         code?: "RATE_LIMITED" | "TOO_MANY_BODIES";
+                    };
+                };
+            };
+            /**
+             * @description Request headers too large. Codes:
+             *     - `HEADERS_TOO_LARGE`: the request headers are larger than the server accepts; the connection is closed
+             */
+            431: {
+                headers: {
+                    /** @description The request id (the one sent, if valid, else a new UUID): quote it to an operator. */
+                    "X-Request-Id": string;
+                    /** @description Per limit on this route: `"<name>";r=<remaining>;t=<seconds until reset>` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description Per limit on this route: `"<name>";q=<quota>;w=<window seconds>` */
+                    "RateLimit-Policy"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"] & {
+                        /** @enum {string} */
+                        code?: "HEADERS_TOO_LARGE";
                     };
                 };
             };
@@ -2199,6 +2340,7 @@ export interface operations {
              *     - `INVALID_REQUEST_ID`
              *     - `INVALID_HOST`
              *     - `MALFORMED_URL`
+             *     - `MALFORMED_REQUEST`
              *     - `VALIDATION_FAILED`
              *     - `MALFORMED_JSON`
              *     - `BODY_TOO_DEEP`
@@ -2218,7 +2360,7 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["ProblemDetails"] & {
                         /** @enum {string} */
-                        code?: "BAD_REQUEST" | "BODY_NOT_OBJECT" | "BODY_TOO_DEEP" | "INVALID_HOST" | "INVALID_REQUEST_ID" | "MALFORMED_JSON" | "MALFORMED_URL" | "VALIDATION_FAILED";
+                        code?: "BAD_REQUEST" | "BODY_NOT_OBJECT" | "BODY_TOO_DEEP" | "INVALID_HOST" | "INVALID_REQUEST_ID" | "MALFORMED_JSON" | "MALFORMED_REQUEST" | "MALFORMED_URL" | "VALIDATION_FAILED";
                     };
                 };
             };
@@ -2354,6 +2496,27 @@ export interface operations {
                 };
             };
             /**
+             * @description Request headers too large. Codes:
+             *     - `HEADERS_TOO_LARGE`: the request headers are larger than the server accepts; the connection is closed
+             */
+            431: {
+                headers: {
+                    /** @description The request id (the one sent, if valid, else a new UUID): quote it to an operator. */
+                    "X-Request-Id": string;
+                    /** @description Per limit on this route: `"<name>";r=<remaining>;t=<seconds until reset>` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description Per limit on this route: `"<name>";q=<quota>;w=<window seconds>` */
+                    "RateLimit-Policy"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"] & {
+                        /** @enum {string} */
+                        code?: "HEADERS_TOO_LARGE";
+                    };
+                };
+            };
+            /**
              * @description Internal error. Codes:
              *     - `INTERNAL_ERROR`
              */
@@ -2425,6 +2588,7 @@ export interface operations {
              *     - `INVALID_REQUEST_ID`
              *     - `INVALID_HOST`
              *     - `MALFORMED_URL`
+             *     - `MALFORMED_REQUEST`
              *     - `VALIDATION_FAILED`
              *     - `MALFORMED_JSON`
              *     - `BODY_TOO_DEEP`
@@ -2444,7 +2608,7 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["ProblemDetails"] & {
                         /** @enum {string} */
-                        code?: "BAD_REQUEST" | "BODY_NOT_OBJECT" | "BODY_TOO_DEEP" | "INVALID_HOST" | "INVALID_REQUEST_ID" | "MALFORMED_JSON" | "MALFORMED_URL" | "VALIDATION_FAILED";
+                        code?: "BAD_REQUEST" | "BODY_NOT_OBJECT" | "BODY_TOO_DEEP" | "INVALID_HOST" | "INVALID_REQUEST_ID" | "MALFORMED_JSON" | "MALFORMED_REQUEST" | "MALFORMED_URL" | "VALIDATION_FAILED";
                     };
                 };
             };
@@ -2580,6 +2744,27 @@ export interface operations {
                 };
             };
             /**
+             * @description Request headers too large. Codes:
+             *     - `HEADERS_TOO_LARGE`: the request headers are larger than the server accepts; the connection is closed
+             */
+            431: {
+                headers: {
+                    /** @description The request id (the one sent, if valid, else a new UUID): quote it to an operator. */
+                    "X-Request-Id": string;
+                    /** @description Per limit on this route: `"<name>";r=<remaining>;t=<seconds until reset>` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description Per limit on this route: `"<name>";q=<quota>;w=<window seconds>` */
+                    "RateLimit-Policy"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"] & {
+                        /** @enum {string} */
+                        code?: "HEADERS_TOO_LARGE";
+                    };
+                };
+            };
+            /**
              * @description Internal error. Codes:
              *     - `INTERNAL_ERROR`
              */
@@ -2651,6 +2836,7 @@ export interface operations {
              *     - `INVALID_REQUEST_ID`
              *     - `INVALID_HOST`
              *     - `MALFORMED_URL`
+             *     - `MALFORMED_REQUEST`
              *     - `VALIDATION_FAILED`
              *     - `MALFORMED_JSON`
              *     - `BODY_TOO_DEEP`
@@ -2670,7 +2856,7 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["ProblemDetails"] & {
                         /** @enum {string} */
-                        code?: "BAD_REQUEST" | "BODY_NOT_OBJECT" | "BODY_TOO_DEEP" | "INVALID_HOST" | "INVALID_REQUEST_ID" | "MALFORMED_JSON" | "MALFORMED_URL" | "VALIDATION_FAILED";
+                        code?: "BAD_REQUEST" | "BODY_NOT_OBJECT" | "BODY_TOO_DEEP" | "INVALID_HOST" | "INVALID_REQUEST_ID" | "MALFORMED_JSON" | "MALFORMED_REQUEST" | "MALFORMED_URL" | "VALIDATION_FAILED";
                     };
                 };
             };
@@ -2783,6 +2969,27 @@ export interface operations {
                 };
             };
             /**
+             * @description Request headers too large. Codes:
+             *     - `HEADERS_TOO_LARGE`: the request headers are larger than the server accepts; the connection is closed
+             */
+            431: {
+                headers: {
+                    /** @description The request id (the one sent, if valid, else a new UUID): quote it to an operator. */
+                    "X-Request-Id": string;
+                    /** @description Per limit on this route: `"<name>";r=<remaining>;t=<seconds until reset>` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description Per limit on this route: `"<name>";q=<quota>;w=<window seconds>` */
+                    "RateLimit-Policy"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"] & {
+                        /** @enum {string} */
+                        code?: "HEADERS_TOO_LARGE";
+                    };
+                };
+            };
+            /**
              * @description Internal error. Codes:
              *     - `INTERNAL_ERROR`
              */
@@ -2843,6 +3050,7 @@ export interface operations {
              *     - `INVALID_REQUEST_ID`
              *     - `INVALID_HOST`
              *     - `MALFORMED_URL`
+             *     - `MALFORMED_REQUEST`
              *     - `MALFORMED_JSON`
              *     - `BODY_TOO_DEEP`
              *     - `BAD_REQUEST`
@@ -2856,7 +3064,7 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["ProblemDetails"] & {
                         /** @enum {string} */
-                        code?: "BAD_REQUEST" | "BODY_TOO_DEEP" | "INVALID_HOST" | "INVALID_REQUEST_ID" | "MALFORMED_JSON" | "MALFORMED_URL";
+                        code?: "BAD_REQUEST" | "BODY_TOO_DEEP" | "INVALID_HOST" | "INVALID_REQUEST_ID" | "MALFORMED_JSON" | "MALFORMED_REQUEST" | "MALFORMED_URL";
                     };
                 };
             };
@@ -2946,6 +3154,23 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetails"] & {
                         /** @enum {string} */
                         code?: "TOO_MANY_BODIES";
+                    };
+                };
+            };
+            /**
+             * @description Request headers too large. Codes:
+             *     - `HEADERS_TOO_LARGE`: the request headers are larger than the server accepts; the connection is closed
+             */
+            431: {
+                headers: {
+                    /** @description The request id (the one sent, if valid, else a new UUID): quote it to an operator. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"] & {
+                        /** @enum {string} */
+                        code?: "HEADERS_TOO_LARGE";
                     };
                 };
             };
@@ -3010,6 +3235,7 @@ export interface operations {
              *     - `INVALID_REQUEST_ID`
              *     - `INVALID_HOST`
              *     - `MALFORMED_URL`
+             *     - `MALFORMED_REQUEST`
              *     - `MALFORMED_JSON`
              *     - `BODY_TOO_DEEP`
              *     - `BAD_REQUEST`
@@ -3023,7 +3249,7 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["ProblemDetails"] & {
                         /** @enum {string} */
-                        code?: "BAD_REQUEST" | "BODY_TOO_DEEP" | "INVALID_HOST" | "INVALID_REQUEST_ID" | "MALFORMED_JSON" | "MALFORMED_URL";
+                        code?: "BAD_REQUEST" | "BODY_TOO_DEEP" | "INVALID_HOST" | "INVALID_REQUEST_ID" | "MALFORMED_JSON" | "MALFORMED_REQUEST" | "MALFORMED_URL";
                     };
                 };
             };
@@ -3113,6 +3339,23 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetails"] & {
                         /** @enum {string} */
                         code?: "TOO_MANY_BODIES";
+                    };
+                };
+            };
+            /**
+             * @description Request headers too large. Codes:
+             *     - `HEADERS_TOO_LARGE`: the request headers are larger than the server accepts; the connection is closed
+             */
+            431: {
+                headers: {
+                    /** @description The request id (the one sent, if valid, else a new UUID): quote it to an operator. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"] & {
+                        /** @enum {string} */
+                        code?: "HEADERS_TOO_LARGE";
                     };
                 };
             };
@@ -3187,6 +3430,7 @@ export interface operations {
              *     - `INVALID_REQUEST_ID`
              *     - `INVALID_HOST`
              *     - `MALFORMED_URL`
+             *     - `MALFORMED_REQUEST`
              *     - `VALIDATION_FAILED`
              *     - `MALFORMED_JSON`
              *     - `BODY_TOO_DEEP`
@@ -3206,7 +3450,7 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["ProblemDetails"] & {
                         /** @enum {string} */
-                        code?: "BAD_REQUEST" | "BODY_NOT_OBJECT" | "BODY_TOO_DEEP" | "INVALID_HOST" | "INVALID_REQUEST_ID" | "MALFORMED_JSON" | "MALFORMED_URL" | "VALIDATION_FAILED";
+                        code?: "BAD_REQUEST" | "BODY_NOT_OBJECT" | "BODY_TOO_DEEP" | "INVALID_HOST" | "INVALID_REQUEST_ID" | "MALFORMED_JSON" | "MALFORMED_REQUEST" | "MALFORMED_URL" | "VALIDATION_FAILED";
                     };
                 };
             };
@@ -3294,6 +3538,27 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetails"] & {
                         /** @enum {string} */
                         code?: "RATE_LIMITED" | "TOO_MANY_BODIES";
+                    };
+                };
+            };
+            /**
+             * @description Request headers too large. Codes:
+             *     - `HEADERS_TOO_LARGE`: the request headers are larger than the server accepts; the connection is closed
+             */
+            431: {
+                headers: {
+                    /** @description The request id (the one sent, if valid, else a new UUID): quote it to an operator. */
+                    "X-Request-Id": string;
+                    /** @description Per limit on this route: `"<name>";r=<remaining>;t=<seconds until reset>` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description Per limit on this route: `"<name>";q=<quota>;w=<window seconds>` */
+                    "RateLimit-Policy"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"] & {
+                        /** @enum {string} */
+                        code?: "HEADERS_TOO_LARGE";
                     };
                 };
             };
@@ -3369,6 +3634,7 @@ export interface operations {
              *     - `INVALID_REQUEST_ID`
              *     - `INVALID_HOST`
              *     - `MALFORMED_URL`
+             *     - `MALFORMED_REQUEST`
              *     - `MALFORMED_JSON`
              *     - `BODY_TOO_DEEP`
              *     - `BODY_NOT_OBJECT`
@@ -3387,7 +3653,7 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["ProblemDetails"] & {
                         /** @enum {string} */
-                        code?: "BAD_REQUEST" | "BODY_NOT_OBJECT" | "BODY_TOO_DEEP" | "INVALID_HOST" | "INVALID_REQUEST_ID" | "MALFORMED_JSON" | "MALFORMED_URL" | "TOKEN_EXPIRED" | "TOKEN_INVALID" | "VALIDATION_FAILED";
+                        code?: "BAD_REQUEST" | "BODY_NOT_OBJECT" | "BODY_TOO_DEEP" | "INVALID_HOST" | "INVALID_REQUEST_ID" | "MALFORMED_JSON" | "MALFORMED_REQUEST" | "MALFORMED_URL" | "TOKEN_EXPIRED" | "TOKEN_INVALID" | "VALIDATION_FAILED";
                     };
                 };
             };
@@ -3479,6 +3745,27 @@ export interface operations {
                 };
             };
             /**
+             * @description Request headers too large. Codes:
+             *     - `HEADERS_TOO_LARGE`: the request headers are larger than the server accepts; the connection is closed
+             */
+            431: {
+                headers: {
+                    /** @description The request id (the one sent, if valid, else a new UUID): quote it to an operator. */
+                    "X-Request-Id": string;
+                    /** @description Per limit on this route: `"<name>";r=<remaining>;t=<seconds until reset>` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description Per limit on this route: `"<name>";q=<quota>;w=<window seconds>` */
+                    "RateLimit-Policy"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"] & {
+                        /** @enum {string} */
+                        code?: "HEADERS_TOO_LARGE";
+                    };
+                };
+            };
+            /**
              * @description Internal error. Codes:
              *     - `INTERNAL_ERROR`
              */
@@ -3548,6 +3835,7 @@ export interface operations {
              *     - `INVALID_REQUEST_ID`
              *     - `INVALID_HOST`
              *     - `MALFORMED_URL`
+             *     - `MALFORMED_REQUEST`
              *     - `VALIDATION_FAILED`
              */
             400: {
@@ -3559,7 +3847,7 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["ProblemDetails"] & {
                         /** @enum {string} */
-                        code?: "CURSOR_INVALID" | "INVALID_HOST" | "INVALID_REQUEST_ID" | "MALFORMED_URL" | "VALIDATION_FAILED";
+                        code?: "CURSOR_INVALID" | "INVALID_HOST" | "INVALID_REQUEST_ID" | "MALFORMED_REQUEST" | "MALFORMED_URL" | "VALIDATION_FAILED";
                     };
                 };
             };
@@ -3579,6 +3867,40 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetails"] & {
                         /** @enum {string} */
                         code?: "UNAUTHENTICATED";
+                    };
+                };
+            };
+            /**
+             * @description Request timeout. Codes:
+             *     - `REQUEST_TIMEOUT`: the whole request did not arrive within `REQUEST_TIMEOUT`; the connection is closed
+             */
+            408: {
+                headers: {
+                    /** @description The request id (the one sent, if valid, else a new UUID): quote it to an operator. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"] & {
+                        /** @enum {string} */
+                        code?: "REQUEST_TIMEOUT";
+                    };
+                };
+            };
+            /**
+             * @description Request headers too large. Codes:
+             *     - `HEADERS_TOO_LARGE`: the request headers are larger than the server accepts; the connection is closed
+             */
+            431: {
+                headers: {
+                    /** @description The request id (the one sent, if valid, else a new UUID): quote it to an operator. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"] & {
+                        /** @enum {string} */
+                        code?: "HEADERS_TOO_LARGE";
                     };
                 };
             };
@@ -3646,6 +3968,7 @@ export interface operations {
              *     - `INVALID_REQUEST_ID`
              *     - `INVALID_HOST`
              *     - `MALFORMED_URL`
+             *     - `MALFORMED_REQUEST`
              *     - `MALFORMED_JSON`
              *     - `BODY_TOO_DEEP`
              *     - `BAD_REQUEST`
@@ -3659,7 +3982,7 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["ProblemDetails"] & {
                         /** @enum {string} */
-                        code?: "BAD_REQUEST" | "BODY_TOO_DEEP" | "INVALID_HOST" | "INVALID_REQUEST_ID" | "MALFORMED_JSON" | "MALFORMED_URL" | "VALIDATION_FAILED";
+                        code?: "BAD_REQUEST" | "BODY_TOO_DEEP" | "INVALID_HOST" | "INVALID_REQUEST_ID" | "MALFORMED_JSON" | "MALFORMED_REQUEST" | "MALFORMED_URL" | "VALIDATION_FAILED";
                     };
                 };
             };
@@ -3787,6 +4110,23 @@ export interface operations {
                 };
             };
             /**
+             * @description Request headers too large. Codes:
+             *     - `HEADERS_TOO_LARGE`: the request headers are larger than the server accepts; the connection is closed
+             */
+            431: {
+                headers: {
+                    /** @description The request id (the one sent, if valid, else a new UUID): quote it to an operator. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"] & {
+                        /** @enum {string} */
+                        code?: "HEADERS_TOO_LARGE";
+                    };
+                };
+            };
+            /**
              * @description Internal error. Codes:
              *     - `INTERNAL_ERROR`
              */
@@ -3856,6 +4196,7 @@ export interface operations {
              *     - `INVALID_REQUEST_ID`
              *     - `INVALID_HOST`
              *     - `MALFORMED_URL`
+             *     - `MALFORMED_REQUEST`
              *     - `VALIDATION_FAILED`
              *     - `MALFORMED_JSON`
              *     - `BODY_TOO_DEEP`
@@ -3875,7 +4216,7 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["ProblemDetails"] & {
                         /** @enum {string} */
-                        code?: "BAD_REQUEST" | "BODY_NOT_OBJECT" | "BODY_TOO_DEEP" | "INVALID_HOST" | "INVALID_REQUEST_ID" | "MALFORMED_JSON" | "MALFORMED_URL" | "VALIDATION_FAILED";
+                        code?: "BAD_REQUEST" | "BODY_NOT_OBJECT" | "BODY_TOO_DEEP" | "INVALID_HOST" | "INVALID_REQUEST_ID" | "MALFORMED_JSON" | "MALFORMED_REQUEST" | "MALFORMED_URL" | "VALIDATION_FAILED";
                     };
                 };
             };
@@ -3991,6 +4332,27 @@ export interface operations {
                 };
             };
             /**
+             * @description Request headers too large. Codes:
+             *     - `HEADERS_TOO_LARGE`: the request headers are larger than the server accepts; the connection is closed
+             */
+            431: {
+                headers: {
+                    /** @description The request id (the one sent, if valid, else a new UUID): quote it to an operator. */
+                    "X-Request-Id": string;
+                    /** @description Per limit on this route: `"<name>";r=<remaining>;t=<seconds until reset>` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description Per limit on this route: `"<name>";q=<quota>;w=<window seconds>` */
+                    "RateLimit-Policy"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"] & {
+                        /** @enum {string} */
+                        code?: "HEADERS_TOO_LARGE";
+                    };
+                };
+            };
+            /**
              * @description Internal error. Codes:
              *     - `INTERNAL_ERROR`
              */
@@ -4058,6 +4420,7 @@ export interface operations {
              *     - `INVALID_REQUEST_ID`
              *     - `INVALID_HOST`
              *     - `MALFORMED_URL`
+             *     - `MALFORMED_REQUEST`
              *     - `MALFORMED_JSON`
              *     - `BODY_TOO_DEEP`
              *     - `BAD_REQUEST`
@@ -4075,7 +4438,7 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["ProblemDetails"] & {
                         /** @enum {string} */
-                        code?: "BAD_REQUEST" | "BODY_TOO_DEEP" | "INVALID_HOST" | "INVALID_REQUEST_ID" | "MALFORMED_JSON" | "MALFORMED_URL";
+                        code?: "BAD_REQUEST" | "BODY_TOO_DEEP" | "INVALID_HOST" | "INVALID_REQUEST_ID" | "MALFORMED_JSON" | "MALFORMED_REQUEST" | "MALFORMED_URL";
                     };
                 };
             };
@@ -4190,6 +4553,27 @@ export interface operations {
                 };
             };
             /**
+             * @description Request headers too large. Codes:
+             *     - `HEADERS_TOO_LARGE`: the request headers are larger than the server accepts; the connection is closed
+             */
+            431: {
+                headers: {
+                    /** @description The request id (the one sent, if valid, else a new UUID): quote it to an operator. */
+                    "X-Request-Id": string;
+                    /** @description Per limit on this route: `"<name>";r=<remaining>;t=<seconds until reset>` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description Per limit on this route: `"<name>";q=<quota>;w=<window seconds>` */
+                    "RateLimit-Policy"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"] & {
+                        /** @enum {string} */
+                        code?: "HEADERS_TOO_LARGE";
+                    };
+                };
+            };
+            /**
              * @description Internal error. Codes:
              *     - `INTERNAL_ERROR`
              */
@@ -4263,6 +4647,7 @@ export interface operations {
              *     - `INVALID_REQUEST_ID`
              *     - `INVALID_HOST`
              *     - `MALFORMED_URL`
+             *     - `MALFORMED_REQUEST`
              *     - `VALIDATION_FAILED`
              *     - `MALFORMED_JSON`
              *     - `BODY_TOO_DEEP`
@@ -4282,7 +4667,7 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["ProblemDetails"] & {
                         /** @enum {string} */
-                        code?: "BAD_REQUEST" | "BODY_NOT_OBJECT" | "BODY_TOO_DEEP" | "INVALID_HOST" | "INVALID_REQUEST_ID" | "MALFORMED_JSON" | "MALFORMED_URL" | "MFA_CODE_INVALID" | "MFA_CURRENT_CODE_REQUIRED" | "MFA_SETUP_REQUIRED" | "VALIDATION_FAILED";
+                        code?: "BAD_REQUEST" | "BODY_NOT_OBJECT" | "BODY_TOO_DEEP" | "INVALID_HOST" | "INVALID_REQUEST_ID" | "MALFORMED_JSON" | "MALFORMED_REQUEST" | "MALFORMED_URL" | "MFA_CODE_INVALID" | "MFA_CURRENT_CODE_REQUIRED" | "MFA_SETUP_REQUIRED" | "VALIDATION_FAILED";
                     };
                 };
             };
@@ -4398,6 +4783,27 @@ export interface operations {
                 };
             };
             /**
+             * @description Request headers too large. Codes:
+             *     - `HEADERS_TOO_LARGE`: the request headers are larger than the server accepts; the connection is closed
+             */
+            431: {
+                headers: {
+                    /** @description The request id (the one sent, if valid, else a new UUID): quote it to an operator. */
+                    "X-Request-Id": string;
+                    /** @description Per limit on this route: `"<name>";r=<remaining>;t=<seconds until reset>` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description Per limit on this route: `"<name>";q=<quota>;w=<window seconds>` */
+                    "RateLimit-Policy"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"] & {
+                        /** @enum {string} */
+                        code?: "HEADERS_TOO_LARGE";
+                    };
+                };
+            };
+            /**
              * @description Internal error. Codes:
              *     - `INTERNAL_ERROR`
              */
@@ -4467,6 +4873,7 @@ export interface operations {
              *     - `INVALID_REQUEST_ID`
              *     - `INVALID_HOST`
              *     - `MALFORMED_URL`
+             *     - `MALFORMED_REQUEST`
              *     - `VALIDATION_FAILED`
              *     - `MALFORMED_JSON`
              *     - `BODY_TOO_DEEP`
@@ -4486,7 +4893,7 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["ProblemDetails"] & {
                         /** @enum {string} */
-                        code?: "BAD_REQUEST" | "BODY_NOT_OBJECT" | "BODY_TOO_DEEP" | "INVALID_HOST" | "INVALID_REQUEST_ID" | "MALFORMED_JSON" | "MALFORMED_URL" | "MFA_NOT_ENABLED" | "VALIDATION_FAILED";
+                        code?: "BAD_REQUEST" | "BODY_NOT_OBJECT" | "BODY_TOO_DEEP" | "INVALID_HOST" | "INVALID_REQUEST_ID" | "MALFORMED_JSON" | "MALFORMED_REQUEST" | "MALFORMED_URL" | "MFA_NOT_ENABLED" | "VALIDATION_FAILED";
                     };
                 };
             };
@@ -4603,6 +5010,27 @@ export interface operations {
                 };
             };
             /**
+             * @description Request headers too large. Codes:
+             *     - `HEADERS_TOO_LARGE`: the request headers are larger than the server accepts; the connection is closed
+             */
+            431: {
+                headers: {
+                    /** @description The request id (the one sent, if valid, else a new UUID): quote it to an operator. */
+                    "X-Request-Id": string;
+                    /** @description Per limit on this route: `"<name>";r=<remaining>;t=<seconds until reset>` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description Per limit on this route: `"<name>";q=<quota>;w=<window seconds>` */
+                    "RateLimit-Policy"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"] & {
+                        /** @enum {string} */
+                        code?: "HEADERS_TOO_LARGE";
+                    };
+                };
+            };
+            /**
              * @description Internal error. Codes:
              *     - `INTERNAL_ERROR`
              */
@@ -4621,6 +5049,7 @@ export interface operations {
             };
             /**
              * @description Service unavailable. Codes:
+             *     - `AUTH_BUSY`: too many password checks queued; retry shortly
              *     - `DEPENDENCY_UNAVAILABLE`: the database (or another service the request needs) cannot be reached; retry after `Retry-After` seconds, and keep your tokens
              *     - `SERVER_BUSY`: the server is receiving `BODY_BUDGET` bytes of request bodies; this one was not read
              */
@@ -4635,7 +5064,7 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["ProblemDetails"] & {
                         /** @enum {string} */
-                        code?: "DEPENDENCY_UNAVAILABLE" | "SERVER_BUSY";
+                        code?: "AUTH_BUSY" | "DEPENDENCY_UNAVAILABLE" | "SERVER_BUSY";
                     };
                 };
             };
@@ -4673,6 +5102,7 @@ export interface operations {
              *     - `INVALID_REQUEST_ID`
              *     - `INVALID_HOST`
              *     - `MALFORMED_URL`
+             *     - `MALFORMED_REQUEST`
              *     - `VALIDATION_FAILED`
              */
             400: {
@@ -4684,7 +5114,7 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["ProblemDetails"] & {
                         /** @enum {string} */
-                        code?: "CURSOR_INVALID" | "INVALID_HOST" | "INVALID_REQUEST_ID" | "MALFORMED_URL" | "VALIDATION_FAILED";
+                        code?: "CURSOR_INVALID" | "INVALID_HOST" | "INVALID_REQUEST_ID" | "MALFORMED_REQUEST" | "MALFORMED_URL" | "VALIDATION_FAILED";
                     };
                 };
             };
@@ -4704,6 +5134,40 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetails"] & {
                         /** @enum {string} */
                         code?: "UNAUTHENTICATED";
+                    };
+                };
+            };
+            /**
+             * @description Request timeout. Codes:
+             *     - `REQUEST_TIMEOUT`: the whole request did not arrive within `REQUEST_TIMEOUT`; the connection is closed
+             */
+            408: {
+                headers: {
+                    /** @description The request id (the one sent, if valid, else a new UUID): quote it to an operator. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"] & {
+                        /** @enum {string} */
+                        code?: "REQUEST_TIMEOUT";
+                    };
+                };
+            };
+            /**
+             * @description Request headers too large. Codes:
+             *     - `HEADERS_TOO_LARGE`: the request headers are larger than the server accepts; the connection is closed
+             */
+            431: {
+                headers: {
+                    /** @description The request id (the one sent, if valid, else a new UUID): quote it to an operator. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"] & {
+                        /** @enum {string} */
+                        code?: "HEADERS_TOO_LARGE";
                     };
                 };
             };
@@ -4777,6 +5241,7 @@ export interface operations {
              *     - `INVALID_REQUEST_ID`
              *     - `INVALID_HOST`
              *     - `MALFORMED_URL`
+             *     - `MALFORMED_REQUEST`
              *     - `VALIDATION_FAILED`
              */
             400: {
@@ -4788,7 +5253,7 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["ProblemDetails"] & {
                         /** @enum {string} */
-                        code?: "CURSOR_INVALID" | "INVALID_HOST" | "INVALID_REQUEST_ID" | "MALFORMED_URL" | "VALIDATION_FAILED";
+                        code?: "CURSOR_INVALID" | "INVALID_HOST" | "INVALID_REQUEST_ID" | "MALFORMED_REQUEST" | "MALFORMED_URL" | "VALIDATION_FAILED";
                     };
                 };
             };
@@ -4825,6 +5290,40 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetails"] & {
                         /** @enum {string} */
                         code?: "EMAIL_NOT_VERIFIED";
+                    };
+                };
+            };
+            /**
+             * @description Request timeout. Codes:
+             *     - `REQUEST_TIMEOUT`: the whole request did not arrive within `REQUEST_TIMEOUT`; the connection is closed
+             */
+            408: {
+                headers: {
+                    /** @description The request id (the one sent, if valid, else a new UUID): quote it to an operator. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"] & {
+                        /** @enum {string} */
+                        code?: "REQUEST_TIMEOUT";
+                    };
+                };
+            };
+            /**
+             * @description Request headers too large. Codes:
+             *     - `HEADERS_TOO_LARGE`: the request headers are larger than the server accepts; the connection is closed
+             */
+            431: {
+                headers: {
+                    /** @description The request id (the one sent, if valid, else a new UUID): quote it to an operator. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"] & {
+                        /** @enum {string} */
+                        code?: "HEADERS_TOO_LARGE";
                     };
                 };
             };
@@ -4894,6 +5393,7 @@ export interface operations {
              *     - `INVALID_REQUEST_ID`
              *     - `INVALID_HOST`
              *     - `MALFORMED_URL`
+             *     - `MALFORMED_REQUEST`
              *     - `VALIDATION_FAILED`
              *     - `MALFORMED_JSON`
              *     - `BODY_TOO_DEEP`
@@ -4909,7 +5409,7 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["ProblemDetails"] & {
                         /** @enum {string} */
-                        code?: "BAD_REQUEST" | "BODY_NOT_OBJECT" | "BODY_TOO_DEEP" | "INVALID_HOST" | "INVALID_REQUEST_ID" | "MALFORMED_JSON" | "MALFORMED_URL" | "VALIDATION_FAILED";
+                        code?: "BAD_REQUEST" | "BODY_NOT_OBJECT" | "BODY_TOO_DEEP" | "INVALID_HOST" | "INVALID_REQUEST_ID" | "MALFORMED_JSON" | "MALFORMED_REQUEST" | "MALFORMED_URL" | "VALIDATION_FAILED";
                     };
                 };
             };
@@ -5016,6 +5516,23 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetails"] & {
                         /** @enum {string} */
                         code?: "TOO_MANY_BODIES";
+                    };
+                };
+            };
+            /**
+             * @description Request headers too large. Codes:
+             *     - `HEADERS_TOO_LARGE`: the request headers are larger than the server accepts; the connection is closed
+             */
+            431: {
+                headers: {
+                    /** @description The request id (the one sent, if valid, else a new UUID): quote it to an operator. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"] & {
+                        /** @enum {string} */
+                        code?: "HEADERS_TOO_LARGE";
                     };
                 };
             };
@@ -5086,6 +5603,7 @@ export interface operations {
              *     - `INVALID_REQUEST_ID`
              *     - `INVALID_HOST`
              *     - `MALFORMED_URL`
+             *     - `MALFORMED_REQUEST`
              */
             400: {
                 headers: {
@@ -5096,7 +5614,7 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["ProblemDetails"] & {
                         /** @enum {string} */
-                        code?: "INVALID_HOST" | "INVALID_REQUEST_ID" | "MALFORMED_URL" | "VALIDATION_FAILED";
+                        code?: "INVALID_HOST" | "INVALID_REQUEST_ID" | "MALFORMED_REQUEST" | "MALFORMED_URL" | "VALIDATION_FAILED";
                     };
                 };
             };
@@ -5154,6 +5672,23 @@ export interface operations {
                 };
             };
             /**
+             * @description Request timeout. Codes:
+             *     - `REQUEST_TIMEOUT`: the whole request did not arrive within `REQUEST_TIMEOUT`; the connection is closed
+             */
+            408: {
+                headers: {
+                    /** @description The request id (the one sent, if valid, else a new UUID): quote it to an operator. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"] & {
+                        /** @enum {string} */
+                        code?: "REQUEST_TIMEOUT";
+                    };
+                };
+            };
+            /**
              * @description URI too long. Codes:
              *     - `URI_TOO_LONG`: a path parameter is longer than 100 characters
              */
@@ -5167,6 +5702,23 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetails"] & {
                         /** @enum {string} */
                         code?: "URI_TOO_LONG";
+                    };
+                };
+            };
+            /**
+             * @description Request headers too large. Codes:
+             *     - `HEADERS_TOO_LARGE`: the request headers are larger than the server accepts; the connection is closed
+             */
+            431: {
+                headers: {
+                    /** @description The request id (the one sent, if valid, else a new UUID): quote it to an operator. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"] & {
+                        /** @enum {string} */
+                        code?: "HEADERS_TOO_LARGE";
                     };
                 };
             };
@@ -5235,6 +5787,7 @@ export interface operations {
              *     - `INVALID_REQUEST_ID`
              *     - `INVALID_HOST`
              *     - `MALFORMED_URL`
+             *     - `MALFORMED_REQUEST`
              *     - `MALFORMED_JSON`
              *     - `BODY_TOO_DEEP`
              *     - `BAD_REQUEST`
@@ -5248,7 +5801,7 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["ProblemDetails"] & {
                         /** @enum {string} */
-                        code?: "BAD_REQUEST" | "BODY_TOO_DEEP" | "INVALID_HOST" | "INVALID_REQUEST_ID" | "MALFORMED_JSON" | "MALFORMED_URL" | "VALIDATION_FAILED";
+                        code?: "BAD_REQUEST" | "BODY_TOO_DEEP" | "INVALID_HOST" | "INVALID_REQUEST_ID" | "MALFORMED_JSON" | "MALFORMED_REQUEST" | "MALFORMED_URL" | "VALIDATION_FAILED";
                     };
                 };
             };
@@ -5389,6 +5942,23 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetails"] & {
                         /** @enum {string} */
                         code?: "TOO_MANY_BODIES";
+                    };
+                };
+            };
+            /**
+             * @description Request headers too large. Codes:
+             *     - `HEADERS_TOO_LARGE`: the request headers are larger than the server accepts; the connection is closed
+             */
+            431: {
+                headers: {
+                    /** @description The request id (the one sent, if valid, else a new UUID): quote it to an operator. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"] & {
+                        /** @enum {string} */
+                        code?: "HEADERS_TOO_LARGE";
                     };
                 };
             };
@@ -5463,6 +6033,7 @@ export interface operations {
              *     - `INVALID_REQUEST_ID`
              *     - `INVALID_HOST`
              *     - `MALFORMED_URL`
+             *     - `MALFORMED_REQUEST`
              *     - `VALIDATION_FAILED`
              *     - `MALFORMED_JSON`
              *     - `BODY_TOO_DEEP`
@@ -5478,7 +6049,7 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["ProblemDetails"] & {
                         /** @enum {string} */
-                        code?: "BAD_REQUEST" | "BODY_NOT_OBJECT" | "BODY_TOO_DEEP" | "INVALID_HOST" | "INVALID_REQUEST_ID" | "MALFORMED_JSON" | "MALFORMED_URL" | "VALIDATION_FAILED";
+                        code?: "BAD_REQUEST" | "BODY_NOT_OBJECT" | "BODY_TOO_DEEP" | "INVALID_HOST" | "INVALID_REQUEST_ID" | "MALFORMED_JSON" | "MALFORMED_REQUEST" | "MALFORMED_URL" | "VALIDATION_FAILED";
                     };
                 };
             };
@@ -5623,6 +6194,23 @@ export interface operations {
                 };
             };
             /**
+             * @description Request headers too large. Codes:
+             *     - `HEADERS_TOO_LARGE`: the request headers are larger than the server accepts; the connection is closed
+             */
+            431: {
+                headers: {
+                    /** @description The request id (the one sent, if valid, else a new UUID): quote it to an operator. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"] & {
+                        /** @enum {string} */
+                        code?: "HEADERS_TOO_LARGE";
+                    };
+                };
+            };
+            /**
              * @description Internal error. Codes:
              *     - `INTERNAL_ERROR`
              */
@@ -5693,6 +6281,7 @@ export interface operations {
              *     - `INVALID_REQUEST_ID`
              *     - `INVALID_HOST`
              *     - `MALFORMED_URL`
+             *     - `MALFORMED_REQUEST`
              *     - `VALIDATION_FAILED`
              */
             400: {
@@ -5704,7 +6293,7 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["ProblemDetails"] & {
                         /** @enum {string} */
-                        code?: "CURSOR_INVALID" | "INVALID_HOST" | "INVALID_REQUEST_ID" | "MALFORMED_URL" | "VALIDATION_FAILED";
+                        code?: "CURSOR_INVALID" | "INVALID_HOST" | "INVALID_REQUEST_ID" | "MALFORMED_REQUEST" | "MALFORMED_URL" | "VALIDATION_FAILED";
                     };
                 };
             };
@@ -5741,6 +6330,40 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetails"] & {
                         /** @enum {string} */
                         code?: "ADMIN_REQUIRED";
+                    };
+                };
+            };
+            /**
+             * @description Request timeout. Codes:
+             *     - `REQUEST_TIMEOUT`: the whole request did not arrive within `REQUEST_TIMEOUT`; the connection is closed
+             */
+            408: {
+                headers: {
+                    /** @description The request id (the one sent, if valid, else a new UUID): quote it to an operator. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"] & {
+                        /** @enum {string} */
+                        code?: "REQUEST_TIMEOUT";
+                    };
+                };
+            };
+            /**
+             * @description Request headers too large. Codes:
+             *     - `HEADERS_TOO_LARGE`: the request headers are larger than the server accepts; the connection is closed
+             */
+            431: {
+                headers: {
+                    /** @description The request id (the one sent, if valid, else a new UUID): quote it to an operator. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"] & {
+                        /** @enum {string} */
+                        code?: "HEADERS_TOO_LARGE";
                     };
                 };
             };
@@ -5810,6 +6433,7 @@ export interface operations {
              *     - `INVALID_REQUEST_ID`
              *     - `INVALID_HOST`
              *     - `MALFORMED_URL`
+             *     - `MALFORMED_REQUEST`
              *     - `MALFORMED_JSON`
              *     - `BODY_TOO_DEEP`
              *     - `BAD_REQUEST`
@@ -5823,7 +6447,7 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["ProblemDetails"] & {
                         /** @enum {string} */
-                        code?: "BAD_REQUEST" | "BODY_TOO_DEEP" | "CANNOT_DISABLE_SELF" | "INVALID_HOST" | "INVALID_REQUEST_ID" | "MALFORMED_JSON" | "MALFORMED_URL" | "VALIDATION_FAILED";
+                        code?: "BAD_REQUEST" | "BODY_TOO_DEEP" | "CANNOT_DISABLE_SELF" | "INVALID_HOST" | "INVALID_REQUEST_ID" | "MALFORMED_JSON" | "MALFORMED_REQUEST" | "MALFORMED_URL" | "VALIDATION_FAILED";
                     };
                 };
             };
@@ -5964,6 +6588,23 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetails"] & {
                         /** @enum {string} */
                         code?: "TOO_MANY_BODIES";
+                    };
+                };
+            };
+            /**
+             * @description Request headers too large. Codes:
+             *     - `HEADERS_TOO_LARGE`: the request headers are larger than the server accepts; the connection is closed
+             */
+            431: {
+                headers: {
+                    /** @description The request id (the one sent, if valid, else a new UUID): quote it to an operator. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"] & {
+                        /** @enum {string} */
+                        code?: "HEADERS_TOO_LARGE";
                     };
                 };
             };
@@ -6033,6 +6674,7 @@ export interface operations {
              *     - `INVALID_REQUEST_ID`
              *     - `INVALID_HOST`
              *     - `MALFORMED_URL`
+             *     - `MALFORMED_REQUEST`
              *     - `MALFORMED_JSON`
              *     - `BODY_TOO_DEEP`
              *     - `BAD_REQUEST`
@@ -6046,7 +6688,7 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["ProblemDetails"] & {
                         /** @enum {string} */
-                        code?: "BAD_REQUEST" | "BODY_TOO_DEEP" | "INVALID_HOST" | "INVALID_REQUEST_ID" | "MALFORMED_JSON" | "MALFORMED_URL" | "VALIDATION_FAILED";
+                        code?: "BAD_REQUEST" | "BODY_TOO_DEEP" | "INVALID_HOST" | "INVALID_REQUEST_ID" | "MALFORMED_JSON" | "MALFORMED_REQUEST" | "MALFORMED_URL" | "VALIDATION_FAILED";
                     };
                 };
             };
@@ -6187,6 +6829,23 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetails"] & {
                         /** @enum {string} */
                         code?: "TOO_MANY_BODIES";
+                    };
+                };
+            };
+            /**
+             * @description Request headers too large. Codes:
+             *     - `HEADERS_TOO_LARGE`: the request headers are larger than the server accepts; the connection is closed
+             */
+            431: {
+                headers: {
+                    /** @description The request id (the one sent, if valid, else a new UUID): quote it to an operator. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"] & {
+                        /** @enum {string} */
+                        code?: "HEADERS_TOO_LARGE";
                     };
                 };
             };
@@ -6256,6 +6915,7 @@ export interface operations {
              *     - `INVALID_REQUEST_ID`
              *     - `INVALID_HOST`
              *     - `MALFORMED_URL`
+             *     - `MALFORMED_REQUEST`
              *     - `MALFORMED_JSON`
              *     - `BODY_TOO_DEEP`
              *     - `BAD_REQUEST`
@@ -6269,7 +6929,7 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["ProblemDetails"] & {
                         /** @enum {string} */
-                        code?: "BAD_REQUEST" | "BODY_TOO_DEEP" | "INVALID_HOST" | "INVALID_REQUEST_ID" | "MALFORMED_JSON" | "MALFORMED_URL" | "VALIDATION_FAILED";
+                        code?: "BAD_REQUEST" | "BODY_TOO_DEEP" | "INVALID_HOST" | "INVALID_REQUEST_ID" | "MALFORMED_JSON" | "MALFORMED_REQUEST" | "MALFORMED_URL" | "VALIDATION_FAILED";
                     };
                 };
             };
@@ -6410,6 +7070,23 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetails"] & {
                         /** @enum {string} */
                         code?: "TOO_MANY_BODIES";
+                    };
+                };
+            };
+            /**
+             * @description Request headers too large. Codes:
+             *     - `HEADERS_TOO_LARGE`: the request headers are larger than the server accepts; the connection is closed
+             */
+            431: {
+                headers: {
+                    /** @description The request id (the one sent, if valid, else a new UUID): quote it to an operator. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"] & {
+                        /** @enum {string} */
+                        code?: "HEADERS_TOO_LARGE";
                     };
                 };
             };
@@ -6479,6 +7156,7 @@ export interface operations {
              *     - `INVALID_REQUEST_ID`
              *     - `INVALID_HOST`
              *     - `MALFORMED_URL`
+             *     - `MALFORMED_REQUEST`
              *     - `MALFORMED_JSON`
              *     - `BODY_TOO_DEEP`
              *     - `BAD_REQUEST`
@@ -6492,7 +7170,7 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["ProblemDetails"] & {
                         /** @enum {string} */
-                        code?: "BAD_REQUEST" | "BODY_TOO_DEEP" | "INVALID_HOST" | "INVALID_REQUEST_ID" | "MALFORMED_JSON" | "MALFORMED_URL" | "VALIDATION_FAILED";
+                        code?: "BAD_REQUEST" | "BODY_TOO_DEEP" | "INVALID_HOST" | "INVALID_REQUEST_ID" | "MALFORMED_JSON" | "MALFORMED_REQUEST" | "MALFORMED_URL" | "VALIDATION_FAILED";
                     };
                 };
             };
@@ -6637,6 +7315,23 @@ export interface operations {
                 };
             };
             /**
+             * @description Request headers too large. Codes:
+             *     - `HEADERS_TOO_LARGE`: the request headers are larger than the server accepts; the connection is closed
+             */
+            431: {
+                headers: {
+                    /** @description The request id (the one sent, if valid, else a new UUID): quote it to an operator. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"] & {
+                        /** @enum {string} */
+                        code?: "HEADERS_TOO_LARGE";
+                    };
+                };
+            };
+            /**
              * @description Internal error. Codes:
              *     - `INTERNAL_ERROR`
              */
@@ -6702,6 +7397,7 @@ export interface operations {
              *     - `INVALID_REQUEST_ID`
              *     - `INVALID_HOST`
              *     - `MALFORMED_URL`
+             *     - `MALFORMED_REQUEST`
              *     - `MALFORMED_JSON`
              *     - `BODY_TOO_DEEP`
              *     - `BAD_REQUEST`
@@ -6715,7 +7411,7 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["ProblemDetails"] & {
                         /** @enum {string} */
-                        code?: "BAD_REQUEST" | "BODY_TOO_DEEP" | "INVALID_HOST" | "INVALID_REQUEST_ID" | "MALFORMED_JSON" | "MALFORMED_URL" | "VALIDATION_FAILED";
+                        code?: "BAD_REQUEST" | "BODY_TOO_DEEP" | "INVALID_HOST" | "INVALID_REQUEST_ID" | "MALFORMED_JSON" | "MALFORMED_REQUEST" | "MALFORMED_URL" | "VALIDATION_FAILED";
                     };
                 };
             };
@@ -6877,6 +7573,23 @@ export interface operations {
                 };
             };
             /**
+             * @description Request headers too large. Codes:
+             *     - `HEADERS_TOO_LARGE`: the request headers are larger than the server accepts; the connection is closed
+             */
+            431: {
+                headers: {
+                    /** @description The request id (the one sent, if valid, else a new UUID): quote it to an operator. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"] & {
+                        /** @enum {string} */
+                        code?: "HEADERS_TOO_LARGE";
+                    };
+                };
+            };
+            /**
              * @description Internal error. Codes:
              *     - `INTERNAL_ERROR`
              */
@@ -6955,6 +7668,7 @@ export interface operations {
              *     - `INVALID_REQUEST_ID`
              *     - `INVALID_HOST`
              *     - `MALFORMED_URL`
+             *     - `MALFORMED_REQUEST`
              *     - `VALIDATION_FAILED`
              */
             400: {
@@ -6966,7 +7680,7 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["ProblemDetails"] & {
                         /** @enum {string} */
-                        code?: "CURSOR_INVALID" | "INVALID_HOST" | "INVALID_REQUEST_ID" | "MALFORMED_URL" | "VALIDATION_FAILED";
+                        code?: "CURSOR_INVALID" | "INVALID_HOST" | "INVALID_REQUEST_ID" | "MALFORMED_REQUEST" | "MALFORMED_URL" | "VALIDATION_FAILED";
                     };
                 };
             };
@@ -7003,6 +7717,40 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetails"] & {
                         /** @enum {string} */
                         code?: "ADMIN_REQUIRED";
+                    };
+                };
+            };
+            /**
+             * @description Request timeout. Codes:
+             *     - `REQUEST_TIMEOUT`: the whole request did not arrive within `REQUEST_TIMEOUT`; the connection is closed
+             */
+            408: {
+                headers: {
+                    /** @description The request id (the one sent, if valid, else a new UUID): quote it to an operator. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"] & {
+                        /** @enum {string} */
+                        code?: "REQUEST_TIMEOUT";
+                    };
+                };
+            };
+            /**
+             * @description Request headers too large. Codes:
+             *     - `HEADERS_TOO_LARGE`: the request headers are larger than the server accepts; the connection is closed
+             */
+            431: {
+                headers: {
+                    /** @description The request id (the one sent, if valid, else a new UUID): quote it to an operator. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"] & {
+                        /** @enum {string} */
+                        code?: "HEADERS_TOO_LARGE";
                     };
                 };
             };
@@ -7069,6 +7817,7 @@ export interface operations {
              *     - `INVALID_REQUEST_ID`
              *     - `INVALID_HOST`
              *     - `MALFORMED_URL`
+             *     - `MALFORMED_REQUEST`
              */
             400: {
                 headers: {
@@ -7079,7 +7828,41 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["ProblemDetails"] & {
                         /** @enum {string} */
-                        code?: "INVALID_HOST" | "INVALID_REQUEST_ID" | "MALFORMED_URL";
+                        code?: "INVALID_HOST" | "INVALID_REQUEST_ID" | "MALFORMED_REQUEST" | "MALFORMED_URL";
+                    };
+                };
+            };
+            /**
+             * @description Request timeout. Codes:
+             *     - `REQUEST_TIMEOUT`: the whole request did not arrive within `REQUEST_TIMEOUT`; the connection is closed
+             */
+            408: {
+                headers: {
+                    /** @description The request id (the one sent, if valid, else a new UUID): quote it to an operator. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"] & {
+                        /** @enum {string} */
+                        code?: "REQUEST_TIMEOUT";
+                    };
+                };
+            };
+            /**
+             * @description Request headers too large. Codes:
+             *     - `HEADERS_TOO_LARGE`: the request headers are larger than the server accepts; the connection is closed
+             */
+            431: {
+                headers: {
+                    /** @description The request id (the one sent, if valid, else a new UUID): quote it to an operator. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"] & {
+                        /** @enum {string} */
+                        code?: "HEADERS_TOO_LARGE";
                     };
                 };
             };
@@ -7146,6 +7929,7 @@ export interface operations {
              *     - `INVALID_REQUEST_ID`
              *     - `INVALID_HOST`
              *     - `MALFORMED_URL`
+             *     - `MALFORMED_REQUEST`
              */
             400: {
                 headers: {
@@ -7156,7 +7940,41 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["ProblemDetails"] & {
                         /** @enum {string} */
-                        code?: "INVALID_HOST" | "INVALID_REQUEST_ID" | "MALFORMED_URL";
+                        code?: "INVALID_HOST" | "INVALID_REQUEST_ID" | "MALFORMED_REQUEST" | "MALFORMED_URL";
+                    };
+                };
+            };
+            /**
+             * @description Request timeout. Codes:
+             *     - `REQUEST_TIMEOUT`: the whole request did not arrive within `REQUEST_TIMEOUT`; the connection is closed
+             */
+            408: {
+                headers: {
+                    /** @description The request id (the one sent, if valid, else a new UUID): quote it to an operator. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"] & {
+                        /** @enum {string} */
+                        code?: "REQUEST_TIMEOUT";
+                    };
+                };
+            };
+            /**
+             * @description Request headers too large. Codes:
+             *     - `HEADERS_TOO_LARGE`: the request headers are larger than the server accepts; the connection is closed
+             */
+            431: {
+                headers: {
+                    /** @description The request id (the one sent, if valid, else a new UUID): quote it to an operator. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"] & {
+                        /** @enum {string} */
+                        code?: "HEADERS_TOO_LARGE";
                     };
                 };
             };
@@ -7224,6 +8042,7 @@ export interface operations {
              *     - `INVALID_REQUEST_ID`
              *     - `INVALID_HOST`
              *     - `MALFORMED_URL`
+             *     - `MALFORMED_REQUEST`
              */
             400: {
                 headers: {
@@ -7234,7 +8053,7 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["ProblemDetails"] & {
                         /** @enum {string} */
-                        code?: "INVALID_HOST" | "INVALID_REQUEST_ID" | "MALFORMED_URL";
+                        code?: "INVALID_HOST" | "INVALID_REQUEST_ID" | "MALFORMED_REQUEST" | "MALFORMED_URL";
                     };
                 };
             };
@@ -7270,6 +8089,40 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDetails"] & {
                         /** @enum {string} */
                         code?: "NOT_FOUND";
+                    };
+                };
+            };
+            /**
+             * @description Request timeout. Codes:
+             *     - `REQUEST_TIMEOUT`: the whole request did not arrive within `REQUEST_TIMEOUT`; the connection is closed
+             */
+            408: {
+                headers: {
+                    /** @description The request id (the one sent, if valid, else a new UUID): quote it to an operator. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"] & {
+                        /** @enum {string} */
+                        code?: "REQUEST_TIMEOUT";
+                    };
+                };
+            };
+            /**
+             * @description Request headers too large. Codes:
+             *     - `HEADERS_TOO_LARGE`: the request headers are larger than the server accepts; the connection is closed
+             */
+            431: {
+                headers: {
+                    /** @description The request id (the one sent, if valid, else a new UUID): quote it to an operator. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDetails"] & {
+                        /** @enum {string} */
+                        code?: "HEADERS_TOO_LARGE";
                     };
                 };
             };

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { IncomingMessage, ServerOptions } from 'node:http';
+import type { IncomingMessage, ServerOptions, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { FastifyBaseLogger, FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { declaresBody } from './body-budget.js';
@@ -83,6 +83,9 @@ export function nodeServerOptions(requestTimeoutMs: number): {
   };
 }
 
+/** Sockets whose request in flight is answered before they close (see clientErrorHandler). */
+const closingAfterAnswer = new WeakSet<Socket>();
+
 /** Fastify's `clientErrorHandler`: one problem+json answer on the raw socket, then the socket closes. */
 export function clientErrorHandler(logger: FastifyBaseLogger, securityHeaders: SecurityHeaders) {
   const fixedHeaders = Object.entries({
@@ -100,8 +103,27 @@ export function clientErrorHandler(logger: FastifyBaseLogger, securityHeaders: S
     }
     const known = (error.code && CLIENT_ERRORS[error.code]) || MALFORMED;
     // The request in flight on this socket, if its headers had arrived: a stalled body.
-    const current = (socket as Socket & { _httpMessage?: { headersSent?: boolean; req?: IdentifiedRequest } })
+    const current = (socket as Socket & { _httpMessage?: ServerResponse & { req?: IdentifiedRequest } })
       ._httpMessage;
+    if (known === MALFORMED && current?.req?.complete === true && !current.writableEnded) {
+      if (closingAfterAnswer.has(socket)) {
+        return; // more of the same bytes: Node's parser reports each chunk that follows
+      }
+      closingAfterAnswer.add(socket);
+      // A request received whole is being answered, and what follows it is not HTTP. That request has
+      // run, or is running: the client is owed its answer, not a 400 under its id (a client that then
+      // retried would do it twice). The answer goes out with `Connection: close`, and the bytes after
+      // it are not answered.
+      if (!current.headersSent) {
+        current.shouldKeepAlive = false;
+      }
+      current.once('finish', () => socket.end());
+      logger.info(
+        { requestId: current.req[RAW_REQUEST_ID], code: known.code, remoteAddress: socket.remoteAddress },
+        'bytes after a request are not HTTP; the connection closes after its answer',
+      );
+      return;
+    }
     const requestId = current?.req?.[RAW_REQUEST_ID] ?? randomUUID();
     logger.info(
       { requestId, code: known.code, status: known.status, remoteAddress: socket.remoteAddress },

@@ -46,7 +46,7 @@ const PROBLEM_MEDIA_TYPE = PROBLEM_CONTENT_TYPE.split(';')[0];
 /** Integer ids are INT UNSIGNED columns. */
 export const ID_MAXIMUM = 4_294_967_295;
 
-export type ProblemStatus = 400 | 401 | 403 | 404 | 408 | 409 | 413 | 414 | 415 | 429 | 500 | 503;
+export type ProblemStatus = 400 | 401 | 403 | 404 | 408 | 409 | 413 | 414 | 415 | 429 | 431 | 500 | 503;
 
 export interface ProblemOptions {
   /** Why the codes happen, when the code names alone do not say. */
@@ -68,6 +68,7 @@ const HTTP_REASONS: Record<ProblemStatus, string> = {
   414: 'URI too long',
   415: 'Unsupported media type',
   429: 'Too many requests',
+  431: 'Request headers too large',
   500: 'Internal error',
   503: 'Service unavailable',
 };
@@ -220,12 +221,13 @@ const METHODS = ['get', 'put', 'post', 'delete', 'patch'] as const;
 
 /**
  * What every operation can answer because of the app itself rather than its route: an invalid
- * X-Request-Id, a missing or doubled Host, or a path that does not decode (400), a path parameter
- * over the router's limit (414), an unexpected error (500), a dependency out of reach (503); and for
- * every operation that reads a body (one that takes a body, and every POST, PUT, PATCH and DELETE) the
- * body parser's answers (bad JSON, too deep, not an object, too large, not JSON), the request timeout
- * (408) and the body budget (429, 503). Also adds the RateLimit fields to every answer of a
- * rate-limited operation, and the request id header to every answer.
+ * X-Request-Id, a missing or doubled Host, a path that does not decode or bytes that are not HTTP
+ * (400), a request not received within REQUEST_TIMEOUT (408), headers over Node's limit (431), a
+ * path parameter over the router's limit (414), an unexpected error (500), a dependency out of reach
+ * (503); and for every operation that reads a body (one that takes a body, and every POST, PUT, PATCH
+ * and DELETE) the body parser's answers (bad JSON, too deep, not an object, too large, not JSON) and
+ * the body budget (429, 503). Also adds the RateLimit fields to every answer of a rate-limited
+ * operation, and the request id header to every answer.
  */
 export function finishDocument(document: OpenAPIObject): OpenAPIObject {
   for (const pathItem of Object.values(document.paths) as Array<
@@ -237,7 +239,19 @@ export function finishDocument(document: OpenAPIObject): OpenAPIObject {
         continue;
       }
       const responses = operation.responses as Responses;
-      mergeProblem(responses, 400, ['INVALID_REQUEST_ID', 'INVALID_HOST', 'MALFORMED_URL']);
+      // What Node refuses before any route is found (src/common/client-errors.ts) can meet any operation.
+      mergeProblem(responses, 400, [
+        'INVALID_REQUEST_ID',
+        'INVALID_HOST',
+        'MALFORMED_URL',
+        'MALFORMED_REQUEST',
+      ]);
+      mergeProblem(responses, 408, ['REQUEST_TIMEOUT'], {
+        description: 'the whole request did not arrive within `REQUEST_TIMEOUT`; the connection is closed',
+      });
+      mergeProblem(responses, 431, ['HEADERS_TOO_LARGE'], {
+        description: 'the request headers are larger than the server accepts; the connection is closed',
+      });
       mergeProblem(responses, 500, ['INTERNAL_ERROR']);
       mergeProblem(responses, 503, ['DEPENDENCY_UNAVAILABLE'], {
         description:
@@ -262,9 +276,6 @@ export function finishDocument(document: OpenAPIObject): OpenAPIObject {
         mergeProblem(responses, 400, ['MALFORMED_JSON', 'BODY_TOO_DEEP', 'BAD_REQUEST']);
       }
       if (operation.requestBody || method !== 'get') {
-        mergeProblem(responses, 408, ['REQUEST_TIMEOUT'], {
-          description: 'the whole request did not arrive within `REQUEST_TIMEOUT`; the connection is closed',
-        });
         mergeProblem(responses, 413, ['PAYLOAD_TOO_LARGE']);
         // The body budget (src/common/body-budget.ts), checked before the body is read.
         mergeProblem(responses, 429, ['TOO_MANY_BODIES'], {

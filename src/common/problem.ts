@@ -57,6 +57,30 @@ export function defaultCode(status: number): string {
   return DEFAULT_CODES[status] ?? (status >= 500 ? 'INTERNAL_ERROR' : 'BAD_REQUEST');
 }
 
+/** What the document promises of `errors` (ProblemDetailsDto): at most this many, each this long. */
+export const FIELD_ERRORS_LIMITS = { items: 100, field: 256, message: 1024 } as const;
+
+/** `text` cut to `max` characters (code points, as JSON Schema counts them), the last one an ellipsis. */
+function clipped(text: string, max: number): string {
+  if (text.length <= max) {
+    return text;
+  }
+  const points = Array.from(text);
+  return points.length <= max ? text : `${points.slice(0, max - 1).join('')}…`;
+}
+
+/**
+ * A client chooses the field names in its body and query, so a list of what is wrong with them is
+ * as long as the client likes: 1,000 unknown parameters are 1,000 errors, a 5,000-character name
+ * a 5,000-character field. The answer lists the first FIELD_ERRORS_LIMITS.items, each clipped.
+ */
+function bounded(errors: FieldError[]): FieldError[] {
+  return errors.slice(0, FIELD_ERRORS_LIMITS.items).map(({ field, message }) => ({
+    field: clipped(field, FIELD_ERRORS_LIMITS.field),
+    message: clipped(message, FIELD_ERRORS_LIMITS.message),
+  }));
+}
+
 export function problem(
   status: number,
   code: string,
@@ -71,7 +95,7 @@ export function problem(
     detail,
     code,
     requestId,
-    ...(errors ? { errors } : {}),
+    ...(errors ? { errors: bounded(errors) } : {}),
   };
 }
 

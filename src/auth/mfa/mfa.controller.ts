@@ -5,7 +5,7 @@ import type { AuthUser } from '../../common/auth/auth-user.js';
 import { Authenticated, CurrentUser } from '../../common/auth/decorators.js';
 import { ApiProblem } from '../../common/openapi.js';
 import { type RequestMeta, ReqMeta } from '../../common/request-meta.js';
-import { INVALID_PASSWORD_WHEN } from '../api-problems.js';
+import { AUTH_BUSY, INVALID_PASSWORD_WHEN } from '../api-problems.js';
 import { ApiThrottled, AuthThrottlerGuard } from '../auth-throttler.guard.js';
 import { ConfirmTotpDto, DisableTotpDto, RecoveryCodesDto, TotpSetupResponseDto } from '../dto/mfa.dto.js';
 import { Throttler } from '../throttlers.js';
@@ -66,6 +66,7 @@ export class MfaController {
   @ApiProblem(401, ['INVALID_PASSWORD'], { description: INVALID_PASSWORD_WHEN })
   @ApiProblem(401, ['MFA_INVALID'], { description: 'the code or recovery code is wrong or used' })
   @ApiProblem(400, ['MFA_NOT_ENABLED'], { description: 'two-step sign-in is not on' })
+  @ApiProblem(503, ['AUTH_BUSY'], { description: AUTH_BUSY })
   disable(
     @CurrentUser() user: AuthUser,
     @Body() body: DisableTotpDto,

@@ -1,13 +1,16 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import type { FieldError, ProblemDetails } from '../problem.js';
+import { FIELD_ERRORS_LIMITS, type FieldError, type ProblemDetails } from '../problem.js';
 
 export class FieldErrorDto implements FieldError {
   /** The offending field, dotted for nested ones (`items.0.title`), or the path parameter's name. */
-  @ApiProperty({ maxLength: 256, example: 'title' })
+  @ApiProperty({ maxLength: FIELD_ERRORS_LIMITS.field, example: 'title' })
   field!: string;
 
   /** What is wrong with it, in English. */
-  @ApiProperty({ maxLength: 1024, example: 'title must be shorter than or equal to 200 characters' })
+  @ApiProperty({
+    maxLength: FIELD_ERRORS_LIMITS.message,
+    example: 'title must be shorter than or equal to 200 characters',
+  })
   message!: string;
 }
 
@@ -47,8 +50,8 @@ export class ProblemDetailsDto implements ProblemDetails {
   })
   requestId!: string;
 
-  /** For `VALIDATION_FAILED`: one entry per failed check. */
-  @ApiPropertyOptional({ type: [FieldErrorDto], maxItems: 100 })
+  /** For `VALIDATION_FAILED`: one entry per failed check, the first 100 of them. */
+  @ApiPropertyOptional({ type: [FieldErrorDto], maxItems: FIELD_ERRORS_LIMITS.items })
   errors?: FieldErrorDto[];
 }
 
