@@ -1,6 +1,15 @@
+import { createRequire } from 'node:module';
+import { Todo } from '../src/todos/todo.entity.js';
 import { usingMysql } from './support/database.js';
+import { newUser } from './support/factories.js';
 import { TcpProxy } from './support/tcp-proxy.js';
 import { TestApp } from './support/test-app.js';
+
+/** better-sqlite3 (no type declarations installed): a second process's connection to the app's file. */
+const Database = createRequire(import.meta.url)('better-sqlite3') as new (file: string) => {
+  exec(sql: string): void;
+  close(): void;
+};
 
 async function waitForStatus(t: TestApp, path: string, status: number, timeoutMs = 10_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -73,4 +82,42 @@ describe('health', () => {
     }
     await waitForStatus(t, '/health/ready', 200);
   });
+
+  // InnoDB's lock wait is 50 s and global; src/common/dependency.spec.ts covers its code.
+  (usingMysql() ? it.skip : it)(
+    'answers a write the database is too busy to take with 503 DEPENDENCY_UNAVAILABLE, then takes it once free',
+    async () => {
+      const user = await newUser(t);
+      // Another process holds SQLite's write lock longer than busy_timeout (a backup, a migration).
+      const other = new Database(t.config.database.url.replace(/^sqlite:/, ''));
+      other.exec('BEGIN IMMEDIATE');
+      try {
+        const busy = await t.request('/api/v1/todos', {
+          method: 'POST',
+          token: user.accessToken,
+          body: { title: 'while locked' },
+        });
+        expect(busy.status).toBe(503);
+        expect(busy.body.code).toBe('DEPENDENCY_UNAVAILABLE');
+        expect(busy.headers.get('retry-after')).toBe('5');
+        // A warning naming the cause, not an unhandled error with a stack.
+        const lines = t.logs.filter((line) => line.includes(busy.body.requestId));
+        expect(
+          lines.some((line) => line.includes('Dependency unavailable') && line.includes('SQLITE_BUSY')),
+        ).toBe(true);
+        expect(lines.some((line) => line.includes('Unhandled error'))).toBe(false);
+      } finally {
+        other.exec('ROLLBACK');
+        other.close();
+      }
+      const created = await t.request('/api/v1/todos', {
+        method: 'POST',
+        token: user.accessToken,
+        body: { title: 'once free' },
+      });
+      expect(created.status).toBe(201);
+      expect(await t.dataSource.getRepository(Todo).countBy({ userId: user.id })).toBe(1);
+    },
+    20_000,
+  );
 });

@@ -1217,7 +1217,7 @@ export interface operations {
             };
             /**
              * @description Service unavailable. Codes:
-             *     - `DEPENDENCY_UNAVAILABLE`: the database (or another service the request needs) cannot be reached; retry after `Retry-After` seconds, and keep your tokens
+             *     - `DEPENDENCY_UNAVAILABLE`: the database (or another service the request needs) cannot be reached, or is too busy to take the request; retry after `Retry-After` seconds, and keep your tokens
              */
             503: {
                 headers: {
@@ -1442,7 +1442,7 @@ export interface operations {
             /**
              * @description Service unavailable. Codes:
              *     - `AUTH_BUSY`: too many password checks queued; retry shortly
-             *     - `DEPENDENCY_UNAVAILABLE`: the database (or another service the request needs) cannot be reached; retry after `Retry-After` seconds, and keep your tokens
+             *     - `DEPENDENCY_UNAVAILABLE`: the database (or another service the request needs) cannot be reached, or is too busy to take the request; retry after `Retry-After` seconds, and keep your tokens
              *     - `SERVER_BUSY`: the server is receiving `BODY_BUDGET` bytes of request bodies; this one was not read
              */
             503: {
@@ -1653,7 +1653,7 @@ export interface operations {
             };
             /**
              * @description Service unavailable. Codes:
-             *     - `DEPENDENCY_UNAVAILABLE`: the database (or another service the request needs) cannot be reached; retry after `Retry-After` seconds, and keep your tokens
+             *     - `DEPENDENCY_UNAVAILABLE`: the database (or another service the request needs) cannot be reached, or is too busy to take the request; retry after `Retry-After` seconds, and keep your tokens
              *     - `SERVER_BUSY`: the server is receiving `BODY_BUDGET` bytes of request bodies; this one was not read
              */
             503: {
@@ -1879,7 +1879,7 @@ export interface operations {
             /**
              * @description Service unavailable. Codes:
              *     - `AUTH_BUSY`: too many password checks queued; retry shortly
-             *     - `DEPENDENCY_UNAVAILABLE`: the database (or another service the request needs) cannot be reached; retry after `Retry-After` seconds, and keep your tokens
+             *     - `DEPENDENCY_UNAVAILABLE`: the database (or another service the request needs) cannot be reached, or is too busy to take the request; retry after `Retry-After` seconds, and keep your tokens
              *     - `SERVER_BUSY`: the server is receiving `BODY_BUDGET` bytes of request bodies; this one was not read
              */
             503: {
@@ -2084,7 +2084,7 @@ export interface operations {
             };
             /**
              * @description Service unavailable. Codes:
-             *     - `DEPENDENCY_UNAVAILABLE`: the database (or another service the request needs) cannot be reached; retry after `Retry-After` seconds, and keep your tokens
+             *     - `DEPENDENCY_UNAVAILABLE`: the database (or another service the request needs) cannot be reached, or is too busy to take the request; retry after `Retry-After` seconds, and keep your tokens
              *     - `SERVER_BUSY`: the server is receiving `BODY_BUDGET` bytes of request bodies; this one was not read
              */
             503: {
@@ -2287,7 +2287,7 @@ export interface operations {
             };
             /**
              * @description Service unavailable. Codes:
-             *     - `DEPENDENCY_UNAVAILABLE`: the database (or another service the request needs) cannot be reached; retry after `Retry-After` seconds, and keep your tokens
+             *     - `DEPENDENCY_UNAVAILABLE`: the database (or another service the request needs) cannot be reached, or is too busy to take the request; retry after `Retry-After` seconds, and keep your tokens
              *     - `SERVER_BUSY`: the server is receiving `BODY_BUDGET` bytes of request bodies; this one was not read
              */
             503: {
@@ -2536,7 +2536,7 @@ export interface operations {
             /**
              * @description Service unavailable. Codes:
              *     - `AUTH_BUSY`: too many password checks queued, or the ones already in flight on this address did not settle in time; retry shortly
-             *     - `DEPENDENCY_UNAVAILABLE`: the database (or another service the request needs) cannot be reached; retry after `Retry-After` seconds, and keep your tokens
+             *     - `DEPENDENCY_UNAVAILABLE`: the database (or another service the request needs) cannot be reached, or is too busy to take the request; retry after `Retry-After` seconds, and keep your tokens
              *     - `SERVER_BUSY`: the server is receiving `BODY_BUDGET` bytes of request bodies; this one was not read
              */
             503: {
@@ -2784,7 +2784,7 @@ export interface operations {
             /**
              * @description Service unavailable. Codes:
              *     - `AUTH_BUSY`: the codes already in flight on this account did not settle in time; retry shortly
-             *     - `DEPENDENCY_UNAVAILABLE`: the database (or another service the request needs) cannot be reached; retry after `Retry-After` seconds, and keep your tokens
+             *     - `DEPENDENCY_UNAVAILABLE`: the database (or another service the request needs) cannot be reached, or is too busy to take the request; retry after `Retry-After` seconds, and keep your tokens
              *     - `SERVER_BUSY`: the server is receiving `BODY_BUDGET` bytes of request bodies; this one was not read
              */
             503: {
@@ -3008,7 +3008,7 @@ export interface operations {
             };
             /**
              * @description Service unavailable. Codes:
-             *     - `DEPENDENCY_UNAVAILABLE`: the database (or another service the request needs) cannot be reached; retry after `Retry-After` seconds, and keep your tokens
+             *     - `DEPENDENCY_UNAVAILABLE`: the database (or another service the request needs) cannot be reached, or is too busy to take the request; retry after `Retry-After` seconds, and keep your tokens
              *     - `SERVER_BUSY`: the server is receiving `BODY_BUDGET` bytes of request bodies; this one was not read
              */
             503: {
@@ -3193,7 +3193,7 @@ export interface operations {
             };
             /**
              * @description Service unavailable. Codes:
-             *     - `DEPENDENCY_UNAVAILABLE`: the database (or another service the request needs) cannot be reached; retry after `Retry-After` seconds, and keep your tokens
+             *     - `DEPENDENCY_UNAVAILABLE`: the database (or another service the request needs) cannot be reached, or is too busy to take the request; retry after `Retry-After` seconds, and keep your tokens
              *     - `SERVER_BUSY`: the server is receiving `BODY_BUDGET` bytes of request bodies; this one was not read
              */
             503: {
@@ -3378,7 +3378,7 @@ export interface operations {
             };
             /**
              * @description Service unavailable. Codes:
-             *     - `DEPENDENCY_UNAVAILABLE`: the database (or another service the request needs) cannot be reached; retry after `Retry-After` seconds, and keep your tokens
+             *     - `DEPENDENCY_UNAVAILABLE`: the database (or another service the request needs) cannot be reached, or is too busy to take the request; retry after `Retry-After` seconds, and keep your tokens
              *     - `SERVER_BUSY`: the server is receiving `BODY_BUDGET` bytes of request bodies; this one was not read
              */
             503: {
@@ -3581,7 +3581,7 @@ export interface operations {
             };
             /**
              * @description Service unavailable. Codes:
-             *     - `DEPENDENCY_UNAVAILABLE`: the database (or another service the request needs) cannot be reached; retry after `Retry-After` seconds, and keep your tokens
+             *     - `DEPENDENCY_UNAVAILABLE`: the database (or another service the request needs) cannot be reached, or is too busy to take the request; retry after `Retry-After` seconds, and keep your tokens
              *     - `SERVER_BUSY`: the server is receiving `BODY_BUDGET` bytes of request bodies; this one was not read
              */
             503: {
@@ -3785,7 +3785,7 @@ export interface operations {
             /**
              * @description Service unavailable. Codes:
              *     - `AUTH_BUSY`: too many password checks queued; retry shortly
-             *     - `DEPENDENCY_UNAVAILABLE`: the database (or another service the request needs) cannot be reached; retry after `Retry-After` seconds, and keep your tokens
+             *     - `DEPENDENCY_UNAVAILABLE`: the database (or another service the request needs) cannot be reached, or is too busy to take the request; retry after `Retry-After` seconds, and keep your tokens
              *     - `SERVER_BUSY`: the server is receiving `BODY_BUDGET` bytes of request bodies; this one was not read
              */
             503: {
@@ -3923,7 +3923,7 @@ export interface operations {
             };
             /**
              * @description Service unavailable. Codes:
-             *     - `DEPENDENCY_UNAVAILABLE`: the database (or another service the request needs) cannot be reached; retry after `Retry-After` seconds, and keep your tokens
+             *     - `DEPENDENCY_UNAVAILABLE`: the database (or another service the request needs) cannot be reached, or is too busy to take the request; retry after `Retry-After` seconds, and keep your tokens
              */
             503: {
                 headers: {
@@ -4145,7 +4145,7 @@ export interface operations {
             };
             /**
              * @description Service unavailable. Codes:
-             *     - `DEPENDENCY_UNAVAILABLE`: the database (or another service the request needs) cannot be reached; retry after `Retry-After` seconds, and keep your tokens
+             *     - `DEPENDENCY_UNAVAILABLE`: the database (or another service the request needs) cannot be reached, or is too busy to take the request; retry after `Retry-After` seconds, and keep your tokens
              *     - `SERVER_BUSY`: the server is receiving `BODY_BUDGET` bytes of request bodies; this one was not read
              */
             503: {
@@ -4372,7 +4372,7 @@ export interface operations {
             /**
              * @description Service unavailable. Codes:
              *     - `AUTH_BUSY`: too many password checks queued; retry shortly
-             *     - `DEPENDENCY_UNAVAILABLE`: the database (or another service the request needs) cannot be reached; retry after `Retry-After` seconds, and keep your tokens
+             *     - `DEPENDENCY_UNAVAILABLE`: the database (or another service the request needs) cannot be reached, or is too busy to take the request; retry after `Retry-After` seconds, and keep your tokens
              *     - `SERVER_BUSY`: the server is receiving `BODY_BUDGET` bytes of request bodies; this one was not read
              */
             503: {
@@ -4592,7 +4592,7 @@ export interface operations {
             };
             /**
              * @description Service unavailable. Codes:
-             *     - `DEPENDENCY_UNAVAILABLE`: the database (or another service the request needs) cannot be reached; retry after `Retry-After` seconds, and keep your tokens
+             *     - `DEPENDENCY_UNAVAILABLE`: the database (or another service the request needs) cannot be reached, or is too busy to take the request; retry after `Retry-After` seconds, and keep your tokens
              *     - `SERVER_BUSY`: the server is receiving `BODY_BUDGET` bytes of request bodies; this one was not read
              */
             503: {
@@ -4822,7 +4822,7 @@ export interface operations {
             };
             /**
              * @description Service unavailable. Codes:
-             *     - `DEPENDENCY_UNAVAILABLE`: the database (or another service the request needs) cannot be reached; retry after `Retry-After` seconds, and keep your tokens
+             *     - `DEPENDENCY_UNAVAILABLE`: the database (or another service the request needs) cannot be reached, or is too busy to take the request; retry after `Retry-After` seconds, and keep your tokens
              *     - `SERVER_BUSY`: the server is receiving `BODY_BUDGET` bytes of request bodies; this one was not read
              */
             503: {
@@ -5050,7 +5050,7 @@ export interface operations {
             /**
              * @description Service unavailable. Codes:
              *     - `AUTH_BUSY`: too many password checks queued; retry shortly
-             *     - `DEPENDENCY_UNAVAILABLE`: the database (or another service the request needs) cannot be reached; retry after `Retry-After` seconds, and keep your tokens
+             *     - `DEPENDENCY_UNAVAILABLE`: the database (or another service the request needs) cannot be reached, or is too busy to take the request; retry after `Retry-After` seconds, and keep your tokens
              *     - `SERVER_BUSY`: the server is receiving `BODY_BUDGET` bytes of request bodies; this one was not read
              */
             503: {
@@ -5190,7 +5190,7 @@ export interface operations {
             };
             /**
              * @description Service unavailable. Codes:
-             *     - `DEPENDENCY_UNAVAILABLE`: the database (or another service the request needs) cannot be reached; retry after `Retry-After` seconds, and keep your tokens
+             *     - `DEPENDENCY_UNAVAILABLE`: the database (or another service the request needs) cannot be reached, or is too busy to take the request; retry after `Retry-After` seconds, and keep your tokens
              */
             503: {
                 headers: {
@@ -5346,7 +5346,7 @@ export interface operations {
             };
             /**
              * @description Service unavailable. Codes:
-             *     - `DEPENDENCY_UNAVAILABLE`: the database (or another service the request needs) cannot be reached; retry after `Retry-After` seconds, and keep your tokens
+             *     - `DEPENDENCY_UNAVAILABLE`: the database (or another service the request needs) cannot be reached, or is too busy to take the request; retry after `Retry-After` seconds, and keep your tokens
              */
             503: {
                 headers: {
@@ -5555,7 +5555,7 @@ export interface operations {
             };
             /**
              * @description Service unavailable. Codes:
-             *     - `DEPENDENCY_UNAVAILABLE`: the database (or another service the request needs) cannot be reached; retry after `Retry-After` seconds, and keep your tokens
+             *     - `DEPENDENCY_UNAVAILABLE`: the database (or another service the request needs) cannot be reached, or is too busy to take the request; retry after `Retry-After` seconds, and keep your tokens
              *     - `SERVER_BUSY`: the server is receiving `BODY_BUDGET` bytes of request bodies; this one was not read
              */
             503: {
@@ -5741,7 +5741,7 @@ export interface operations {
             };
             /**
              * @description Service unavailable. Codes:
-             *     - `DEPENDENCY_UNAVAILABLE`: the database (or another service the request needs) cannot be reached; retry after `Retry-After` seconds, and keep your tokens
+             *     - `DEPENDENCY_UNAVAILABLE`: the database (or another service the request needs) cannot be reached, or is too busy to take the request; retry after `Retry-After` seconds, and keep your tokens
              */
             503: {
                 headers: {
@@ -5981,7 +5981,7 @@ export interface operations {
             };
             /**
              * @description Service unavailable. Codes:
-             *     - `DEPENDENCY_UNAVAILABLE`: the database (or another service the request needs) cannot be reached; retry after `Retry-After` seconds, and keep your tokens
+             *     - `DEPENDENCY_UNAVAILABLE`: the database (or another service the request needs) cannot be reached, or is too busy to take the request; retry after `Retry-After` seconds, and keep your tokens
              *     - `SERVER_BUSY`: the server is receiving `BODY_BUDGET` bytes of request bodies; this one was not read
              */
             503: {
@@ -6229,7 +6229,7 @@ export interface operations {
             };
             /**
              * @description Service unavailable. Codes:
-             *     - `DEPENDENCY_UNAVAILABLE`: the database (or another service the request needs) cannot be reached; retry after `Retry-After` seconds, and keep your tokens
+             *     - `DEPENDENCY_UNAVAILABLE`: the database (or another service the request needs) cannot be reached, or is too busy to take the request; retry after `Retry-After` seconds, and keep your tokens
              *     - `SERVER_BUSY`: the server is receiving `BODY_BUDGET` bytes of request bodies; this one was not read
              */
             503: {
@@ -6386,7 +6386,7 @@ export interface operations {
             };
             /**
              * @description Service unavailable. Codes:
-             *     - `DEPENDENCY_UNAVAILABLE`: the database (or another service the request needs) cannot be reached; retry after `Retry-After` seconds, and keep your tokens
+             *     - `DEPENDENCY_UNAVAILABLE`: the database (or another service the request needs) cannot be reached, or is too busy to take the request; retry after `Retry-After` seconds, and keep your tokens
              */
             503: {
                 headers: {
@@ -6627,7 +6627,7 @@ export interface operations {
             };
             /**
              * @description Service unavailable. Codes:
-             *     - `DEPENDENCY_UNAVAILABLE`: the database (or another service the request needs) cannot be reached; retry after `Retry-After` seconds, and keep your tokens
+             *     - `DEPENDENCY_UNAVAILABLE`: the database (or another service the request needs) cannot be reached, or is too busy to take the request; retry after `Retry-After` seconds, and keep your tokens
              *     - `SERVER_BUSY`: the server is receiving `BODY_BUDGET` bytes of request bodies; this one was not read
              */
             503: {
@@ -6868,7 +6868,7 @@ export interface operations {
             };
             /**
              * @description Service unavailable. Codes:
-             *     - `DEPENDENCY_UNAVAILABLE`: the database (or another service the request needs) cannot be reached; retry after `Retry-After` seconds, and keep your tokens
+             *     - `DEPENDENCY_UNAVAILABLE`: the database (or another service the request needs) cannot be reached, or is too busy to take the request; retry after `Retry-After` seconds, and keep your tokens
              *     - `SERVER_BUSY`: the server is receiving `BODY_BUDGET` bytes of request bodies; this one was not read
              */
             503: {
@@ -7109,7 +7109,7 @@ export interface operations {
             };
             /**
              * @description Service unavailable. Codes:
-             *     - `DEPENDENCY_UNAVAILABLE`: the database (or another service the request needs) cannot be reached; retry after `Retry-After` seconds, and keep your tokens
+             *     - `DEPENDENCY_UNAVAILABLE`: the database (or another service the request needs) cannot be reached, or is too busy to take the request; retry after `Retry-After` seconds, and keep your tokens
              *     - `SERVER_BUSY`: the server is receiving `BODY_BUDGET` bytes of request bodies; this one was not read
              */
             503: {
@@ -7350,7 +7350,7 @@ export interface operations {
             };
             /**
              * @description Service unavailable. Codes:
-             *     - `DEPENDENCY_UNAVAILABLE`: the database (or another service the request needs) cannot be reached; retry after `Retry-After` seconds, and keep your tokens
+             *     - `DEPENDENCY_UNAVAILABLE`: the database (or another service the request needs) cannot be reached, or is too busy to take the request; retry after `Retry-After` seconds, and keep your tokens
              *     - `SERVER_BUSY`: the server is receiving `BODY_BUDGET` bytes of request bodies; this one was not read
              */
             503: {
@@ -7608,7 +7608,7 @@ export interface operations {
             };
             /**
              * @description Service unavailable. Codes:
-             *     - `DEPENDENCY_UNAVAILABLE`: the database (or another service the request needs) cannot be reached; retry after `Retry-After` seconds, and keep your tokens
+             *     - `DEPENDENCY_UNAVAILABLE`: the database (or another service the request needs) cannot be reached, or is too busy to take the request; retry after `Retry-After` seconds, and keep your tokens
              *     - `SERVER_BUSY`: the server is receiving `BODY_BUDGET` bytes of request bodies; this one was not read
              */
             503: {
@@ -7773,7 +7773,7 @@ export interface operations {
             };
             /**
              * @description Service unavailable. Codes:
-             *     - `DEPENDENCY_UNAVAILABLE`: the database (or another service the request needs) cannot be reached; retry after `Retry-After` seconds, and keep your tokens
+             *     - `DEPENDENCY_UNAVAILABLE`: the database (or another service the request needs) cannot be reached, or is too busy to take the request; retry after `Retry-After` seconds, and keep your tokens
              */
             503: {
                 headers: {
@@ -7885,7 +7885,7 @@ export interface operations {
             };
             /**
              * @description Service unavailable. Codes:
-             *     - `DEPENDENCY_UNAVAILABLE`: the database (or another service the request needs) cannot be reached; retry after `Retry-After` seconds, and keep your tokens
+             *     - `DEPENDENCY_UNAVAILABLE`: the database (or another service the request needs) cannot be reached, or is too busy to take the request; retry after `Retry-After` seconds, and keep your tokens
              */
             503: {
                 headers: {
@@ -7998,7 +7998,7 @@ export interface operations {
             /**
              * @description Service unavailable. Codes:
              *     - `NOT_READY`: a dependency does not answer; `errors[]` names it (`field`: `database`)
-             *     - `DEPENDENCY_UNAVAILABLE`: the database (or another service the request needs) cannot be reached; retry after `Retry-After` seconds, and keep your tokens
+             *     - `DEPENDENCY_UNAVAILABLE`: the database (or another service the request needs) cannot be reached, or is too busy to take the request; retry after `Retry-After` seconds, and keep your tokens
              */
             503: {
                 headers: {
@@ -8145,7 +8145,7 @@ export interface operations {
             };
             /**
              * @description Service unavailable. Codes:
-             *     - `DEPENDENCY_UNAVAILABLE`: the database (or another service the request needs) cannot be reached; retry after `Retry-After` seconds, and keep your tokens
+             *     - `DEPENDENCY_UNAVAILABLE`: the database (or another service the request needs) cannot be reached, or is too busy to take the request; retry after `Retry-After` seconds, and keep your tokens
              */
             503: {
                 headers: {

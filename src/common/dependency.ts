@@ -2,11 +2,16 @@ import { HttpStatus } from '@nestjs/common';
 import { AppException } from './problem.js';
 
 /**
- * Driver error codes that mean "the database cannot be reached", not "the query was wrong": the
- * connection was refused, dropped or timed out, or the pool is closed. A lock wait timeout or a
- * duplicate key is a different story and keeps its own handling.
+ * Driver error codes that mean "the database cannot take this now", not "the query was wrong": the
+ * connection was refused, dropped or timed out, or the pool is closed; or the database is held by
+ * someone else for longer than the driver waits (SQLite's busy_timeout while another process writes,
+ * a backup or a migration; InnoDB's lock wait timeout). A retry later succeeds, so the client gets 503
+ * with Retry-After, not a 500 that pages an operator. A duplicate key or a deadlock (retried where it
+ * can happen) keeps its own handling.
  */
 const CONNECTIVITY_CODES = new Set([
+  'SQLITE_BUSY',
+  'ER_LOCK_WAIT_TIMEOUT',
   'ECONNREFUSED',
   'ECONNRESET',
   'ETIMEDOUT',
@@ -34,7 +39,7 @@ export const DATABASE_RETRY_AFTER_SECONDS = 5;
 
 /**
  * Whether an error (or what it wraps: TypeORM's driverError, a cause) says the database is out of
- * reach. Walks a few levels only, never a cycle.
+ * reach, or too busy to take the request. Walks a few levels only, never a cycle.
  */
 export function isDatabaseUnavailable(error: unknown): boolean {
   let current: unknown = error;

@@ -255,7 +255,7 @@ export function finishDocument(document: OpenAPIObject): OpenAPIObject {
       mergeProblem(responses, 500, ['INTERNAL_ERROR']);
       mergeProblem(responses, 503, ['DEPENDENCY_UNAVAILABLE'], {
         description:
-          'the database (or another service the request needs) cannot be reached; retry after `Retry-After` seconds, and keep your tokens',
+          'the database (or another service the request needs) cannot be reached, or is too busy to take the request; retry after `Retry-After` seconds, and keep your tokens',
         headers: { 'Retry-After': DEPENDENCY_RETRY_AFTER_HEADER },
       });
       const hasQuery = (operation.parameters ?? []).some((parameter) => parameter.in === 'query');
