@@ -76,6 +76,28 @@ describe('admin', () => {
   });
 
   describe('GET /admin/users', () => {
+    it('shows an internationalized address as the document describes it (idn-email), to its owner and to an admin', async () => {
+      const tag = Date.now().toString(36);
+      const password = 'correct horse battery staple';
+      const registered = await t.request('/api/v1/auth/register', {
+        method: 'POST',
+        body: { email: `José.${tag}@Bücher.example`, password },
+      });
+      expect(registered.status).toBeLessThan(300);
+      const stored = await t.dataSource
+        .getRepository(User)
+        .findOneByOrFail({ email: `josé.${tag}@bücher.example` });
+      const owner = await newSession(t, stored.id);
+      const token = await t.app.get(AccessTokensService).sign(stored.id, owner);
+      // Each answer is checked against the document by t.request: format `email` (ASCII) refused them.
+      const profile = await t.request('/api/v1/users/me', { token });
+      expect(profile.body.email).toBe(`josé.${tag}@bücher.example`);
+      const listed = await t.request(`${ADMIN_USERS}?email=${encodeURIComponent(`josé.${tag}`)}`, {
+        token: admin.accessToken,
+      });
+      expect(listed.body.items.map((item: { email: string }) => item.email)).toEqual([stored.email]);
+    });
+
     it('searches by email prefix, pages, and shows verified, locked and disabled state', async () => {
       const tag = `find-${Date.now().toString(36)}`;
       const seeded: SeededUser[] = [];

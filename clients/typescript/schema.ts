@@ -566,7 +566,7 @@ export interface components {
              */
             id: number;
             /**
-             * Format: email
+             * Format: idn-email
              * @example ada@example.com
              */
             email: string;
@@ -605,7 +605,7 @@ export interface components {
         };
         RegisterDto: {
             /**
-             * Format: email
+             * Format: idn-email
              * @example ada@example.com
              */
             email: string;
@@ -633,7 +633,7 @@ export interface components {
         };
         EmailDto: {
             /**
-             * Format: email
+             * Format: idn-email
              * @example ada@example.com
              */
             email: string;
@@ -930,7 +930,7 @@ export interface components {
              */
             id: number;
             /**
-             * Format: email
+             * Format: idn-email
              * @example alice@example.com
              */
             email: string;

@@ -300,6 +300,14 @@ export function finishDocument(document: OpenAPIObject): OpenAPIObject {
   return document;
 }
 
+/**
+ * The format of every email address in the document. Addresses are accepted as RFC 6531 allows them,
+ * with a UTF-8 local part or an internationalized domain (stored in NFC, lower-cased), so the format
+ * is JSON Schema's `idn-email`: `email` is ASCII only, and a client holding to it would refuse the
+ * profile of a user named `josé@example.com`.
+ */
+export const EMAIL_FORMAT = 'idn-email';
+
 /** An integer id of an INT UNSIGNED column. */
 export const ApiIdProperty = (options: ApiPropertyOptions = {}) =>
   ApiProperty({ type: 'integer', format: 'int64', minimum: 1, maximum: ID_MAXIMUM, example: 42, ...options });

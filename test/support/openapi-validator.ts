@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Ajv, type ValidateFunction } from 'ajv';
 import addFormatsModule from 'ajv-formats';
+import { isEmail } from 'class-validator';
 
 // ajv-formats is CommonJS with a default export; under NodeNext it arrives as the module object.
 const addFormats = addFormatsModule as unknown as typeof addFormatsModule.default;
@@ -66,6 +67,8 @@ export class OpenApiResponseValidator {
     // OpenAPI 3.0 schemas: `nullable` is Ajv's own OpenAPI keyword; `example` and friends are ignored.
     this.ajv = new Ajv({ strict: false, allErrors: true, validateSchema: false, discriminator: false });
     addFormats(this.ajv);
+    // ajv-formats has no idn-email: the app's own rule (IsEmailAddress) is class-validator's isEmail.
+    this.ajv.addFormat('idn-email', (value: string) => isEmail(value));
     this.routes = Object.entries(document.paths).map(([template, operations]) => ({
       template,
       pattern: new RegExp(

@@ -1,6 +1,6 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { IsOptional, IsString } from 'class-validator';
-import { ApiDateTimeProperty, ApiIdProperty, ID_MAXIMUM } from '../../common/openapi.js';
+import { ApiDateTimeProperty, ApiIdProperty, ID_MAXIMUM, EMAIL_FORMAT } from '../../common/openapi.js';
 import { PageOf, PageQueryDto } from '../../common/pagination.js';
 import { MaxCodePoints, Trim } from '../../common/validators.js';
 import type { UserRole } from '../../common/auth/auth-user.js';
@@ -24,7 +24,7 @@ export class AdminUserDto {
   @ApiIdProperty({ example: 7 })
   id!: number;
 
-  @ApiProperty({ format: 'email', maxLength: 255, example: 'alice@example.com' })
+  @ApiProperty({ format: EMAIL_FORMAT, maxLength: 255, example: 'alice@example.com' })
   email!: string;
 
   @ApiProperty({

@@ -2,7 +2,7 @@ import { applyDecorators } from '@nestjs/common';
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Transform } from 'class-transformer';
 import { IsOptional, IsString, Length, Matches, MaxLength } from 'class-validator';
-import { ApiDateTimeProperty, ApiIdProperty } from '../../common/openapi.js';
+import { ApiDateTimeProperty, ApiIdProperty, EMAIL_FORMAT } from '../../common/openapi.js';
 import { IsEmailAddress, MaxCodePoints } from '../../common/validators.js';
 import { normalizeEmail } from '../../users/email.js';
 import { UserResponseDto } from '../../users/dto/user-response.dto.js';
@@ -32,7 +32,7 @@ export class RegisterDto {
   @NormalizedEmail()
   @IsEmailAddress()
   @EmailBound()
-  @ApiProperty({ format: 'email' })
+  @ApiProperty({ format: EMAIL_FORMAT })
   email!: string;
 
   /**
@@ -58,7 +58,7 @@ export class EmailDto {
   @NormalizedEmail()
   @IsEmailAddress()
   @EmailBound()
-  @ApiProperty({ format: 'email' })
+  @ApiProperty({ format: EMAIL_FORMAT })
   email!: string;
 }
 

@@ -1,13 +1,13 @@
 import { ApiProperty } from '@nestjs/swagger';
 import { isoString } from '../../common/iso-date.js';
-import { ApiDateTimeProperty, ApiIdProperty } from '../../common/openapi.js';
+import { ApiDateTimeProperty, ApiIdProperty, EMAIL_FORMAT } from '../../common/openapi.js';
 import { hasTotp, type User } from '../user.entity.js';
 
 export class UserResponseDto {
   @ApiIdProperty()
   id!: number;
 
-  @ApiProperty({ format: 'email', maxLength: 255, example: 'ada@example.com' })
+  @ApiProperty({ format: EMAIL_FORMAT, maxLength: 255, example: 'ada@example.com' })
   email!: string;
 
   @ApiProperty({
