@@ -135,6 +135,10 @@ export async function createApp(options: CreateAppOptions): Promise<NestFastifyA
       // What a browser client on another origin needs to read: when to retry, what is left of its
       // budget, why a token was refused, and the id to quote to an operator.
       exposedHeaders: ['Retry-After', 'RateLimit', 'RateLimit-Policy', 'WWW-Authenticate', 'X-Request-Id'],
+      // @fastify/cors answers an OPTIONS without Origin or Access-Control-Request-Method with a bare
+      // text/plain 400; it gets the same empty 204 as a preflight instead (allowing nothing more: the
+      // origin rule still decides Access-Control-Allow-Origin).
+      strictPreflight: false,
     });
   }
 

@@ -389,6 +389,24 @@ describe('CORS', () => {
     const other = await t.request('/health/live', { headers: { origin: 'https://evil.example' } });
     expect(other.headers.get('access-control-allow-origin')).toBeNull();
   });
+
+  it('answers a preflight with 204, and an OPTIONS that is not one with the same empty 204, never bare text', async () => {
+    const preflight = await t.request('/api/v1/todos', {
+      method: 'OPTIONS',
+      headers: { origin: 'https://app.example', 'access-control-request-method': 'POST' },
+    });
+    expect(preflight.status).toBe(204);
+    expect(preflight.headers.get('access-control-allow-origin')).toBe('https://app.example');
+    const partial: Array<Record<string, string>> = [
+      {},
+      { origin: 'https://app.example' },
+      { 'access-control-request-method': 'POST' },
+    ];
+    for (const headers of partial) {
+      const bare = await t.request('/api/v1/todos', { method: 'OPTIONS', headers });
+      expect({ status: bare.status, text: bare.text }).toEqual({ status: 204, text: '' });
+    }
+  });
 });
 
 describe('the access-token guard', () => {
