@@ -1,5 +1,6 @@
 import net from 'node:net';
 import { parse as parseYaml } from 'yaml';
+import { LINGER_MS } from '../src/common/client-errors.js';
 import { PIPELINE_DEPTH } from '../src/common/pipelining.js';
 import { Todo } from '../src/todos/todo.entity.js';
 import { newUser, type SeededUser } from './support/factories.js';
@@ -312,6 +313,40 @@ describe('slow and malformed clients', () => {
     );
     // Bytes that are not HTTP with no request before them are still answered 400.
     expect((await rawExchange(t.url, ['GARBAGE\r\n\r\n'])).status).toBe(400);
+  });
+
+  it('takes the rest of a refused body for a while after the 413 instead of resetting the connection under it', async () => {
+    // Cut the moment the answer was out, the connection was reset under a client still writing its
+    // body: Node's fetch reported EPIPE instead of the 413 for 13 of 20 bodies of 3 MB.
+    const { hostname, port } = new URL(t.url);
+    // Half-open, like an HTTP client that keeps sending its body after the server's end.
+    const socket = net.connect({ port: Number(port), host: hostname, allowHalfOpen: true });
+    await new Promise((done) => socket.once('connect', done));
+    const received: Buffer[] = [];
+    let failure: string | undefined;
+    socket.on('data', (chunk: Buffer) => received.push(chunk));
+    socket.on('error', (error: NodeJS.ErrnoException) => (failure = error.code));
+    const ended = new Promise((done) => socket.once('end', done));
+    const chunk = Buffer.alloc(64 * 1024, 'a');
+    socket.write(postHead('/api/v1/auth/login', 3_000_000).replace('Connection: close\r\n', ''));
+    socket.write(chunk);
+    // The 413 comes back, and the server ends its side of the connection, while the body is still coming.
+    await ended;
+    expect(Buffer.concat(received).toString('latin1')).toMatch(/^HTTP\/1\.1 413 /);
+    // The client goes on sending for a while: taken and dropped, not answered with a reset.
+    for (let i = 0; i < 10 && failure === undefined; i += 1) {
+      socket.write(chunk);
+      await new Promise((done) => setTimeout(done, 50));
+    }
+    expect(failure).toBeUndefined();
+    // But not for ever: a client that never stops is cut once LINGER_MS has passed.
+    const started = Date.now();
+    while (failure === undefined && Date.now() - started < 3 * LINGER_MS) {
+      socket.write(chunk);
+      await new Promise((done) => setTimeout(done, 50));
+    }
+    expect(failure).toMatch(/^(EPIPE|ECONNRESET)$/);
+    socket.destroy();
   });
 
   it('answers a declared body over BODY_LIMIT with 413 at once and closes, leaving nothing for the timeout', async () => {
