@@ -139,6 +139,9 @@ export async function createApp(options: CreateAppOptions): Promise<NestFastifyA
       // text/plain 400; it gets the same empty 204 as a preflight instead (allowing nothing more: the
       // origin rule still decides Access-Control-Allow-Origin).
       strictPreflight: false,
+      // After the app's own onRequest checks (Host, X-Request-Id, the security headers): in Nest's
+      // default place, the adapter's first hook, a preflight was answered before any of them ran.
+      hook: 'preParsing',
     });
   }
 

@@ -406,6 +406,21 @@ describe('CORS', () => {
       const bare = await t.request('/api/v1/todos', { method: 'OPTIONS', headers });
       expect({ status: bare.status, text: bare.text }).toEqual({ status: 204, text: '' });
     }
+    // A preflight goes through the same checks as every request, and carries the same headers.
+    expect(preflight.headers.get('strict-transport-security')).toMatch(/max-age=/);
+    const badId = await t.request('/api/v1/todos', {
+      method: 'OPTIONS',
+      headers: {
+        origin: 'https://app.example',
+        'access-control-request-method': 'POST',
+        'x-request-id': 'a b',
+      },
+      unvalidated: true,
+    });
+    expect({ status: badId.status, code: badId.body.code }).toEqual({
+      status: 400,
+      code: 'INVALID_REQUEST_ID',
+    });
   });
 });
 

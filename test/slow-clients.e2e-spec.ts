@@ -349,6 +349,33 @@ describe('slow and malformed clients', () => {
     socket.destroy();
   });
 
+  it('runs nothing sent after a refused body while its connection lingers', async () => {
+    const todo = JSON.stringify({ title: 'after a refused body' });
+    const refused = postHead('/api/v1/todos', 300_000, user.accessToken).replace('Connection: close\r\n', '');
+    const behind = postHead('/api/v1/todos', todo.length, user.accessToken).replace(
+      'Connection: close\r\n',
+      '',
+    );
+    const answer = await rawExchange(t.url, [`${refused}${' '.repeat(300_000)}${behind}${todo}`]);
+    expect(answer.status).toBe(413);
+    expect(answer.body.match(/HTTP\/1\.1/g) ?? []).toHaveLength(0);
+    expect(await t.dataSource.getRepository(Todo).countBy({ title: 'after a refused body' })).toBe(0);
+  });
+
+  it('answers a request received whole before headers over the limit, then closes, instead of a 431 under its id', async () => {
+    const todo = JSON.stringify({ title: 'before big headers' });
+    const head = postHead('/api/v1/todos', todo.length, user.accessToken)
+      .replace('Connection: close\r\n', '')
+      .replace('\r\n\r\n', '\r\nX-Request-Id: before-big-headers\r\n\r\n');
+    const answer = await rawExchange(t.url, [
+      `${head}${todo}GET /health/live HTTP/1.1\r\nHost: gatehouse.test\r\nX-Big: ${'b'.repeat(20_000)}\r\n\r\n`,
+    ]);
+    expect(answer.status).toBe(201);
+    expect(answer.headers['x-request-id']).toBe('before-big-headers');
+    expect(answer.headers.connection).toBe('close');
+    expect(answer.body).not.toContain('HEADERS_TOO_LARGE');
+  });
+
   it('answers a declared body over BODY_LIMIT with 413 at once and closes, leaving nothing for the timeout', async () => {
     // The rest of that body never comes: were the connection kept, the timeout would find the request
     // unfinished and write a 408 after the 413.

@@ -4,12 +4,19 @@ import { clientErrorHandler, hasValidHost, nodeServerOptions, RAW_REQUEST_ID } f
 
 /** The part of a socket the handler touches: what it wrote, and whether it closed it. */
 function fakeSocket(
-  state: { destroyed?: boolean; writable?: boolean; headersSent?: boolean; requestId?: string } = {},
+  state: {
+    destroyed?: boolean;
+    writable?: boolean;
+    writableEnded?: boolean;
+    headersSent?: boolean;
+    requestId?: string;
+  } = {},
 ) {
   const written: string[] = [];
   const socket = {
     destroyed: state.destroyed ?? false,
     writable: state.writable ?? true,
+    writableEnded: state.writableEnded ?? false,
     remoteAddress: '192.0.2.7',
     _httpMessage:
       state.headersSent === undefined
@@ -62,6 +69,19 @@ describe(clientErrorHandler.name, () => {
     const gone = fakeSocket({ destroyed: true });
     handler(errorWith('ERR_HTTP_REQUEST_TIMEOUT'), gone.asSocket);
     expect([...reset.written, ...gone.written]).toEqual([]);
+  });
+
+  it('should close a connection that has ended its side (lingering after its answer) without a word or a log line', () => {
+    const lines: string[] = [];
+    const logged = clientErrorHandler(
+      pino({ level: 'info' }, { write: (line: string) => lines.push(line) }),
+      {},
+    );
+    const lingering = fakeSocket({ writable: false, writableEnded: true });
+    logged(errorWith('HPE_INVALID_EOF_STATE'), lingering.asSocket);
+    expect(lingering.written).toEqual([]);
+    expect(lingering.socket.destroyed).toBe(true);
+    expect(lines).toEqual([]);
   });
 
   it('should only close a socket whose response has begun, never write a second status line into it', () => {

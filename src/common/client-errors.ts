@@ -101,26 +101,33 @@ export function clientErrorHandler(logger: FastifyBaseLogger, securityHeaders: S
     if (error.code === 'ECONNRESET' || socket.destroyed) {
       return;
     }
+    // One whose side has ended, lingering after its answer (closesUnfinished), is owed nothing more:
+    // what the client does with it now (half-close mid-body, more bytes) is not an error to log.
+    if (socket.writableEnded) {
+      socket.destroy();
+      return;
+    }
     const known = (error.code && CLIENT_ERRORS[error.code]) || MALFORMED;
     // The request in flight on this socket, if its headers had arrived: a stalled body.
     const current = (socket as Socket & { _httpMessage?: ServerResponse & { req?: IdentifiedRequest } })
       ._httpMessage;
-    if (known === MALFORMED && current?.req?.complete === true && !current.writableEnded) {
+    if (current?.req?.complete === true && !current.writableEnded) {
       if (closingAfterAnswer.has(socket)) {
         return; // more of the same bytes: Node's parser reports each chunk that follows
       }
       closingAfterAnswer.add(socket);
-      // A request received whole is being answered, and what follows it is not HTTP. That request has
-      // run, or is running: the client is owed its answer, not a 400 under its id (a client that then
-      // retried would do it twice). The answer goes out with `Connection: close`, and the bytes after
-      // it are not answered.
+      // A request received whole is being answered, and what follows it is refused: bytes that are not
+      // HTTP, headers over the limit, a next request that does not arrive in time. That request has
+      // run, or is running: the client is owed its answer, not a 400, 431 or 408 under its id (a
+      // client that then retried would do it twice). The answer goes out with `Connection: close`, and
+      // what follows it is not answered.
       if (!current.headersSent) {
         current.shouldKeepAlive = false;
       }
       current.once('finish', () => socket.end());
       logger.info(
         { requestId: current.req[RAW_REQUEST_ID], code: known.code, remoteAddress: socket.remoteAddress },
-        'bytes after a request are not HTTP; the connection closes after its answer',
+        'what follows a request is refused; the connection closes after its answer',
       );
       return;
     }

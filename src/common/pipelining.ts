@@ -128,7 +128,9 @@ export function serveInOrder(
 
   server.on('request', (req: IncomingMessage, res: ServerResponse) => {
     const socket = req.socket as LinedSocket;
-    if (socket.destroyed) {
+    // A connection whose side has ended (closed after an answer, lingering while the client finishes
+    // a refused body: closesUnfinished) takes no more requests: one parsed there is not run.
+    if (socket.destroyed || socket.writableEnded) {
       return;
     }
     const line = lineOf(socket);
