@@ -158,7 +158,8 @@ export function registerBodyBudget(
       onRefused(refused);
       const { status, code, detail } = REFUSALS[refused];
       // Its connection closes after the answer, as every answer's whose body has not all arrived
-      // does (closesUnfinished in the onSend hook), so the rest of that body is not waited for.
+      // does (closesUnfinished in the onSend hook): the rest of that body is taken and dropped for
+      // LINGER_MS at most, never read into memory.
       void reply
         .code(status)
         .header('retry-after', '1')

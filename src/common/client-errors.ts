@@ -39,7 +39,7 @@ const MALFORMED = { status: 400, code: 'MALFORMED_REQUEST', detail: 'The request
 /**
  * Whether a request's Host header is as RFC 9112 §3.2 requires: exactly one on an HTTP/1.1 request,
  * at most one on an HTTP/1.0 one. Node would refuse a missing one itself, with a bare 400 and no body
- * (its `requireHostHeader`, turned off in app.factory.ts so that the answer is problem+json), and it
+ * (its `requireHostHeader`, turned off in nodeServerOptions so that the answer is problem+json), and it
  * keeps only the first of two, where a proxy in front may have read the last.
  */
 export function hasValidHost(request: Pick<IncomingMessage, 'rawHeaders' | 'httpVersion'>): boolean {
