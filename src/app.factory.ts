@@ -22,7 +22,7 @@ import {
 } from './common/client-errors.js';
 import { ProblemDetailsFilter } from './common/exceptions.filter.js';
 import { ProblemDetailsDto } from './common/dto/problem-details.dto.js';
-import { exceedsJsonDepth, JSON_MAX_DEPTH } from './common/json-depth.js';
+import { JSON_MAX_DEPTH, JSON_MAX_ITEMS, type JsonShapeFault, jsonShapeFault } from './common/json-shape.js';
 import { createAppLogger, enterRequestContext, RequestLog, sameLogger } from './common/logging.js';
 import { finishDocument } from './common/openapi.js';
 import { serveInOrder } from './common/pipelining.js';
@@ -252,11 +252,16 @@ function registerSecurityHeaders(fastify: FastifyInstance): void {
   });
 }
 
+const SHAPE_FAULTS: Record<JsonShapeFault, string> = {
+  BODY_TOO_DEEP: `The request body nests arrays or objects deeper than ${JSON_MAX_DEPTH} levels.`,
+  BODY_TOO_WIDE: `The request body holds more than ${JSON_MAX_ITEMS} object members and array elements.`,
+};
+
 function hardenFastify(fastify: FastifyInstance): void {
   // Only JSON is accepted; Fastify would otherwise parse text/plain into a string body.
   fastify.removeContentTypeParser(['text/plain']);
-  // Fastify's own JSON parser (prototype poisoning refused), behind a nesting-depth check that runs
-  // before anything parses or validates the body (DESIGN §5 "Bounded by design").
+  // Fastify's own JSON parser (prototype poisoning refused), behind a check of nesting depth and width
+  // that runs before anything parses or validates the body (DESIGN §5 "Bounded by design").
   const parseJson = fastify.getDefaultJsonParser('error', 'error');
   fastify.removeContentTypeParser('application/json');
   fastify.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
@@ -266,15 +271,9 @@ function hardenFastify(fastify: FastifyInstance): void {
       done(null, undefined);
       return;
     }
-    if (exceedsJsonDepth(body as string)) {
-      done(
-        new AppException(
-          HttpStatus.BAD_REQUEST,
-          'BODY_TOO_DEEP',
-          `The request body nests arrays or objects deeper than ${JSON_MAX_DEPTH} levels.`,
-        ),
-        undefined,
-      );
+    const fault = jsonShapeFault(body as string);
+    if (fault !== undefined) {
+      done(new AppException(HttpStatus.BAD_REQUEST, fault, SHAPE_FAULTS[fault]), undefined);
       return;
     }
     void parseJson(request, body as string, done);

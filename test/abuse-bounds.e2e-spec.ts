@@ -44,6 +44,36 @@ describe('bounds on what one request may cost', () => {
       expect(logs).not.toMatch(/RangeError|Maximum call stack|Unhandled error|"stack"/);
     });
 
+    it('answers 89 kB of 9,000 unknown keys to POST /todos with 400 BODY_TOO_WIDE before validating them', async () => {
+      const wide = (keys: number) =>
+        JSON.stringify({
+          title: 'wide',
+          ...Object.fromEntries(Array.from({ length: keys }, (_, i) => [`k${i}`, 1])),
+        });
+      const post = (rawBody: string) =>
+        t.request('/api/v1/todos', {
+          method: 'POST',
+          rawBody,
+          token: user.accessToken,
+          headers: { 'content-type': 'application/json' },
+        });
+      const rawBody = wide(9000);
+      expect(rawBody.length).toBeGreaterThan(88_000);
+      expect(rawBody.length).toBeLessThan(100 * 1024); // under the default BODY_LIMIT
+      const res = await post(rawBody);
+      expectProblem(res, 400, 'BODY_TOO_WIDE');
+      expect(res.body.detail).toBe('The request body holds more than 256 object members and array elements.');
+      expect(res.body.errors).toBeUndefined();
+      // An array's elements count as an object's members do.
+      const elements = `{"title":[${Array.from({ length: 300 }, () => '1').join(',')}]}`;
+      expectProblem(await post(elements), 400, 'BODY_TOO_WIDE');
+      // Under the limit, validation answers as before: each unknown key is an error, the first 100 listed.
+      const validated = await post(wide(255));
+      expectProblem(validated, 400, 'VALIDATION_FAILED');
+      expect(validated.body.errors).toHaveLength(100);
+      expect(await t.dataSource.getRepository(Todo).countBy({ userId: user.id })).toBe(0);
+    });
+
     it('answers an array-nested email on POST /auth/login with 400, never 500', async () => {
       const bodies = [
         '{"email":["a"],"password":"x"}',

@@ -1270,6 +1270,7 @@ export interface operations {
              *     - `VALIDATION_FAILED`
              *     - `MALFORMED_JSON`
              *     - `BODY_TOO_DEEP`
+             *     - `BODY_TOO_WIDE`
              *     - `BODY_NOT_OBJECT`
              *     - `BAD_REQUEST`
              */
@@ -1286,7 +1287,7 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["ProblemDetails"] & {
                         /** @enum {string} */
-                        code?: "BAD_REQUEST" | "BODY_NOT_OBJECT" | "BODY_TOO_DEEP" | "INVALID_HOST" | "INVALID_REQUEST_ID" | "MALFORMED_JSON" | "MALFORMED_REQUEST" | "MALFORMED_URL" | "VALIDATION_FAILED";
+                        code?: "BAD_REQUEST" | "BODY_NOT_OBJECT" | "BODY_TOO_DEEP" | "BODY_TOO_WIDE" | "INVALID_HOST" | "INVALID_REQUEST_ID" | "MALFORMED_JSON" | "MALFORMED_REQUEST" | "MALFORMED_URL" | "VALIDATION_FAILED";
                     };
                 };
             };
@@ -1495,6 +1496,7 @@ export interface operations {
              *     - `VALIDATION_FAILED`
              *     - `MALFORMED_JSON`
              *     - `BODY_TOO_DEEP`
+             *     - `BODY_TOO_WIDE`
              *     - `BODY_NOT_OBJECT`
              *     - `BAD_REQUEST`
              */
@@ -1507,7 +1509,7 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["ProblemDetails"] & {
                         /** @enum {string} */
-                        code?: "BAD_REQUEST" | "BODY_NOT_OBJECT" | "BODY_TOO_DEEP" | "EMAIL_IMMUTABLE" | "INVALID_HOST" | "INVALID_REQUEST_ID" | "MALFORMED_JSON" | "MALFORMED_REQUEST" | "MALFORMED_URL" | "VALIDATION_FAILED";
+                        code?: "BAD_REQUEST" | "BODY_NOT_OBJECT" | "BODY_TOO_DEEP" | "BODY_TOO_WIDE" | "EMAIL_IMMUTABLE" | "INVALID_HOST" | "INVALID_REQUEST_ID" | "MALFORMED_JSON" | "MALFORMED_REQUEST" | "MALFORMED_URL" | "VALIDATION_FAILED";
                     };
                 };
             };
@@ -1710,6 +1712,7 @@ export interface operations {
              *     - `VALIDATION_FAILED`
              *     - `MALFORMED_JSON`
              *     - `BODY_TOO_DEEP`
+             *     - `BODY_TOO_WIDE`
              *     - `BODY_NOT_OBJECT`
              *     - `BAD_REQUEST`
              */
@@ -1726,7 +1729,7 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["ProblemDetails"] & {
                         /** @enum {string} */
-                        code?: "BAD_REQUEST" | "BODY_NOT_OBJECT" | "BODY_TOO_DEEP" | "INVALID_HOST" | "INVALID_REQUEST_ID" | "MALFORMED_JSON" | "MALFORMED_REQUEST" | "MALFORMED_URL" | "VALIDATION_FAILED";
+                        code?: "BAD_REQUEST" | "BODY_NOT_OBJECT" | "BODY_TOO_DEEP" | "BODY_TOO_WIDE" | "INVALID_HOST" | "INVALID_REQUEST_ID" | "MALFORMED_JSON" | "MALFORMED_REQUEST" | "MALFORMED_URL" | "VALIDATION_FAILED";
                     };
                 };
             };
@@ -1937,6 +1940,7 @@ export interface operations {
              *     - `VALIDATION_FAILED`
              *     - `MALFORMED_JSON`
              *     - `BODY_TOO_DEEP`
+             *     - `BODY_TOO_WIDE`
              *     - `BODY_NOT_OBJECT`
              *     - `BAD_REQUEST`
              */
@@ -1953,7 +1957,7 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["ProblemDetails"] & {
                         /** @enum {string} */
-                        code?: "BAD_REQUEST" | "BODY_NOT_OBJECT" | "BODY_TOO_DEEP" | "INVALID_HOST" | "INVALID_REQUEST_ID" | "MALFORMED_JSON" | "MALFORMED_REQUEST" | "MALFORMED_URL" | "TOKEN_EXPIRED" | "TOKEN_INVALID" | "VALIDATION_FAILED";
+                        code?: "BAD_REQUEST" | "BODY_NOT_OBJECT" | "BODY_TOO_DEEP" | "BODY_TOO_WIDE" | "INVALID_HOST" | "INVALID_REQUEST_ID" | "MALFORMED_JSON" | "MALFORMED_REQUEST" | "MALFORMED_URL" | "TOKEN_EXPIRED" | "TOKEN_INVALID" | "VALIDATION_FAILED";
                     };
                 };
             };
@@ -2140,6 +2144,7 @@ export interface operations {
              *     - `VALIDATION_FAILED`
              *     - `MALFORMED_JSON`
              *     - `BODY_TOO_DEEP`
+             *     - `BODY_TOO_WIDE`
              *     - `BODY_NOT_OBJECT`
              *     - `BAD_REQUEST`
              */
@@ -2156,7 +2161,7 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["ProblemDetails"] & {
                         /** @enum {string} */
-                        code?: "BAD_REQUEST" | "BODY_NOT_OBJECT" | "BODY_TOO_DEEP" | "INVALID_HOST" | "INVALID_REQUEST_ID" | "MALFORMED_JSON" | "MALFORMED_REQUEST" | "MALFORMED_URL" | "VALIDATION_FAILED";
+                        code?: "BAD_REQUEST" | "BODY_NOT_OBJECT" | "BODY_TOO_DEEP" | "BODY_TOO_WIDE" | "INVALID_HOST" | "INVALID_REQUEST_ID" | "MALFORMED_JSON" | "MALFORMED_REQUEST" | "MALFORMED_URL" | "VALIDATION_FAILED";
                     };
                 };
             };
@@ -2344,6 +2349,7 @@ export interface operations {
              *     - `VALIDATION_FAILED`
              *     - `MALFORMED_JSON`
              *     - `BODY_TOO_DEEP`
+             *     - `BODY_TOO_WIDE`
              *     - `BODY_NOT_OBJECT`
              *     - `BAD_REQUEST`
              */
@@ -2360,7 +2366,7 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["ProblemDetails"] & {
                         /** @enum {string} */
-                        code?: "BAD_REQUEST" | "BODY_NOT_OBJECT" | "BODY_TOO_DEEP" | "INVALID_HOST" | "INVALID_REQUEST_ID" | "MALFORMED_JSON" | "MALFORMED_REQUEST" | "MALFORMED_URL" | "VALIDATION_FAILED";
+                        code?: "BAD_REQUEST" | "BODY_NOT_OBJECT" | "BODY_TOO_DEEP" | "BODY_TOO_WIDE" | "INVALID_HOST" | "INVALID_REQUEST_ID" | "MALFORMED_JSON" | "MALFORMED_REQUEST" | "MALFORMED_URL" | "VALIDATION_FAILED";
                     };
                 };
             };
@@ -2592,6 +2598,7 @@ export interface operations {
              *     - `VALIDATION_FAILED`
              *     - `MALFORMED_JSON`
              *     - `BODY_TOO_DEEP`
+             *     - `BODY_TOO_WIDE`
              *     - `BODY_NOT_OBJECT`
              *     - `BAD_REQUEST`
              */
@@ -2608,7 +2615,7 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["ProblemDetails"] & {
                         /** @enum {string} */
-                        code?: "BAD_REQUEST" | "BODY_NOT_OBJECT" | "BODY_TOO_DEEP" | "INVALID_HOST" | "INVALID_REQUEST_ID" | "MALFORMED_JSON" | "MALFORMED_REQUEST" | "MALFORMED_URL" | "VALIDATION_FAILED";
+                        code?: "BAD_REQUEST" | "BODY_NOT_OBJECT" | "BODY_TOO_DEEP" | "BODY_TOO_WIDE" | "INVALID_HOST" | "INVALID_REQUEST_ID" | "MALFORMED_JSON" | "MALFORMED_REQUEST" | "MALFORMED_URL" | "VALIDATION_FAILED";
                     };
                 };
             };
@@ -2840,6 +2847,7 @@ export interface operations {
              *     - `VALIDATION_FAILED`
              *     - `MALFORMED_JSON`
              *     - `BODY_TOO_DEEP`
+             *     - `BODY_TOO_WIDE`
              *     - `BODY_NOT_OBJECT`
              *     - `BAD_REQUEST`
              */
@@ -2856,7 +2864,7 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["ProblemDetails"] & {
                         /** @enum {string} */
-                        code?: "BAD_REQUEST" | "BODY_NOT_OBJECT" | "BODY_TOO_DEEP" | "INVALID_HOST" | "INVALID_REQUEST_ID" | "MALFORMED_JSON" | "MALFORMED_REQUEST" | "MALFORMED_URL" | "VALIDATION_FAILED";
+                        code?: "BAD_REQUEST" | "BODY_NOT_OBJECT" | "BODY_TOO_DEEP" | "BODY_TOO_WIDE" | "INVALID_HOST" | "INVALID_REQUEST_ID" | "MALFORMED_JSON" | "MALFORMED_REQUEST" | "MALFORMED_URL" | "VALIDATION_FAILED";
                     };
                 };
             };
@@ -3053,6 +3061,7 @@ export interface operations {
              *     - `MALFORMED_REQUEST`
              *     - `MALFORMED_JSON`
              *     - `BODY_TOO_DEEP`
+             *     - `BODY_TOO_WIDE`
              *     - `BAD_REQUEST`
              */
             400: {
@@ -3064,7 +3073,7 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["ProblemDetails"] & {
                         /** @enum {string} */
-                        code?: "BAD_REQUEST" | "BODY_TOO_DEEP" | "INVALID_HOST" | "INVALID_REQUEST_ID" | "MALFORMED_JSON" | "MALFORMED_REQUEST" | "MALFORMED_URL";
+                        code?: "BAD_REQUEST" | "BODY_TOO_DEEP" | "BODY_TOO_WIDE" | "INVALID_HOST" | "INVALID_REQUEST_ID" | "MALFORMED_JSON" | "MALFORMED_REQUEST" | "MALFORMED_URL";
                     };
                 };
             };
@@ -3238,6 +3247,7 @@ export interface operations {
              *     - `MALFORMED_REQUEST`
              *     - `MALFORMED_JSON`
              *     - `BODY_TOO_DEEP`
+             *     - `BODY_TOO_WIDE`
              *     - `BAD_REQUEST`
              */
             400: {
@@ -3249,7 +3259,7 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["ProblemDetails"] & {
                         /** @enum {string} */
-                        code?: "BAD_REQUEST" | "BODY_TOO_DEEP" | "INVALID_HOST" | "INVALID_REQUEST_ID" | "MALFORMED_JSON" | "MALFORMED_REQUEST" | "MALFORMED_URL";
+                        code?: "BAD_REQUEST" | "BODY_TOO_DEEP" | "BODY_TOO_WIDE" | "INVALID_HOST" | "INVALID_REQUEST_ID" | "MALFORMED_JSON" | "MALFORMED_REQUEST" | "MALFORMED_URL";
                     };
                 };
             };
@@ -3434,6 +3444,7 @@ export interface operations {
              *     - `VALIDATION_FAILED`
              *     - `MALFORMED_JSON`
              *     - `BODY_TOO_DEEP`
+             *     - `BODY_TOO_WIDE`
              *     - `BODY_NOT_OBJECT`
              *     - `BAD_REQUEST`
              */
@@ -3450,7 +3461,7 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["ProblemDetails"] & {
                         /** @enum {string} */
-                        code?: "BAD_REQUEST" | "BODY_NOT_OBJECT" | "BODY_TOO_DEEP" | "INVALID_HOST" | "INVALID_REQUEST_ID" | "MALFORMED_JSON" | "MALFORMED_REQUEST" | "MALFORMED_URL" | "VALIDATION_FAILED";
+                        code?: "BAD_REQUEST" | "BODY_NOT_OBJECT" | "BODY_TOO_DEEP" | "BODY_TOO_WIDE" | "INVALID_HOST" | "INVALID_REQUEST_ID" | "MALFORMED_JSON" | "MALFORMED_REQUEST" | "MALFORMED_URL" | "VALIDATION_FAILED";
                     };
                 };
             };
@@ -3637,6 +3648,7 @@ export interface operations {
              *     - `MALFORMED_REQUEST`
              *     - `MALFORMED_JSON`
              *     - `BODY_TOO_DEEP`
+             *     - `BODY_TOO_WIDE`
              *     - `BODY_NOT_OBJECT`
              *     - `BAD_REQUEST`
              */
@@ -3653,7 +3665,7 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["ProblemDetails"] & {
                         /** @enum {string} */
-                        code?: "BAD_REQUEST" | "BODY_NOT_OBJECT" | "BODY_TOO_DEEP" | "INVALID_HOST" | "INVALID_REQUEST_ID" | "MALFORMED_JSON" | "MALFORMED_REQUEST" | "MALFORMED_URL" | "TOKEN_EXPIRED" | "TOKEN_INVALID" | "VALIDATION_FAILED";
+                        code?: "BAD_REQUEST" | "BODY_NOT_OBJECT" | "BODY_TOO_DEEP" | "BODY_TOO_WIDE" | "INVALID_HOST" | "INVALID_REQUEST_ID" | "MALFORMED_JSON" | "MALFORMED_REQUEST" | "MALFORMED_URL" | "TOKEN_EXPIRED" | "TOKEN_INVALID" | "VALIDATION_FAILED";
                     };
                 };
             };
@@ -3971,6 +3983,7 @@ export interface operations {
              *     - `MALFORMED_REQUEST`
              *     - `MALFORMED_JSON`
              *     - `BODY_TOO_DEEP`
+             *     - `BODY_TOO_WIDE`
              *     - `BAD_REQUEST`
              */
             400: {
@@ -3982,7 +3995,7 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["ProblemDetails"] & {
                         /** @enum {string} */
-                        code?: "BAD_REQUEST" | "BODY_TOO_DEEP" | "INVALID_HOST" | "INVALID_REQUEST_ID" | "MALFORMED_JSON" | "MALFORMED_REQUEST" | "MALFORMED_URL" | "VALIDATION_FAILED";
+                        code?: "BAD_REQUEST" | "BODY_TOO_DEEP" | "BODY_TOO_WIDE" | "INVALID_HOST" | "INVALID_REQUEST_ID" | "MALFORMED_JSON" | "MALFORMED_REQUEST" | "MALFORMED_URL" | "VALIDATION_FAILED";
                     };
                 };
             };
@@ -4200,6 +4213,7 @@ export interface operations {
              *     - `VALIDATION_FAILED`
              *     - `MALFORMED_JSON`
              *     - `BODY_TOO_DEEP`
+             *     - `BODY_TOO_WIDE`
              *     - `BODY_NOT_OBJECT`
              *     - `BAD_REQUEST`
              */
@@ -4216,7 +4230,7 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["ProblemDetails"] & {
                         /** @enum {string} */
-                        code?: "BAD_REQUEST" | "BODY_NOT_OBJECT" | "BODY_TOO_DEEP" | "INVALID_HOST" | "INVALID_REQUEST_ID" | "MALFORMED_JSON" | "MALFORMED_REQUEST" | "MALFORMED_URL" | "VALIDATION_FAILED";
+                        code?: "BAD_REQUEST" | "BODY_NOT_OBJECT" | "BODY_TOO_DEEP" | "BODY_TOO_WIDE" | "INVALID_HOST" | "INVALID_REQUEST_ID" | "MALFORMED_JSON" | "MALFORMED_REQUEST" | "MALFORMED_URL" | "VALIDATION_FAILED";
                     };
                 };
             };
@@ -4423,6 +4437,7 @@ export interface operations {
              *     - `MALFORMED_REQUEST`
              *     - `MALFORMED_JSON`
              *     - `BODY_TOO_DEEP`
+             *     - `BODY_TOO_WIDE`
              *     - `BAD_REQUEST`
              */
             400: {
@@ -4438,7 +4453,7 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["ProblemDetails"] & {
                         /** @enum {string} */
-                        code?: "BAD_REQUEST" | "BODY_TOO_DEEP" | "INVALID_HOST" | "INVALID_REQUEST_ID" | "MALFORMED_JSON" | "MALFORMED_REQUEST" | "MALFORMED_URL";
+                        code?: "BAD_REQUEST" | "BODY_TOO_DEEP" | "BODY_TOO_WIDE" | "INVALID_HOST" | "INVALID_REQUEST_ID" | "MALFORMED_JSON" | "MALFORMED_REQUEST" | "MALFORMED_URL";
                     };
                 };
             };
@@ -4651,6 +4666,7 @@ export interface operations {
              *     - `VALIDATION_FAILED`
              *     - `MALFORMED_JSON`
              *     - `BODY_TOO_DEEP`
+             *     - `BODY_TOO_WIDE`
              *     - `BODY_NOT_OBJECT`
              *     - `BAD_REQUEST`
              */
@@ -4667,7 +4683,7 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["ProblemDetails"] & {
                         /** @enum {string} */
-                        code?: "BAD_REQUEST" | "BODY_NOT_OBJECT" | "BODY_TOO_DEEP" | "INVALID_HOST" | "INVALID_REQUEST_ID" | "MALFORMED_JSON" | "MALFORMED_REQUEST" | "MALFORMED_URL" | "MFA_CODE_INVALID" | "MFA_CURRENT_CODE_REQUIRED" | "MFA_SETUP_REQUIRED" | "VALIDATION_FAILED";
+                        code?: "BAD_REQUEST" | "BODY_NOT_OBJECT" | "BODY_TOO_DEEP" | "BODY_TOO_WIDE" | "INVALID_HOST" | "INVALID_REQUEST_ID" | "MALFORMED_JSON" | "MALFORMED_REQUEST" | "MALFORMED_URL" | "MFA_CODE_INVALID" | "MFA_CURRENT_CODE_REQUIRED" | "MFA_SETUP_REQUIRED" | "VALIDATION_FAILED";
                     };
                 };
             };
@@ -4877,6 +4893,7 @@ export interface operations {
              *     - `VALIDATION_FAILED`
              *     - `MALFORMED_JSON`
              *     - `BODY_TOO_DEEP`
+             *     - `BODY_TOO_WIDE`
              *     - `BODY_NOT_OBJECT`
              *     - `BAD_REQUEST`
              */
@@ -4893,7 +4910,7 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["ProblemDetails"] & {
                         /** @enum {string} */
-                        code?: "BAD_REQUEST" | "BODY_NOT_OBJECT" | "BODY_TOO_DEEP" | "INVALID_HOST" | "INVALID_REQUEST_ID" | "MALFORMED_JSON" | "MALFORMED_REQUEST" | "MALFORMED_URL" | "MFA_NOT_ENABLED" | "VALIDATION_FAILED";
+                        code?: "BAD_REQUEST" | "BODY_NOT_OBJECT" | "BODY_TOO_DEEP" | "BODY_TOO_WIDE" | "INVALID_HOST" | "INVALID_REQUEST_ID" | "MALFORMED_JSON" | "MALFORMED_REQUEST" | "MALFORMED_URL" | "MFA_NOT_ENABLED" | "VALIDATION_FAILED";
                     };
                 };
             };
@@ -5397,6 +5414,7 @@ export interface operations {
              *     - `VALIDATION_FAILED`
              *     - `MALFORMED_JSON`
              *     - `BODY_TOO_DEEP`
+             *     - `BODY_TOO_WIDE`
              *     - `BODY_NOT_OBJECT`
              *     - `BAD_REQUEST`
              */
@@ -5409,7 +5427,7 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["ProblemDetails"] & {
                         /** @enum {string} */
-                        code?: "BAD_REQUEST" | "BODY_NOT_OBJECT" | "BODY_TOO_DEEP" | "INVALID_HOST" | "INVALID_REQUEST_ID" | "MALFORMED_JSON" | "MALFORMED_REQUEST" | "MALFORMED_URL" | "VALIDATION_FAILED";
+                        code?: "BAD_REQUEST" | "BODY_NOT_OBJECT" | "BODY_TOO_DEEP" | "BODY_TOO_WIDE" | "INVALID_HOST" | "INVALID_REQUEST_ID" | "MALFORMED_JSON" | "MALFORMED_REQUEST" | "MALFORMED_URL" | "VALIDATION_FAILED";
                     };
                 };
             };
@@ -5790,6 +5808,7 @@ export interface operations {
              *     - `MALFORMED_REQUEST`
              *     - `MALFORMED_JSON`
              *     - `BODY_TOO_DEEP`
+             *     - `BODY_TOO_WIDE`
              *     - `BAD_REQUEST`
              */
             400: {
@@ -5801,7 +5820,7 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["ProblemDetails"] & {
                         /** @enum {string} */
-                        code?: "BAD_REQUEST" | "BODY_TOO_DEEP" | "INVALID_HOST" | "INVALID_REQUEST_ID" | "MALFORMED_JSON" | "MALFORMED_REQUEST" | "MALFORMED_URL" | "VALIDATION_FAILED";
+                        code?: "BAD_REQUEST" | "BODY_TOO_DEEP" | "BODY_TOO_WIDE" | "INVALID_HOST" | "INVALID_REQUEST_ID" | "MALFORMED_JSON" | "MALFORMED_REQUEST" | "MALFORMED_URL" | "VALIDATION_FAILED";
                     };
                 };
             };
@@ -6037,6 +6056,7 @@ export interface operations {
              *     - `VALIDATION_FAILED`
              *     - `MALFORMED_JSON`
              *     - `BODY_TOO_DEEP`
+             *     - `BODY_TOO_WIDE`
              *     - `BODY_NOT_OBJECT`
              *     - `BAD_REQUEST`
              */
@@ -6049,7 +6069,7 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["ProblemDetails"] & {
                         /** @enum {string} */
-                        code?: "BAD_REQUEST" | "BODY_NOT_OBJECT" | "BODY_TOO_DEEP" | "INVALID_HOST" | "INVALID_REQUEST_ID" | "MALFORMED_JSON" | "MALFORMED_REQUEST" | "MALFORMED_URL" | "VALIDATION_FAILED";
+                        code?: "BAD_REQUEST" | "BODY_NOT_OBJECT" | "BODY_TOO_DEEP" | "BODY_TOO_WIDE" | "INVALID_HOST" | "INVALID_REQUEST_ID" | "MALFORMED_JSON" | "MALFORMED_REQUEST" | "MALFORMED_URL" | "VALIDATION_FAILED";
                     };
                 };
             };
@@ -6436,6 +6456,7 @@ export interface operations {
              *     - `MALFORMED_REQUEST`
              *     - `MALFORMED_JSON`
              *     - `BODY_TOO_DEEP`
+             *     - `BODY_TOO_WIDE`
              *     - `BAD_REQUEST`
              */
             400: {
@@ -6447,7 +6468,7 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["ProblemDetails"] & {
                         /** @enum {string} */
-                        code?: "BAD_REQUEST" | "BODY_TOO_DEEP" | "CANNOT_DISABLE_SELF" | "INVALID_HOST" | "INVALID_REQUEST_ID" | "MALFORMED_JSON" | "MALFORMED_REQUEST" | "MALFORMED_URL" | "VALIDATION_FAILED";
+                        code?: "BAD_REQUEST" | "BODY_TOO_DEEP" | "BODY_TOO_WIDE" | "CANNOT_DISABLE_SELF" | "INVALID_HOST" | "INVALID_REQUEST_ID" | "MALFORMED_JSON" | "MALFORMED_REQUEST" | "MALFORMED_URL" | "VALIDATION_FAILED";
                     };
                 };
             };
@@ -6677,6 +6698,7 @@ export interface operations {
              *     - `MALFORMED_REQUEST`
              *     - `MALFORMED_JSON`
              *     - `BODY_TOO_DEEP`
+             *     - `BODY_TOO_WIDE`
              *     - `BAD_REQUEST`
              */
             400: {
@@ -6688,7 +6710,7 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["ProblemDetails"] & {
                         /** @enum {string} */
-                        code?: "BAD_REQUEST" | "BODY_TOO_DEEP" | "INVALID_HOST" | "INVALID_REQUEST_ID" | "MALFORMED_JSON" | "MALFORMED_REQUEST" | "MALFORMED_URL" | "VALIDATION_FAILED";
+                        code?: "BAD_REQUEST" | "BODY_TOO_DEEP" | "BODY_TOO_WIDE" | "INVALID_HOST" | "INVALID_REQUEST_ID" | "MALFORMED_JSON" | "MALFORMED_REQUEST" | "MALFORMED_URL" | "VALIDATION_FAILED";
                     };
                 };
             };
@@ -6918,6 +6940,7 @@ export interface operations {
              *     - `MALFORMED_REQUEST`
              *     - `MALFORMED_JSON`
              *     - `BODY_TOO_DEEP`
+             *     - `BODY_TOO_WIDE`
              *     - `BAD_REQUEST`
              */
             400: {
@@ -6929,7 +6952,7 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["ProblemDetails"] & {
                         /** @enum {string} */
-                        code?: "BAD_REQUEST" | "BODY_TOO_DEEP" | "INVALID_HOST" | "INVALID_REQUEST_ID" | "MALFORMED_JSON" | "MALFORMED_REQUEST" | "MALFORMED_URL" | "VALIDATION_FAILED";
+                        code?: "BAD_REQUEST" | "BODY_TOO_DEEP" | "BODY_TOO_WIDE" | "INVALID_HOST" | "INVALID_REQUEST_ID" | "MALFORMED_JSON" | "MALFORMED_REQUEST" | "MALFORMED_URL" | "VALIDATION_FAILED";
                     };
                 };
             };
@@ -7159,6 +7182,7 @@ export interface operations {
              *     - `MALFORMED_REQUEST`
              *     - `MALFORMED_JSON`
              *     - `BODY_TOO_DEEP`
+             *     - `BODY_TOO_WIDE`
              *     - `BAD_REQUEST`
              */
             400: {
@@ -7170,7 +7194,7 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["ProblemDetails"] & {
                         /** @enum {string} */
-                        code?: "BAD_REQUEST" | "BODY_TOO_DEEP" | "INVALID_HOST" | "INVALID_REQUEST_ID" | "MALFORMED_JSON" | "MALFORMED_REQUEST" | "MALFORMED_URL" | "VALIDATION_FAILED";
+                        code?: "BAD_REQUEST" | "BODY_TOO_DEEP" | "BODY_TOO_WIDE" | "INVALID_HOST" | "INVALID_REQUEST_ID" | "MALFORMED_JSON" | "MALFORMED_REQUEST" | "MALFORMED_URL" | "VALIDATION_FAILED";
                     };
                 };
             };
@@ -7400,6 +7424,7 @@ export interface operations {
              *     - `MALFORMED_REQUEST`
              *     - `MALFORMED_JSON`
              *     - `BODY_TOO_DEEP`
+             *     - `BODY_TOO_WIDE`
              *     - `BAD_REQUEST`
              */
             400: {
@@ -7411,7 +7436,7 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["ProblemDetails"] & {
                         /** @enum {string} */
-                        code?: "BAD_REQUEST" | "BODY_TOO_DEEP" | "INVALID_HOST" | "INVALID_REQUEST_ID" | "MALFORMED_JSON" | "MALFORMED_REQUEST" | "MALFORMED_URL" | "VALIDATION_FAILED";
+                        code?: "BAD_REQUEST" | "BODY_TOO_DEEP" | "BODY_TOO_WIDE" | "INVALID_HOST" | "INVALID_REQUEST_ID" | "MALFORMED_JSON" | "MALFORMED_REQUEST" | "MALFORMED_URL" | "VALIDATION_FAILED";
                     };
                 };
             };

@@ -271,9 +271,15 @@ export function finishDocument(document: OpenAPIObject): OpenAPIObject {
       // Fastify reads a body sent with any method but GET, to an operation that takes none too (which
       // then ignores it), so what reading it can answer belongs to every such operation.
       if (operation.requestBody) {
-        mergeProblem(responses, 400, ['MALFORMED_JSON', 'BODY_TOO_DEEP', 'BODY_NOT_OBJECT', 'BAD_REQUEST']);
+        mergeProblem(responses, 400, [
+          'MALFORMED_JSON',
+          'BODY_TOO_DEEP',
+          'BODY_TOO_WIDE',
+          'BODY_NOT_OBJECT',
+          'BAD_REQUEST',
+        ]);
       } else if (method !== 'get') {
-        mergeProblem(responses, 400, ['MALFORMED_JSON', 'BODY_TOO_DEEP', 'BAD_REQUEST']);
+        mergeProblem(responses, 400, ['MALFORMED_JSON', 'BODY_TOO_DEEP', 'BODY_TOO_WIDE', 'BAD_REQUEST']);
       }
       if (operation.requestBody || method !== 'get') {
         mergeProblem(responses, 413, ['PAYLOAD_TOO_LARGE']);
