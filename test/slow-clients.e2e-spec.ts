@@ -534,6 +534,14 @@ describe('the body budget', () => {
     // Refused ones are answered without it, and before the client sends a byte of the body.
     const tooLarge = await continueExchange(t.url, postHead('/api/v1/todos', 5000, user.accessToken, B), '');
     expect(tooLarge).toMatchObject({ continued: false, bodySent: false, status: 413 });
+    const text = 'not JSON';
+    const notJson = await continueExchange(
+      t.url,
+      postHead('/api/v1/todos', text.length, user.accessToken, B).replace('application/json', 'text/plain'),
+      text,
+    );
+    expect(notJson).toMatchObject({ continued: false, bodySent: false, status: 415 });
+    expect(JSON.parse(notJson.body).code).toBe('UNSUPPORTED_MEDIA_TYPE');
     const stalled = [stalledFrom(A), stalledFrom(A)];
     await untilHeld(4096);
     const overShare = await continueExchange(t.url, postHead('/api/v1/todos', 100, user.accessToken, A), '');

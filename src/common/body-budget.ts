@@ -42,7 +42,7 @@ type ContinuableResponse = ServerResponse & { [AWAITS_CONTINUE]?: true };
  * `checkContinue` listener Node answers `100 Continue` as soon as the headers arrive, so a client told
  * 429, 503 or 413 a moment later has already started uploading the body it was refused (curl sends up
  * to 1 MB more). With it, the request reaches the app's request listener like any other, and
- * registerBodyBudget asks for the body only once it is admitted. A request answered without the
+ * registerBodyBudget asks for the body only once it is admitted and read. A request answered without the
  * `100 Continue` has its connection closed after the answer (Node does that), so its unsent body is
  * never mistaken for the next request.
  * Node raises this only for HTTP/1.1: an HTTP/1.0 client is never sent a 1xx (RFC 9110 §15.2).
@@ -64,15 +64,18 @@ function deferContinue(server: Pick<Server, 'on' | 'emit'>): void {
 }
 
 /**
- * Sends the `100 Continue` a request is waiting for, once its body is admitted, unless the body is
- * declared over BODY_LIMIT: Fastify refuses that one with 413, unread.
+ * Sends the `100 Continue` a request is waiting for once something starts reading its body: Fastify
+ * does that only for a media type it has a parser for and a declared length within the route's
+ * body limit. A 415 or 413 is sent first, so the client never starts the body it was refused. Node
+ * resumes an unread request itself once the answer is sent; the 100 is too late by then.
  */
-function askForBody(request: IncomingMessage, response: ContinuableResponse, bodyLimit: number): void {
+function askForBodyWhenRead(request: IncomingMessage, response: ContinuableResponse): void {
   if (response[AWAITS_CONTINUE] === true) {
-    const length = request.headers['content-length'];
-    if (length === undefined || Number(length) <= bodyLimit) {
-      response.writeContinue();
-    }
+    request.once('resume', () => {
+      if (!response.headersSent) {
+        response.writeContinue();
+      }
+    });
   }
 }
 
@@ -135,7 +138,7 @@ const REFUSALS = {
 /**
  * Checks each body against the budget before Fastify reads it (`preParsing`), and returns it when the
  * body is in or the connection goes. A refused request is answered at once, its body unread; an
- * admitted one that waits for `100 Continue` (deferContinue) gets it then.
+ * admitted one that waits for `100 Continue` (deferContinue) gets it when its body is read.
  */
 export function registerBodyBudget(
   fastify: FastifyInstance,
@@ -180,7 +183,7 @@ export function registerBodyBudget(
     };
     request.raw.once('close', giveBack);
     reply.raw.once('close', giveBack);
-    askForBody(request.raw, reply.raw, limits.bodyLimit);
+    askForBodyWhenRead(request.raw, reply.raw);
     done(null, payload);
   });
   return budget;
