@@ -858,7 +858,7 @@ export interface components {
             description?: string | null;
             /**
              * Format: date-time
-             * @description ISO 8601; stored in UTC.
+             * @description ISO 8601 with its offset (`Z` or `±hh:mm`), or a date alone (midnight UTC); stored in UTC.
              * @example 2030-01-31T17:00:00.000Z
              */
             dueAt?: string | null;
@@ -913,7 +913,7 @@ export interface components {
             description?: string | null;
             /**
              * Format: date-time
-             * @description ISO 8601; stored in UTC.
+             * @description ISO 8601 with its offset (`Z` or `±hh:mm`), or a date alone (midnight UTC); stored in UTC.
              * @example 2030-01-31T17:00:00.000Z
              */
             dueAt?: string | null;
@@ -7665,9 +7665,9 @@ export interface operations {
                 /** @description Only events about this user. */
                 userId?: number;
                 outcome?: "success" | "failure";
-                /** @description Only events at or after this instant (ISO 8601). */
+                /** @description Only events at or after this instant (ISO 8601 with its offset, or a date: midnight UTC). */
                 from?: string;
-                /** @description Only events strictly before this instant (ISO 8601). */
+                /** @description Only events strictly before this instant (ISO 8601 with its offset, or a date: midnight UTC). */
                 to?: string;
             };
             header?: never;

@@ -7,14 +7,15 @@ import { AppException } from './problem.js';
 const POSITIVE_INT = /^[1-9][0-9]*$/;
 
 /**
- * A positive whole number from the path, else 400 VALIDATION_FAILED naming the parameter: never a 500
- * from the database and never a silent 404 for "abc", "-1" or "1.5".
+ * A whole number from 1 to ID_MAXIMUM from the path, else 400 VALIDATION_FAILED naming the parameter:
+ * never a 500 from the database and never a silent 404 for "abc", "-1", "1.5" or an id past the
+ * document's `maximum`, which no row can have.
  */
 export function parseId(value: unknown, field: string): number {
   const id = typeof value === 'string' && POSITIVE_INT.test(value) ? Number(value) : Number.NaN;
-  if (!Number.isSafeInteger(id)) {
+  if (!(id <= ID_MAXIMUM)) {
     throw new AppException(HttpStatus.BAD_REQUEST, 'VALIDATION_FAILED', 'The request is invalid.', [
-      { field, message: `${field} must be a positive integer` },
+      { field, message: `${field} must be a positive integer no larger than ${ID_MAXIMUM}` },
     ]);
   }
   return id;

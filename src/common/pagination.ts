@@ -1,9 +1,9 @@
 import { HttpStatus, type Type } from '@nestjs/common';
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { Type as TransformType } from 'class-transformer';
 import { IsInt, IsOptional, IsString, Max, MaxLength, Min } from 'class-validator';
 import type { ObjectLiteral, SelectQueryBuilder } from 'typeorm';
 import { AppException } from './problem.js';
+import { PlainInteger } from './validators.js';
 
 /**
  * Keyset ("seek") pagination for every list in Gatehouse: newest first, `ORDER BY id DESC` with
@@ -45,7 +45,7 @@ export class PageQueryDto {
     example: PAGE_LIMIT_DEFAULT,
   })
   @IsOptional()
-  @TransformType(() => Number)
+  @PlainInteger()
   @IsInt()
   @Min(1)
   @Max(PAGE_LIMIT_MAX)

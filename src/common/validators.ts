@@ -8,9 +8,14 @@ const MAX_TIME = Date.UTC(9999, 11, 31, 23, 59, 59, 999);
 /** Longer than any ISO 8601 instant (`2030-01-31T17:00:00.123456789+05:30` is 35 characters). */
 export const ISO_DATE_TIME_MAX_LENGTH = 64;
 
+/** The offset that ends an ISO 8601 time: `Z`, or `+hh`, `+hhmm`, `+hh:mm` (or `-`). */
+const TIME_OFFSET = /(?:[Zz]|[+-]\d{2}(?::?\d{2})?)$/;
+
 /**
  * An ISO 8601 date or date-time string (e.g. `2030-01-31T17:00:00Z`) that names a real day within
- * DATETIME's range. The value stays a string; services turn it into a Date.
+ * DATETIME's range. A time must carry its offset: `2030-01-31T17:00:00` alone was read in the server's
+ * time zone, so the same request stored a different instant on a host set to New York than on one in
+ * UTC. A date alone is midnight UTC. The value stays a string; services turn it into a Date.
  */
 export const IsIsoDateTime = (options?: ValidationOptions) =>
   ValidateBy(
@@ -21,7 +26,8 @@ export const IsIsoDateTime = (options?: ValidationOptions) =>
           if (
             typeof value !== 'string' ||
             value.length > ISO_DATE_TIME_MAX_LENGTH ||
-            !isISO8601(value, { strict: true, strictSeparator: true })
+            !isISO8601(value, { strict: true, strictSeparator: true }) ||
+            (value.includes('T') && !TIME_OFFSET.test(value))
           ) {
             return false;
           }
@@ -29,7 +35,7 @@ export const IsIsoDateTime = (options?: ValidationOptions) =>
           return Number.isFinite(time) && time >= MIN_TIME && time <= MAX_TIME;
         },
         defaultMessage: (args) =>
-          `${args?.property ?? 'value'} must be an ISO 8601 date-time such as 2030-01-31T17:00:00Z`,
+          `${args?.property ?? 'value'} must be an ISO 8601 date-time with its offset, such as 2030-01-31T17:00:00Z`,
       },
     },
     options,
@@ -101,4 +107,14 @@ export const IsEmailAddress = (options?: ValidationOptions) =>
       },
     },
     options,
+  );
+
+/**
+ * A query parameter that is a plain positive decimal (at most ten digits) becomes a number; anything
+ * else ("1e1", "0x10", "010", " 5", "") stays a string and fails `@IsInt()`. class-transformer's
+ * `@Type(() => Number)` would take all of those, which the document's `integer` does not.
+ */
+export const PlainInteger = () =>
+  Transform(({ value }: { value: unknown }) =>
+    typeof value === 'string' && /^[1-9][0-9]{0,9}$/.test(value) ? Number(value) : value,
   );

@@ -1,9 +1,8 @@
 import { ApiPropertyOptional } from '@nestjs/swagger';
-import { Transform } from 'class-transformer';
-import { IsIn, IsInt, IsOptional, IsString, Matches, MaxLength, Min } from 'class-validator';
+import { IsIn, IsInt, IsOptional, IsString, Matches, Max, MaxLength, Min } from 'class-validator';
 import { PageQueryDto } from '../../common/pagination.js';
 import { ID_MAXIMUM } from '../../common/openapi.js';
-import { ISO_DATE_TIME_MAX_LENGTH, IsIsoDateTime } from '../../common/validators.js';
+import { ISO_DATE_TIME_MAX_LENGTH, IsIsoDateTime, PlainInteger } from '../../common/validators.js';
 import type { AuditOutcome } from '../audit-event.entity.js';
 
 /** Event names are dotted lower-case words, e.g. auth.login_failed. */
@@ -33,12 +32,10 @@ export class SearchAuditEventsQueryDto extends OwnAuditEventsQueryDto {
     maximum: ID_MAXIMUM,
   })
   @IsOptional()
-  // Only a plain positive decimal becomes a number; "1e3", "0x10" or "" stay strings and fail IsInt.
-  @Transform(({ value }: { value: unknown }) =>
-    typeof value === 'string' && /^[1-9][0-9]{0,9}$/.test(value) ? Number(value) : value,
-  )
+  @PlainInteger()
   @IsInt()
   @Min(1)
+  @Max(ID_MAXIMUM)
   userId?: number;
 
   @ApiPropertyOptional({ enum: ['success', 'failure'] })
@@ -49,7 +46,7 @@ export class SearchAuditEventsQueryDto extends OwnAuditEventsQueryDto {
   @ApiPropertyOptional({
     format: 'date-time',
     maxLength: ISO_DATE_TIME_MAX_LENGTH,
-    description: 'Only events at or after this instant (ISO 8601).',
+    description: 'Only events at or after this instant (ISO 8601 with its offset, or a date: midnight UTC).',
   })
   @IsOptional()
   @IsIsoDateTime()
@@ -58,7 +55,8 @@ export class SearchAuditEventsQueryDto extends OwnAuditEventsQueryDto {
   @ApiPropertyOptional({
     format: 'date-time',
     maxLength: ISO_DATE_TIME_MAX_LENGTH,
-    description: 'Only events strictly before this instant (ISO 8601).',
+    description:
+      'Only events strictly before this instant (ISO 8601 with its offset, or a date: midnight UTC).',
   })
   @IsOptional()
   @IsIsoDateTime()

@@ -51,7 +51,7 @@ export class CreateTodoDto {
     format: 'date-time',
     nullable: true,
     maxLength: ISO_DATE_TIME_MAX_LENGTH,
-    description: 'ISO 8601; stored in UTC.',
+    description: 'ISO 8601 with its offset (`Z` or `±hh:mm`), or a date alone (midnight UTC); stored in UTC.',
     example: '2030-01-31T17:00:00.000Z',
   })
   @IsOptional()
