@@ -226,6 +226,17 @@ describe('the request pipeline', () => {
   it('answers an unknown route with a 404 problem', async () => {
     expectProblem(await t.request('/api/v1/no-such-route'), 404, 'NOT_FOUND');
     expectProblem(await t.request('/nowhere'), 404, 'NOT_FOUND');
+    // Methods no route takes: 404 too, and a QUERY without the Content-Type RFC 10008 requires is a
+    // 400 that says so, not "not valid JSON" for a request that sent no body.
+    expectProblem(await t.request('/api/v1/todos', { method: 'PROPFIND' }), 404, 'NOT_FOUND');
+    const query = await t.request('/api/v1/todos', { method: 'QUERY' });
+    expectProblem(query, 400, 'BAD_REQUEST');
+    expect(query.body.detail).toBe('The request has no Content-Type.');
+    expectProblem(
+      await t.request('/api/v1/todos', { method: 'QUERY', body: { title: 'x' } }),
+      404,
+      'NOT_FOUND',
+    );
   });
 
   it('turns a thrown Error into a 500 that leaks nothing', async () => {

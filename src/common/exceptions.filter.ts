@@ -103,6 +103,10 @@ function fromFastify(exception: unknown): { status: number; code: string; detail
         code: 'PAYLOAD_TOO_LARGE',
         detail: 'The request body is larger than the server accepts.',
       };
+    // RFC 10008 §2: a QUERY without Content-Type must fail. No route takes QUERY, but Fastify checks
+    // this before it knows; without this case it read as "not valid JSON" for a request with no body.
+    case 'FST_ERR_ROUTE_MISSING_CONTENT_TYPE':
+      return { status: 400, code: 'BAD_REQUEST', detail: 'The request has no Content-Type.' };
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
     case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
       return statusCode === 415
