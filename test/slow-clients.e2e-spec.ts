@@ -388,6 +388,38 @@ describe('slow and malformed clients', () => {
   });
 });
 
+describe('shutting down while a refused body lingers', () => {
+  it('closes the lingering connection and stops long before SHUTDOWN_GRACE, the client still sending', async () => {
+    const t = await TestApp.start({ SHUTDOWN_GRACE: '20s' });
+    const { hostname, port } = new URL(t.url);
+    const socket = net.connect({ port: Number(port), host: hostname, allowHalfOpen: true });
+    await new Promise((done) => socket.once('connect', done));
+    const received: Buffer[] = [];
+    socket.on('data', (chunk: Buffer) => received.push(chunk));
+    socket.on('error', () => undefined);
+    const ended = new Promise((done) => socket.once('end', done));
+    const closed = new Promise((done) => socket.once('close', done));
+    const chunk = Buffer.alloc(64 * 1024, 'a');
+    socket.write(postHead('/api/v1/auth/login', 3_000_000).replace('Connection: close\r\n', ''));
+    socket.write(chunk);
+    await ended;
+    expect(Buffer.concat(received).toString('latin1')).toMatch(/^HTTP\/1\.1 413 /);
+    // The client never stops sending. The drain closes the connection as idle after a second (no
+    // request is in flight on it), and the linger's own cut would after LINGER_MS: with neither, the
+    // app would wait out SHUTDOWN_GRACE.
+    const sending = setInterval(() => socket.writable && socket.write(chunk), 50);
+    try {
+      const started = Date.now();
+      await t.close();
+      expect(Date.now() - started).toBeLessThan(LINGER_MS + 1000);
+      await closed;
+    } finally {
+      clearInterval(sending);
+      socket.destroy();
+    }
+  });
+});
+
 describe('the body budget', () => {
   let t: TestApp;
   let user: SeededUser;
