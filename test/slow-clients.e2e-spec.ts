@@ -4,6 +4,7 @@ import { LINGER_MS } from '../src/common/client-errors.js';
 import { PIPELINE_DEPTH } from '../src/common/pipelining.js';
 import { Todo } from '../src/todos/todo.entity.js';
 import { newUser, type SeededUser } from './support/factories.js';
+import { ProbeModule } from './support/probe.module.js';
 import { type ApiResponse, TestApp } from './support/test-app.js';
 
 /**
@@ -135,7 +136,7 @@ describe('slow and malformed clients', () => {
   let user: SeededUser;
 
   beforeAll(async () => {
-    t = await TestApp.start({ REQUEST_TIMEOUT: '1s' });
+    t = await TestApp.start({ REQUEST_TIMEOUT: '1s' }, [ProbeModule]);
     user = await newUser(t);
   });
 
@@ -374,6 +375,19 @@ describe('slow and malformed clients', () => {
     expect(answer.headers['x-request-id']).toBe('before-big-headers');
     expect(answer.headers.connection).toBe('close');
     expect(answer.body).not.toContain('HEADERS_TOO_LARGE');
+  });
+
+  it('answers a request slower than REQUEST_TIMEOUT before a stalled one behind it, then closes, instead of a 408 under its id', async () => {
+    const body = JSON.stringify({ name: 'slow', count: 8 }); // 2 s, twice REQUEST_TIMEOUT
+    const head = postHead('/api/v1/probe/slow', body.length)
+      .replace('Connection: close\r\n', '')
+      .replace('\r\n\r\n', '\r\nX-Request-Id: slow-before-stall\r\n\r\n');
+    // The next request's headers stop half-way: REQUEST_TIMEOUT passes for it while the first runs.
+    const answer = await rawExchange(t.url, [`${head}${body}GET /health/live HTTP/1.1\r\nHost: gate`]);
+    expect(answer.status).toBe(201);
+    expect(answer.headers['x-request-id']).toBe('slow-before-stall');
+    expect(answer.headers.connection).toBe('close');
+    expect(JSON.parse(answer.body)).toEqual({ name: 'slow', count: 8 });
   });
 
   it('answers a declared body over BODY_LIMIT with 413 at once and closes, leaving nothing for the timeout', async () => {

@@ -55,6 +55,14 @@ export class ProbeController {
     return { id: user.id };
   }
 
+  /** Answers after `count` quarter-seconds: a handler slower than a short REQUEST_TIMEOUT. */
+  @Public()
+  @Post('slow')
+  async slow(@Body() body: ProbeDto) {
+    await new Promise((done) => setTimeout(done, (body.count ?? 0) * 250));
+    return body;
+  }
+
   @Get('protected')
   protectedRoute(@CurrentUser() user: AuthUser) {
     return { id: user.id };
