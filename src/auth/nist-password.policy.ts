@@ -1,6 +1,6 @@
+import { createRequire } from 'node:module';
 import { Injectable } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
-import { dictionary } from '@zxcvbn-ts/language-common';
 import type { Config } from '../config/config.js';
 import {
   normalizePassword,
@@ -9,20 +9,32 @@ import {
   PasswordPolicy,
 } from './password.policy.js';
 
+type ZxcvbnCommon = typeof import('@zxcvbn-ts/language-common');
+let commonPasswords: readonly string[] | undefined;
+
 /**
  * ~49,000 of the most common passwords, from zxcvbn-ts's maintained list, lower-cased and sorted for a
  * binary search: a Set of them held 1.3 MB of hash table for the life of the process, this array 0.2 MB
- * (bench/results/2026-12-06-node24-memory.md).
+ * (bench/results/2026-12-06-node24-memory.md). Loaded at the first password set, not at boot: the list
+ * and its sort cost 35-45 ms of a boot that should take 1 s (DESIGN §7), and 3 MB of heap. Its
+ * CommonJS build loads synchronously, so the check stays synchronous.
  */
-const COMMON_PASSWORDS: readonly string[] = dictionary['passwords-common'].map((p) => p.toLowerCase()).sort();
+function commonPasswordList(): readonly string[] {
+  if (commonPasswords === undefined) {
+    const { dictionary } = createRequire(import.meta.url)('@zxcvbn-ts/language-common') as ZxcvbnCommon;
+    commonPasswords = dictionary['passwords-common'].map((p) => p.toLowerCase()).sort();
+  }
+  return commonPasswords;
+}
 
 /** Whether `lower` (already lower-cased) is on the common-password list. */
 export function isCommonPassword(lower: string): boolean {
+  const list = commonPasswordList();
   let low = 0;
-  let high = COMMON_PASSWORDS.length - 1;
+  let high = list.length - 1;
   while (low <= high) {
     const middle = (low + high) >>> 1;
-    const entry = COMMON_PASSWORDS[middle];
+    const entry = list[middle];
     if (entry === lower) {
       return true;
     }
