@@ -26,6 +26,7 @@ import { JSON_MAX_DEPTH, JSON_MAX_ITEMS, type JsonShapeFault, jsonShapeFault } f
 import { createAppLogger, enterRequestContext, RequestLog, sameLogger } from './common/logging.js';
 import { finishDocument } from './common/openapi.js';
 import { serveInOrder } from './common/pipelining.js';
+import { compilersOnDemand } from './common/schema-compilers.js';
 import { AppException, PROBLEM_CONTENT_TYPE, problem } from './common/problem.js';
 import { GracefulFastifyAdapter, Shutdown } from './common/shutdown.js';
 import { AppValidationPipe } from './common/validation.js';
@@ -102,6 +103,8 @@ export async function createApp(options: CreateAppOptions): Promise<NestFastifyA
       // While the server drains (SIGTERM), a request already on a kept-alive connection is served, with
       // `Connection: close`, rather than refused with a 503: the database is still there for it.
       return503OnClosing: false,
+      // No route declares a JSON schema; ajv and fast-json-stringify load if one ever does.
+      schemaController: { compilersFactory: compilersOnDemand() },
     },
     appConfig.shutdownGraceMs,
   );
