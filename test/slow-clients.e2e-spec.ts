@@ -118,6 +118,29 @@ function continueExchange(
   });
 }
 
+/**
+ * A client that sends the headers of a 3 MB sign-in and its first 64 kB, reads the 413 and the end of
+ * the server's side, and is left half-open to go on sending `chunk`s, as an HTTP client does.
+ */
+async function refusedUpload(url: string) {
+  const { hostname, port } = new URL(url);
+  const socket = net.connect({ port: Number(port), host: hostname, allowHalfOpen: true });
+  await new Promise((done) => socket.once('connect', done));
+  const received: Buffer[] = [];
+  const state: { failure?: string } = {};
+  socket.on('data', (chunk: Buffer) => received.push(chunk));
+  socket.on('error', (error: NodeJS.ErrnoException) => (state.failure = error.code));
+  const ended = new Promise((done) => socket.once('end', done));
+  const closed = new Promise((done) => socket.once('close', done));
+  const chunk = Buffer.alloc(64 * 1024, 'a');
+  socket.write(postHead('/api/v1/auth/login', 3_000_000).replace('Connection: close\r\n', ''));
+  socket.write(chunk);
+  // The 413 comes back, and the server ends its side of the connection, while the body is still coming.
+  await ended;
+  expect(Buffer.concat(received).toString('latin1')).toMatch(/^HTTP\/1\.1 413 /);
+  return { socket, chunk, closed, state };
+}
+
 /** The value of one series (name and labels, as exposed) on the app's /metrics; NaN when absent. */
 async function metricValue(t: TestApp, series: string): Promise<number> {
   const text = (await t.request('/metrics')).text;
@@ -319,34 +342,21 @@ describe('slow and malformed clients', () => {
   it('takes the rest of a refused body for a while after the 413 instead of resetting the connection under it', async () => {
     // Cut the moment the answer was out, the connection was reset under a client still writing its
     // body: Node's fetch reported EPIPE instead of the 413 for 13 of 20 bodies of 3 MB.
-    const { hostname, port } = new URL(t.url);
     // Half-open, like an HTTP client that keeps sending its body after the server's end.
-    const socket = net.connect({ port: Number(port), host: hostname, allowHalfOpen: true });
-    await new Promise((done) => socket.once('connect', done));
-    const received: Buffer[] = [];
-    let failure: string | undefined;
-    socket.on('data', (chunk: Buffer) => received.push(chunk));
-    socket.on('error', (error: NodeJS.ErrnoException) => (failure = error.code));
-    const ended = new Promise((done) => socket.once('end', done));
-    const chunk = Buffer.alloc(64 * 1024, 'a');
-    socket.write(postHead('/api/v1/auth/login', 3_000_000).replace('Connection: close\r\n', ''));
-    socket.write(chunk);
-    // The 413 comes back, and the server ends its side of the connection, while the body is still coming.
-    await ended;
-    expect(Buffer.concat(received).toString('latin1')).toMatch(/^HTTP\/1\.1 413 /);
+    const { socket, chunk, state } = await refusedUpload(t.url);
     // The client goes on sending for a while: taken and dropped, not answered with a reset.
-    for (let i = 0; i < 10 && failure === undefined; i += 1) {
+    for (let i = 0; i < 10 && state.failure === undefined; i += 1) {
       socket.write(chunk);
       await new Promise((done) => setTimeout(done, 50));
     }
-    expect(failure).toBeUndefined();
+    expect(state.failure).toBeUndefined();
     // But not for ever: a client that never stops is cut once LINGER_MS has passed.
     const started = Date.now();
-    while (failure === undefined && Date.now() - started < 3 * LINGER_MS) {
+    while (state.failure === undefined && Date.now() - started < 3 * LINGER_MS) {
       socket.write(chunk);
       await new Promise((done) => setTimeout(done, 50));
     }
-    expect(failure).toMatch(/^(EPIPE|ECONNRESET)$/);
+    expect(state.failure).toMatch(/^(EPIPE|ECONNRESET)$/);
     socket.destroy();
   });
 
@@ -405,19 +415,7 @@ describe('slow and malformed clients', () => {
 describe('shutting down while a refused body lingers', () => {
   it('closes the lingering connection and stops long before SHUTDOWN_GRACE, the client still sending', async () => {
     const t = await TestApp.start({ SHUTDOWN_GRACE: '20s' });
-    const { hostname, port } = new URL(t.url);
-    const socket = net.connect({ port: Number(port), host: hostname, allowHalfOpen: true });
-    await new Promise((done) => socket.once('connect', done));
-    const received: Buffer[] = [];
-    socket.on('data', (chunk: Buffer) => received.push(chunk));
-    socket.on('error', () => undefined);
-    const ended = new Promise((done) => socket.once('end', done));
-    const closed = new Promise((done) => socket.once('close', done));
-    const chunk = Buffer.alloc(64 * 1024, 'a');
-    socket.write(postHead('/api/v1/auth/login', 3_000_000).replace('Connection: close\r\n', ''));
-    socket.write(chunk);
-    await ended;
-    expect(Buffer.concat(received).toString('latin1')).toMatch(/^HTTP\/1\.1 413 /);
+    const { socket, chunk, closed } = await refusedUpload(t.url);
     // The client never stops sending. The drain closes the connection as idle after a second (no
     // request is in flight on it), and the linger's own cut would after LINGER_MS: with neither, the
     // app would wait out SHUTDOWN_GRACE.
