@@ -3,11 +3,12 @@ import { createSecretKey } from 'node:crypto';
 import { Injectable } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
 import { PassportStrategy } from '@nestjs/passport';
-import { ExtractJwt, Strategy } from 'passport-jwt';
+import { Strategy } from 'passport-jwt';
 import { Clock } from '../common/clock.js';
 import { logAsCaller } from '../common/logging.js';
 import type { Config } from '../config/config.js';
 import type { AccessTokenClaims, AuthUser } from '../common/auth/auth-user.js';
+import { bearerToken } from './bearer-token.js';
 import { SessionsRepository } from './sessions.repository.js';
 
 /**
@@ -24,7 +25,7 @@ export class JwtStrategy extends PassportStrategy(Strategy, 'jwt') {
   ) {
     const auth = config.getOrThrow('auth', { infer: true });
     super({
-      jwtFromRequest: ExtractJwt.fromAuthHeaderAsBearerToken(),
+      jwtFromRequest: bearerToken,
       // A KeyObject made once: given a string, jsonwebtoken tries (and fails) to parse it as a public key
       // on every request, which was the largest single cost of an authenticated request.
       secretOrKey: createSecretKey(Buffer.from(auth.jwtSecret, 'utf8')) as unknown as string,

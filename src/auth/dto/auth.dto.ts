@@ -6,6 +6,7 @@ import { ApiDateTimeProperty, ApiIdProperty, EMAIL_FORMAT } from '../../common/o
 import { IsEmailAddress, MaxCodePoints } from '../../common/validators.js';
 import { normalizeEmail } from '../../users/email.js';
 import { UserResponseDto } from '../../users/dto/user-response.dto.js';
+import { ACCESS_TOKEN_MAX_LENGTH } from '../bearer-token.js';
 
 /*
  * Password fields only bound the input here, @MaxLength(1024): a 1 KB string cannot become a hashing
@@ -123,7 +124,10 @@ export class AcceptedDto {
 
 export class TokenPairDto {
   /** HS256 JWT; send as `Authorization: Bearer …` */
-  @ApiProperty({ maxLength: 2048, pattern: '^[A-Za-z0-9_-]+\\.[A-Za-z0-9_-]+\\.[A-Za-z0-9_-]+$' })
+  @ApiProperty({
+    maxLength: ACCESS_TOKEN_MAX_LENGTH,
+    pattern: '^[A-Za-z0-9_-]+\\.[A-Za-z0-9_-]+\\.[A-Za-z0-9_-]+$',
+  })
   accessToken!: string;
 
   /** Opaque; single use: every refresh returns a new one */
