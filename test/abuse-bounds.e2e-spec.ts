@@ -77,6 +77,25 @@ describe('bounds on what one request may cost', () => {
       expect(await t.dataSource.getRepository(Todo).countBy({ userId: user.id })).toBe(0);
     });
 
+    it('answers a list request with 3,000 query parameters with one 400 before validating them', async () => {
+      const query = (keys: number) => Array.from({ length: keys }, (_, i) => `${i.toString(36)}=`).join('&');
+      for (const path of ['/api/v1/todos', '/api/v1/auth/sessions', '/api/v1/users/me/audit-events']) {
+        const res = await t.request(`${path}?${query(3000)}`, { token: user.accessToken });
+        expectProblem(res, 400, 'VALIDATION_FAILED');
+        expect(res.body.detail).toBe('The query string has more than 32 parameters.');
+        expect(res.body.errors).toBeUndefined();
+      }
+      // Up to the bound each unknown parameter is named, as before.
+      const named = await t.request(`/api/v1/todos?${query(32)}`, { token: user.accessToken });
+      expectProblem(named, 400, 'VALIDATION_FAILED');
+      expect(named.body.errors).toHaveLength(32);
+      // One parameter repeated is one key but as many values.
+      const repeated = await t.request(`/api/v1/todos?${'limit=1&'.repeat(1500)}`, {
+        token: user.accessToken,
+      });
+      expectProblem(repeated, 400, 'VALIDATION_FAILED');
+    });
+
     it('answers an array-nested email on POST /auth/login with 400, never 500', async () => {
       const bodies = [
         '{"email":["a"],"password":"x"}',
