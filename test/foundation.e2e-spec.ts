@@ -88,8 +88,10 @@ describe('the request pipeline', () => {
       `/api/v1/todos?${Array.from({ length: 150 }, (_, i) => `q${i}=1`).join('&')}`,
       { token: user.accessToken },
     );
+    // A query string does not get that far: past 32 parameters it is refused whole.
     expectProblem(query, 400, 'VALIDATION_FAILED');
-    expect(query.body.errors).toHaveLength(100);
+    expect(query.body.errors).toBeUndefined();
+    expect(query.body.detail).toBe('The query string has more than 32 parameters.');
   });
 
   it('rejects unknown fields', async () => {
