@@ -177,6 +177,7 @@ describe('todos', () => {
       // Read in the server's time zone, it was a different instant on every host.
       ['a dueAt without its offset', { title: 'ok', dueAt: '2030-01-31T17:00:00' }, 'dueAt'],
       ['a dueAt in minutes without its offset', { title: 'ok', dueAt: '2030-01-31T17:00' }, 'dueAt'],
+      ['a dueAt with a signed year', { title: 'ok', dueAt: '+2030-01-31' }, 'dueAt'],
       ['a userId', { title: 'ok', userId: 1 }, 'userId'],
       ['an id', { title: 'ok', id: 1 }, 'id'],
       ['a createdAt', { title: 'ok', createdAt: '2030-01-01T00:00:00Z' }, 'createdAt'],

@@ -32,6 +32,13 @@ describe('IsIsoDateTime', () => {
     '2030-01-31T17:00:00',
     '2030-01-31T17:00:00.000',
     '2030-01-31T17:00',
+    // A signed year is read in the server's time zone too: 05:00Z in New York, the day before in Kathmandu.
+    '+2030-01-31',
+    '-2030-01-31',
+    '+002030-01-31T00:00:00Z',
+    '2030',
+    '2030-01',
+    '2030-01-31T24:00:00Z',
     '2030-02-30T10:00:00Z',
     '0999-12-31T00:00:00Z',
     'tomorrow',

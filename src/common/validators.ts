@@ -8,14 +8,20 @@ const MAX_TIME = Date.UTC(9999, 11, 31, 23, 59, 59, 999);
 /** Longer than any ISO 8601 instant (`2030-01-31T17:00:00.123456789+05:30` is 35 characters). */
 export const ISO_DATE_TIME_MAX_LENGTH = 64;
 
-/** The offset that ends an ISO 8601 time: `Z`, or `+hh`, `+hhmm`, `+hh:mm` (or `-`). */
-const TIME_OFFSET = /(?:[Zz]|[+-]\d{2}(?::?\d{2})?)$/;
+/**
+ * The ISO 8601 shapes taken: a whole date, or a date and a time of day (hours 00-23, seconds and a
+ * fraction optional) with its offset, `Z` or `±hh:mm` (`±hhmm`, `±hh` too). Everything else
+ * isISO8601 allows is refused: a time without its offset, and a signed year (`+2030-01-31`), which
+ * Date.parse does not read as its own format and takes in the server's time zone; the same request
+ * stored a different instant on a host set to New York than on one in UTC. Year or month alone too.
+ */
+const DATE_TIME_SHAPE =
+  /^\d{4}-\d{2}-\d{2}(?:[Tt](?:[01]\d|2[0-3]):[0-5]\d(?::[0-5]\d(?:\.\d+)?)?(?:[Zz]|[+-]\d{2}(?::?\d{2})?))?$/;
 
 /**
- * An ISO 8601 date or date-time string (e.g. `2030-01-31T17:00:00Z`) that names a real day within
- * DATETIME's range. A time must carry its offset: `2030-01-31T17:00:00` alone was read in the server's
- * time zone, so the same request stored a different instant on a host set to New York than on one in
- * UTC. A date alone is midnight UTC. The value stays a string; services turn it into a Date.
+ * An ISO 8601 date or date-time string (e.g. `2030-01-31T17:00:00Z`) of DATE_TIME_SHAPE that names a
+ * real day within DATETIME's range. A date alone is midnight UTC. The value stays a string; services
+ * turn it into a Date.
  */
 export const IsIsoDateTime = (options?: ValidationOptions) =>
   ValidateBy(
@@ -26,8 +32,8 @@ export const IsIsoDateTime = (options?: ValidationOptions) =>
           if (
             typeof value !== 'string' ||
             value.length > ISO_DATE_TIME_MAX_LENGTH ||
-            !isISO8601(value, { strict: true, strictSeparator: true }) ||
-            (value.includes('T') && !TIME_OFFSET.test(value))
+            !DATE_TIME_SHAPE.test(value) ||
+            !isISO8601(value, { strict: true, strictSeparator: true })
           ) {
             return false;
           }
