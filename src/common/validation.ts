@@ -35,6 +35,18 @@ function isEmptyQuery(value: unknown): boolean {
  */
 export const QUERY_MAX_PARAMETERS = 32;
 
+/**
+ * The keys of a body or query that name a member every object inherits (`constructor`, `toString`,
+ * `__proto__` …). class-transformer does not copy them onto the DTO, so the whitelist never saw them
+ * and they were dropped without a word, where any other unknown field is a 400.
+ */
+function inheritedNames(value: unknown): string[] {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    return [];
+  }
+  return Object.keys(value).filter((key) => key in Object.prototype);
+}
+
 /** The names of class-validator's own rules (`isInt`, `max`, `isOptional` …), exported as IS_INT, MAX … */
 const BUILT_IN_RULES: ReadonlySet<string> = new Set(
   Object.entries(classValidator)
@@ -145,6 +157,22 @@ export class AppValidationPipe extends ValidationPipe {
         'VALIDATION_FAILED',
         `The query string has more than ${QUERY_MAX_PARAMETERS} parameters.`,
       );
+    }
+    if (
+      (metadata.type === 'body' || metadata.type === 'query') &&
+      metadata.data === undefined &&
+      metadata.metatype &&
+      metadata.metatype !== Object
+    ) {
+      const inherited = inheritedNames(value);
+      if (inherited.length > 0) {
+        throw new AppException(
+          HttpStatus.BAD_REQUEST,
+          'VALIDATION_FAILED',
+          'The request is invalid.',
+          inherited.map((field) => ({ field, message: `property ${field} should not exist` })),
+        );
+      }
     }
     if (
       metadata.type === 'query' &&
