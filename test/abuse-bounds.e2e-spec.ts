@@ -81,7 +81,7 @@ describe('bounds on what one request may cost', () => {
       const query = (keys: number) => Array.from({ length: keys }, (_, i) => `${i.toString(36)}=`).join('&');
       for (const path of ['/api/v1/todos', '/api/v1/auth/sessions', '/api/v1/users/me/audit-events']) {
         const res = await t.request(`${path}?${query(3000)}`, { token: user.accessToken });
-        expectProblem(res, 400, 'VALIDATION_FAILED');
+        expectProblem(res, 400, 'QUERY_TOO_WIDE');
         expect(res.body.detail).toBe('The query string has more than 32 parameters.');
         expect(res.body.errors).toBeUndefined();
       }
@@ -152,8 +152,9 @@ describe('bounds on what one request may cost', () => {
           headers: { 'X-Forwarded-For': '198.51.100.7' },
         });
         expectProblem(res, 400, 'VALIDATION_FAILED');
-        expect(Date.now() - started).toBeLessThan(1000);
-        expect(await probe).toBeLessThan(500);
+        // It took 1.5-5 s with the normalisation unbounded; the margin is for a loaded CI machine.
+        expect(Date.now() - started).toBeLessThan(2000);
+        expect(await probe).toBeLessThan(1000);
         expect(await t.dataSource.getRepository(User).countBy({ email: Like('a%') })).toBe(0);
         expect(await auditEvents(t)).toHaveLength(before);
       },
@@ -166,7 +167,7 @@ describe('bounds on what one request may cost', () => {
     it('answers 401 invalid_token at once, however the value is shaped', async () => {
       const started = Date.now();
       const values = [
-        ...Array.from({ length: 20 }, () => 'a'.repeat(15_000)),
+        ...Array.from({ length: 40 }, () => 'a'.repeat(15_000)),
         `Bearer ${'a'.repeat(15_000)}`,
         `Bearer ${'a.'.repeat(7_500)}`,
       ];
@@ -175,8 +176,9 @@ describe('bounds on what one request may cost', () => {
         expectProblem(res, 401, 'UNAUTHENTICATED');
         expect(res.headers.get('www-authenticate')).toMatch(/error="invalid_token"/);
       }
-      // The old extractor spent over 100 ms on each value without white space: 2 s or more for these.
-      expect(Date.now() - started).toBeLessThan(1000);
+      // The old extractor spent over 100 ms on each value without white space: 4 s or more for these,
+      // against ~0.1 s now; the margin is for a loaded CI machine.
+      expect(Date.now() - started).toBeLessThan(2000);
       // The caller's own token still works.
       expect((await t.request('/api/v1/users/me', { token: user.accessToken })).status).toBe(200);
     });

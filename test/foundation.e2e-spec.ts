@@ -89,7 +89,7 @@ describe('the request pipeline', () => {
       { token: user.accessToken },
     );
     // A query string does not get that far: past 32 parameters it is refused whole.
-    expectProblem(query, 400, 'VALIDATION_FAILED');
+    expectProblem(query, 400, 'QUERY_TOO_WIDE');
     expect(query.body.errors).toBeUndefined();
     expect(query.body.detail).toBe('The query string has more than 32 parameters.');
   });
@@ -125,6 +125,10 @@ describe('the request pipeline', () => {
       expectProblem(res, 400, 'VALIDATION_FAILED');
       expect(res.body.errors).toEqual([{ field: query.split('=')[0], message: expect.any(String) }]);
     }
+    // Listed with the other unknown fields, in one answer.
+    const both = await t.request('/api/v1/todos?foo=1&constructor=1', { token: user.accessToken });
+    expectProblem(both, 400, 'VALIDATION_FAILED');
+    expect(both.body.errors.map((e: { field: string }) => e.field).sort()).toEqual(['constructor', 'foo']);
     expect((await t.request('/api/v1/todos', { token: user.accessToken })).status).toBe(200);
   });
 

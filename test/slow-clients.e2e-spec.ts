@@ -423,7 +423,9 @@ describe('shutting down while a refused body lingers', () => {
     try {
       const started = Date.now();
       await t.close();
-      expect(Date.now() - started).toBeLessThan(LINGER_MS + 1000);
+      // About a second here; broken, it waits out SHUTDOWN_GRACE (20 s). The close also drops the
+      // test's database, which takes a while on MySQL.
+      expect(Date.now() - started).toBeLessThan(10_000);
       await closed;
     } finally {
       clearInterval(sending);

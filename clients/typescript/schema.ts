@@ -3849,6 +3849,7 @@ export interface operations {
              *     - `MALFORMED_URL`
              *     - `MALFORMED_REQUEST`
              *     - `VALIDATION_FAILED`
+             *     - `QUERY_TOO_WIDE`
              */
             400: {
                 headers: {
@@ -3859,7 +3860,7 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["ProblemDetails"] & {
                         /** @enum {string} */
-                        code?: "CURSOR_INVALID" | "INVALID_HOST" | "INVALID_REQUEST_ID" | "MALFORMED_REQUEST" | "MALFORMED_URL" | "VALIDATION_FAILED";
+                        code?: "CURSOR_INVALID" | "INVALID_HOST" | "INVALID_REQUEST_ID" | "MALFORMED_REQUEST" | "MALFORMED_URL" | "QUERY_TOO_WIDE" | "VALIDATION_FAILED";
                     };
                 };
             };
@@ -5121,6 +5122,7 @@ export interface operations {
              *     - `MALFORMED_URL`
              *     - `MALFORMED_REQUEST`
              *     - `VALIDATION_FAILED`
+             *     - `QUERY_TOO_WIDE`
              */
             400: {
                 headers: {
@@ -5131,7 +5133,7 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["ProblemDetails"] & {
                         /** @enum {string} */
-                        code?: "CURSOR_INVALID" | "INVALID_HOST" | "INVALID_REQUEST_ID" | "MALFORMED_REQUEST" | "MALFORMED_URL" | "VALIDATION_FAILED";
+                        code?: "CURSOR_INVALID" | "INVALID_HOST" | "INVALID_REQUEST_ID" | "MALFORMED_REQUEST" | "MALFORMED_URL" | "QUERY_TOO_WIDE" | "VALIDATION_FAILED";
                     };
                 };
             };
@@ -5260,6 +5262,7 @@ export interface operations {
              *     - `MALFORMED_URL`
              *     - `MALFORMED_REQUEST`
              *     - `VALIDATION_FAILED`
+             *     - `QUERY_TOO_WIDE`
              */
             400: {
                 headers: {
@@ -5270,7 +5273,7 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["ProblemDetails"] & {
                         /** @enum {string} */
-                        code?: "CURSOR_INVALID" | "INVALID_HOST" | "INVALID_REQUEST_ID" | "MALFORMED_REQUEST" | "MALFORMED_URL" | "VALIDATION_FAILED";
+                        code?: "CURSOR_INVALID" | "INVALID_HOST" | "INVALID_REQUEST_ID" | "MALFORMED_REQUEST" | "MALFORMED_URL" | "QUERY_TOO_WIDE" | "VALIDATION_FAILED";
                     };
                 };
             };
@@ -6303,6 +6306,7 @@ export interface operations {
              *     - `MALFORMED_URL`
              *     - `MALFORMED_REQUEST`
              *     - `VALIDATION_FAILED`
+             *     - `QUERY_TOO_WIDE`
              */
             400: {
                 headers: {
@@ -6313,7 +6317,7 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["ProblemDetails"] & {
                         /** @enum {string} */
-                        code?: "CURSOR_INVALID" | "INVALID_HOST" | "INVALID_REQUEST_ID" | "MALFORMED_REQUEST" | "MALFORMED_URL" | "VALIDATION_FAILED";
+                        code?: "CURSOR_INVALID" | "INVALID_HOST" | "INVALID_REQUEST_ID" | "MALFORMED_REQUEST" | "MALFORMED_URL" | "QUERY_TOO_WIDE" | "VALIDATION_FAILED";
                     };
                 };
             };
@@ -7695,6 +7699,7 @@ export interface operations {
              *     - `MALFORMED_URL`
              *     - `MALFORMED_REQUEST`
              *     - `VALIDATION_FAILED`
+             *     - `QUERY_TOO_WIDE`
              */
             400: {
                 headers: {
@@ -7705,7 +7710,7 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["ProblemDetails"] & {
                         /** @enum {string} */
-                        code?: "CURSOR_INVALID" | "INVALID_HOST" | "INVALID_REQUEST_ID" | "MALFORMED_REQUEST" | "MALFORMED_URL" | "VALIDATION_FAILED";
+                        code?: "CURSOR_INVALID" | "INVALID_HOST" | "INVALID_REQUEST_ID" | "MALFORMED_REQUEST" | "MALFORMED_URL" | "QUERY_TOO_WIDE" | "VALIDATION_FAILED";
                     };
                 };
             };

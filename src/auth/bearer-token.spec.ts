@@ -26,6 +26,10 @@ describe(bearerToken.name, () => {
       `Bearer ${'a'.repeat(ACCESS_TOKEN_MAX_LENGTH)}.b.c`,
       'a'.repeat(16_300),
       `Bearer ${'a.'.repeat(8_000)}`,
+      // Under the length guard, so the pattern itself refuses them.
+      'a'.repeat(2_000),
+      `Bearer ${'a'.repeat(2_000)}`,
+      `Bearer${' '.repeat(2_000)}a.b.c x`,
     ]) {
       expect(from(header)).toBeNull();
     }

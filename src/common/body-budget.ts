@@ -42,9 +42,9 @@ type ContinuableResponse = ServerResponse & { [AWAITS_CONTINUE]?: true };
  * `checkContinue` listener Node answers `100 Continue` as soon as the headers arrive, so a client told
  * 429, 503 or 413 a moment later has already started uploading the body it was refused (curl sends up
  * to 1 MB more). With it, the request reaches the app's request listener like any other, and
- * registerBodyBudget asks for the body only once it is admitted and read. A request answered without the
- * `100 Continue` has its connection closed after the answer (Node does that), so its unsent body is
- * never mistaken for the next request.
+ * registerBodyBudget asks for the body only once it is admitted and Fastify starts reading it. A
+ * request answered without the `100 Continue` has its connection closed after the answer (Node does
+ * that), so its unsent body is never mistaken for the next request.
  * Node raises this only for HTTP/1.1: an HTTP/1.0 client is never sent a 1xx (RFC 9110 §15.2).
  * Other expectations are ignored, as RFC 9110 §10.1.1 allows, rather than answered with Node's bare 417.
  */

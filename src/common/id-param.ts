@@ -3,8 +3,7 @@ import { ApiParam } from '@nestjs/swagger';
 import type { FastifyRequest } from 'fastify';
 import { ApiProblem, ID_MAXIMUM } from './openapi.js';
 import { AppException } from './problem.js';
-
-const POSITIVE_INT = /^[1-9][0-9]*$/;
+import { PLAIN_POSITIVE_INTEGER } from './validators.js';
 
 /**
  * A whole number from 1 to ID_MAXIMUM from the path, else 400 VALIDATION_FAILED naming the parameter:
@@ -12,7 +11,7 @@ const POSITIVE_INT = /^[1-9][0-9]*$/;
  * document's `maximum`, which no row can have.
  */
 export function parseId(value: unknown, field: string): number {
-  const id = typeof value === 'string' && POSITIVE_INT.test(value) ? Number(value) : Number.NaN;
+  const id = typeof value === 'string' && PLAIN_POSITIVE_INTEGER.test(value) ? Number(value) : Number.NaN;
   if (!(id <= ID_MAXIMUM)) {
     throw new AppException(HttpStatus.BAD_REQUEST, 'VALIDATION_FAILED', 'The request is invalid.', [
       { field, message: `${field} must be a positive integer no larger than ${ID_MAXIMUM}` },

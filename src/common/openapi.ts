@@ -268,6 +268,9 @@ export function finishDocument(document: OpenAPIObject): OpenAPIObject {
         // The global ValidationPipe: one 400 listing every failed check in errors[].
         mergeProblem(responses, 400, ['VALIDATION_FAILED']);
       }
+      if (hasQuery) {
+        mergeProblem(responses, 400, ['QUERY_TOO_WIDE']);
+      }
       // Fastify reads a body sent with any method but GET, to an operation that takes none too (which
       // then ignores it), so what reading it can answer belongs to every such operation.
       if (operation.requestBody) {

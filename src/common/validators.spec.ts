@@ -15,7 +15,7 @@ class Count {
 
 const validDate = (at: unknown) => validateSync(plainToInstance(When, { at })).length === 0;
 
-describe('IsIsoDateTime', () => {
+describe(IsIsoDateTime.name, () => {
   it.each([
     '2030-01-31T17:00:00Z',
     '2030-01-31T17:00:00.123z',
@@ -39,6 +39,7 @@ describe('IsIsoDateTime', () => {
     '2030',
     '2030-01',
     '2030-01-31T24:00:00Z',
+    '2030-01-31T17:00:00+01',
     '2030-02-30T10:00:00Z',
     '0999-12-31T00:00:00Z',
     'tomorrow',
@@ -48,7 +49,7 @@ describe('IsIsoDateTime', () => {
   });
 });
 
-describe('PlainInteger', () => {
+describe(PlainInteger.name, () => {
   it.each([
     ['1', 1],
     ['20', 20],

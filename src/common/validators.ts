@@ -10,13 +10,13 @@ export const ISO_DATE_TIME_MAX_LENGTH = 64;
 
 /**
  * The ISO 8601 shapes taken: a whole date, or a date and a time of day (hours 00-23, seconds and a
- * fraction optional) with its offset, `Z` or `±hh:mm` (`±hhmm`, `±hh` too). Everything else
+ * fraction optional) with its offset, `Z` or `±hh:mm` (`±hhmm` too). Everything else
  * isISO8601 allows is refused: a time without its offset, and a signed year (`+2030-01-31`), which
  * Date.parse does not read as its own format and takes in the server's time zone; the same request
  * stored a different instant on a host set to New York than on one in UTC. Year or month alone too.
  */
 const DATE_TIME_SHAPE =
-  /^\d{4}-\d{2}-\d{2}(?:[Tt](?:[01]\d|2[0-3]):[0-5]\d(?::[0-5]\d(?:\.\d+)?)?(?:[Zz]|[+-]\d{2}(?::?\d{2})?))?$/;
+  /^\d{4}-\d{2}-\d{2}(?:[Tt](?:[01]\d|2[0-3]):[0-5]\d(?::[0-5]\d(?:\.\d+)?)?(?:[Zz]|[+-]\d{2}:?\d{2}))?$/;
 
 /**
  * An ISO 8601 date or date-time string (e.g. `2030-01-31T17:00:00Z`) of DATE_TIME_SHAPE that names a
@@ -115,6 +115,9 @@ export const IsEmailAddress = (options?: ValidationOptions) =>
     options,
   );
 
+/** A positive whole number in plain decimal, at most ten digits: exactly what Number() reads as written. */
+export const PLAIN_POSITIVE_INTEGER = /^[1-9][0-9]{0,9}$/;
+
 /**
  * A query parameter that is a plain positive decimal (at most ten digits) becomes a number; anything
  * else ("1e1", "0x10", "010", " 5", "") stays a string and fails `@IsInt()`. class-transformer's
@@ -122,5 +125,5 @@ export const IsEmailAddress = (options?: ValidationOptions) =>
  */
 export const PlainInteger = () =>
   Transform(({ value }: { value: unknown }) =>
-    typeof value === 'string' && /^[1-9][0-9]{0,9}$/.test(value) ? Number(value) : value,
+    typeof value === 'string' && PLAIN_POSITIVE_INTEGER.test(value) ? Number(value) : value,
   );

@@ -130,6 +130,13 @@ describe(parseEnv.name, () => {
     expect(() => parseEnv({ JWT_SECRET: 'short' })).toThrow(/at least 32 bytes/);
   });
 
+  it('should refuse an issuer or audience that would make tokens longer than a client may send', () => {
+    expect(problemsOf({ JWT_ISSUER: 'i'.repeat(256), JWT_AUDIENCE: 'a'.repeat(256) })).toHaveLength(2);
+    expect(parseEnv({ JWT_ISSUER: 'i'.repeat(255), JWT_AUDIENCE: 'a'.repeat(255) }).JWT_ISSUER).toHaveLength(
+      255,
+    );
+  });
+
   it('should parse trust-proxy lists, origins, sizes and booleans', () => {
     const env = parseEnv({
       TRUST_PROXY: '10.0.0.1, 192.168.0.0/16',

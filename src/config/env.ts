@@ -147,8 +147,9 @@ const EnvShape = z.object({
     .refine((s) => Buffer.byteLength(s) >= 32, 'must be at least 32 bytes')
     .optional()
     .describe('HS256 secret, at least 32 bytes; generated under var/ in development when unset'),
-  JWT_ISSUER: z.string().prefault('gatehouse').describe('iss claim of access tokens'),
-  JWT_AUDIENCE: z.string().prefault('gatehouse-api').describe('aud claim of access tokens'),
+  // Bounded so that a token stays within the 2,048 characters a client may send (src/auth/bearer-token.ts).
+  JWT_ISSUER: z.string().max(255).prefault('gatehouse').describe('iss claim of access tokens'),
+  JWT_AUDIENCE: z.string().max(255).prefault('gatehouse-api').describe('aud claim of access tokens'),
   JWT_ACCESS_TTL: duration.prefault('15m').describe('Access token lifetime'),
   REFRESH_TTL: duration.prefault('30d').describe('Absolute session (refresh token) lifetime'),
   REFRESH_GRACE: duration
