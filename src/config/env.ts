@@ -148,8 +148,16 @@ const EnvShape = z.object({
     .optional()
     .describe('HS256 secret, at least 32 bytes; generated under var/ in development when unset'),
   // Bounded so that a token stays within the 2,048 characters a client may send (src/auth/bearer-token.ts).
-  JWT_ISSUER: z.string().max(255).prefault('gatehouse').describe('iss claim of access tokens'),
-  JWT_AUDIENCE: z.string().max(255).prefault('gatehouse-api').describe('aud claim of access tokens'),
+  JWT_ISSUER: z
+    .string()
+    .max(255)
+    .prefault('gatehouse')
+    .describe('iss claim of access tokens, at most 255 characters'),
+  JWT_AUDIENCE: z
+    .string()
+    .max(255)
+    .prefault('gatehouse-api')
+    .describe('aud claim of access tokens, at most 255 characters'),
   JWT_ACCESS_TTL: duration.prefault('15m').describe('Access token lifetime'),
   REFRESH_TTL: duration.prefault('30d').describe('Absolute session (refresh token) lifetime'),
   REFRESH_GRACE: duration
