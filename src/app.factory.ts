@@ -26,8 +26,8 @@ import { JSON_MAX_DEPTH, JSON_MAX_ITEMS, type JsonShapeFault, jsonShapeFault } f
 import { createAppLogger, enterRequestContext, RequestLog, sameLogger } from './common/logging.js';
 import { finishDocument } from './common/openapi.js';
 import { serveInOrder } from './common/pipelining.js';
-import { compilersOnDemand } from './common/schema-compilers.js';
 import { AppException, PROBLEM_CONTENT_TYPE, problem } from './common/problem.js';
+import { compilersOnDemand } from './common/schema-compilers.js';
 import { GracefulFastifyAdapter, Shutdown } from './common/shutdown.js';
 import { AppValidationPipe } from './common/validation.js';
 import { MetricsService } from './metrics/metrics.service.js';

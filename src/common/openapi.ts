@@ -224,10 +224,11 @@ const METHODS = ['get', 'put', 'post', 'delete', 'patch'] as const;
  * X-Request-Id, a missing or doubled Host, a path that does not decode or bytes that are not HTTP
  * (400), a request not received within REQUEST_TIMEOUT (408), headers over Node's limit (431), a
  * path parameter over the router's limit (414), an unexpected error (500), a dependency out of reach
- * (503); and for every operation that reads a body (one that takes a body, and every POST, PUT, PATCH
- * and DELETE) the body parser's answers (bad JSON, too deep, not an object, too large, not JSON) and
- * the body budget (429, 503). Also adds the RateLimit fields to every answer of a rate-limited
- * operation, and the request id header to every answer.
+ * (503); for every operation that takes a query, one over QUERY_MAX_PARAMETERS (400); and for every
+ * operation that reads a body (one that takes a body, and every POST, PUT, PATCH and DELETE) the body
+ * parser's answers (bad JSON, too deep, too wide, not an object, too large, not JSON) and the body
+ * budget (429, 503). Also adds the RateLimit fields to every answer of a rate-limited operation, and
+ * the request id header to every answer.
  */
 export function finishDocument(document: OpenAPIObject): OpenAPIObject {
   for (const pathItem of Object.values(document.paths) as Array<

@@ -36,18 +36,6 @@ function isEmptyQuery(value: unknown): boolean {
  */
 export const QUERY_MAX_PARAMETERS = 32;
 
-/**
- * The keys of a body or query that name a member every object inherits (`constructor`, `toString`,
- * `__proto__` …). class-transformer does not copy them onto the DTO, so the whitelist never saw them
- * and they were dropped without a word, where any other unknown field is a 400.
- */
-function inheritedNames(value: unknown): string[] {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    return [];
-  }
-  return Object.keys(value).filter((key) => key in Object.prototype);
-}
-
 /** The names of class-validator's own rules (`isInt`, `max`, `isOptional` …), exported as IS_INT, MAX … */
 const BUILT_IN_RULES: ReadonlySet<string> = new Set(
   Object.entries(classValidator)
@@ -148,24 +136,25 @@ export class AppValidationPipe extends ValidationPipe {
       }
     }
     if (
-      metadata.type === 'query' &&
-      typeof value === 'object' &&
-      value !== null &&
-      Object.keys(value).length > QUERY_MAX_PARAMETERS
-    ) {
-      throw new AppException(
-        HttpStatus.BAD_REQUEST,
-        'QUERY_TOO_WIDE',
-        `The query string has more than ${QUERY_MAX_PARAMETERS} parameters.`,
-      );
-    }
-    if (
       (metadata.type === 'body' || metadata.type === 'query') &&
-      metadata.data === undefined &&
-      metadata.metatype &&
-      metadata.metatype !== Object
+      typeof value === 'object' &&
+      value !== null
     ) {
-      const inherited = inheritedNames(value);
+      const keys = Object.keys(value);
+      if (metadata.type === 'query' && keys.length > QUERY_MAX_PARAMETERS) {
+        throw new AppException(
+          HttpStatus.BAD_REQUEST,
+          'QUERY_TOO_WIDE',
+          `The query string has more than ${QUERY_MAX_PARAMETERS} parameters.`,
+        );
+      }
+      // Keys naming a member every object inherits (`constructor`, `toString`, `__proto__` …):
+      // class-transformer does not copy them onto the DTO, so the whitelist never saw them and they
+      // were dropped without a word, where any other unknown field is a 400.
+      const inherited =
+        metadata.data === undefined && metadata.metatype && metadata.metatype !== Object
+          ? keys.filter((key) => key in Object.prototype)
+          : [];
       if (inherited.length > 0) {
         // Listed with whatever else fails, as one answer names every failed check.
         const others = await super.transform(value, metadata).then(

@@ -20,8 +20,8 @@ const DATE_TIME_SHAPE =
 
 /**
  * An ISO 8601 date or date-time string (e.g. `2030-01-31T17:00:00Z`) of DATE_TIME_SHAPE that names a
- * real day within DATETIME's range. A date alone is midnight UTC. The value stays a string; services
- * turn it into a Date.
+ * real day within DATETIME's range (isISO8601 checks the day: Date.parse reads `2030-02-30` as
+ * 2 March). A date alone is midnight UTC. The value stays a string; services turn it into a Date.
  */
 export const IsIsoDateTime = (options?: ValidationOptions) =>
   ValidateBy(
