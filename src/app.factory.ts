@@ -60,6 +60,9 @@ export interface CreateAppOptions extends AppModuleOptions {
   ) => Promise<NestFastifyApplication>;
 }
 
+// main.ts listens through this, on a name's every address (src/common/listen.ts).
+export { listen } from './common/listen.js';
+
 /**
  * Builds the fully configured application (not yet listening). main.ts, the CLI and every e2e test
  * go through here, so what is tested is what runs.

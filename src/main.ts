@@ -60,10 +60,10 @@ async function bootstrap(): Promise<void> {
   let loading: Promise<[typeof import('@nestjs/common'), typeof import('./app.factory.js')]> | undefined;
   const load = () => (loading ??= Promise.all([import('@nestjs/common'), import('./app.factory.js')]));
   await waitForDatabase(config.values.database, bootLog, () => void load().catch(() => undefined));
-  const [{ Logger }, { createApp }] = await load();
+  const [{ Logger }, { createApp, listen }] = await load();
   Logger.overrideLogger(new BootLogger(bootLog));
   const app = await createApp({ config });
-  await app.listen(port, host);
+  await listen(app, port, host);
   const logger = new Logger('Gatehouse');
   logger.log(
     `Gatehouse is listening on ${publicUrl} (started in ${Math.round(performance.now() - started)} ms); ` +

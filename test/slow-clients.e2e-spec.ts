@@ -25,7 +25,8 @@ interface RawAnswer {
 function rawExchange(url: string, parts: string[], gapMs = 0): Promise<RawAnswer> {
   const { hostname, port } = new URL(url);
   return new Promise((resolve) => {
-    const socket = net.connect(Number(port), hostname);
+    // An IPv6 literal's hostname keeps its brackets ([::1]).
+    const socket = net.connect(Number(port), hostname.replace(/^\[(.*)\]$/, '$1'));
     const chunks: Buffer[] = [];
     let lastWrite = Date.now();
     socket.on('data', (chunk: Buffer) => chunks.push(chunk));
@@ -767,5 +768,72 @@ describe('pipelined requests and answers nobody reads', () => {
     expect(yaml.headers.get('content-type')).toMatch(/^text\/yaml/);
     expect(parseYaml(yaml.text)).toEqual(json.body);
     expect((await t.request('/docs/openapi.yaml')).text).toBe(yaml.text);
+  });
+});
+
+describe('HOST as a name: every address it resolves to, each behind the one server', () => {
+  let t: TestApp;
+  let port: number;
+  let stopped = false;
+
+  beforeAll(async () => {
+    // localhost as most machines resolve it (this one's /etc/hosts gives 127.0.0.1 alone), and an
+    // address no interface here has, which is skipped.
+    const resolve = () => Promise.resolve(['127.0.0.1', '::1', '127.0.0.1', '192.0.2.1']);
+    t = await TestApp.start({}, [], { host: { name: 'localhost', resolve } });
+    port = Number(new URL(t.url).port);
+  });
+
+  afterAll(async () => {
+    if (!stopped) {
+      await t?.close();
+    }
+  });
+
+  const v6 = () => `http://[::1]:${port}`;
+  const dropped = (reason: string) =>
+    metricValue(t, `gatehouse_connections_dropped_total{reason="${reason}"}`);
+
+  it('answers on ::1 as on 127.0.0.1, and logs the address it could not bind', async () => {
+    const live = await fetch(`${v6()}/health/live`);
+    expect(live.status).toBe(200);
+    expect(live.headers.get('x-request-id')).toMatch(/^[0-9a-f-]{36}$/);
+    expect(live.headers.get('x-content-type-options')).toBe('nosniff');
+    expect(t.logs.join('')).toMatch(/Not listening on 192\.0\.2\.1, one of the addresses of localhost/);
+  });
+
+  it("meets the server's own protections on ::1: the problem+json answer to bytes that are not HTTP, and the pipelining gate", async () => {
+    // Fastify's own server for ::1 had neither: Node's bare 400, and a pipelined sign-in run.
+    const garbage = await rawExchange(v6(), ['\u0001\u0002 nonsense\r\n\r\n']);
+    expect(garbage.status).toBe(400);
+    expect(garbage.headers['content-type']).toMatch(/^application\/problem\+json/);
+    expect(JSON.parse(garbage.body)).toMatchObject({ status: 400, code: 'MALFORMED_REQUEST' });
+
+    const before = await dropped('pipelined_body');
+    const body = JSON.stringify({ email: 'nobody@example.com', password: 'not the password' });
+    const login = postHead('/api/v1/auth/login', body.length).replace('Connection: close\r\n', '') + body;
+    const ahead = 'GET /health/live HTTP/1.1\r\nHost: gatehouse.test\r\n\r\n';
+    const answer = await rawExchange(v6(), [ahead + login]);
+    expect(answer.status).toBe(200);
+    expect(answer.body).not.toMatch(/HTTP\/1\.1/);
+    expect(await dropped('pipelined_body')).toBe(before + 1);
+  });
+
+  it('stops accepting on every address when the app stops', async () => {
+    stopped = true;
+    await t.close();
+    const refused = (host: string) =>
+      new Promise<string>((done) => {
+        const socket = net.connect(port, host);
+        socket.once('connect', () => {
+          socket.destroy();
+          done('accepted');
+        });
+        socket.once('error', (error: NodeJS.ErrnoException) => done(error.code ?? error.message));
+      });
+    expect(await Promise.all([refused('127.0.0.1'), refused('::1')])).toEqual([
+      'ECONNREFUSED',
+      'ECONNREFUSED',
+    ]);
   });
 });

@@ -1,4 +1,5 @@
 import type { Server } from 'node:http';
+import type { Server as NetServer } from 'node:net';
 import { Injectable, Logger, type OnApplicationShutdown } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
 import { FastifyAdapter } from '@nestjs/platform-fastify';
@@ -70,6 +71,8 @@ const IDLE_WINDOW_MS = 1000;
  */
 export class GracefulFastifyAdapter extends FastifyAdapter {
   private draining?: Promise<void>;
+  /** Listening sockets on a host name's other addresses (src/common/listen.ts). */
+  private readonly relays: NetServer[] = [];
   /** Called once, as the stop begins; createApp points it at Shutdown.begin(). */
   onStop?: () => void;
 
@@ -103,6 +106,15 @@ export class GracefulFastifyAdapter extends FastifyAdapter {
     return this.drain();
   }
 
+  /**
+   * Hands every connection `relay` accepts to the app's one HTTP server, as if that server had
+   * accepted it, so it meets everything installed there; `relay` stops accepting when the server does.
+   */
+  relay(relay: NetServer): void {
+    relay.on('connection', (socket) => this.getHttpServer().emit('connection', socket));
+    this.relays.push(relay);
+  }
+
   private drain(): Promise<void> {
     this.draining ??= (async () => {
       this.onStop?.();
@@ -128,6 +140,9 @@ export class GracefulFastifyAdapter extends FastifyAdapter {
         cut = true;
         server?.closeAllConnections();
       }, this.graceMs);
+      for (const relay of this.relays) {
+        relay.close();
+      }
       try {
         await super.close();
       } finally {

@@ -120,7 +120,12 @@ const EnvShape = z.object({
     .enum(['development', 'production', 'test'], { error: 'must be development, production or test' })
     .prefault('development')
     .describe('development, production or test'),
-  HOST: z.string().prefault('0.0.0.0').describe('Interface the HTTP server binds to'),
+  HOST: z
+    .string()
+    .prefault('0.0.0.0')
+    .describe(
+      'Interface the HTTP server binds to: an address, or a name such as `localhost`, which binds every address it resolves to (127.0.0.1 and ::1), each with the same protections',
+    ),
   PORT: int(0, 65535).prefault('3000').describe('HTTP port'),
   SHUTDOWN_GRACE: duration
     .prefault('20s')

@@ -10,6 +10,7 @@ import { getDataSourceToken } from '@nestjs/typeorm';
 import type { DataSource } from 'typeorm';
 import { ensureRootLogger, resetRootLogger } from './pino-root-logger.js';
 import { createApp } from '../../src/app.factory.js';
+import { listen, type ResolveHost } from '../../src/common/listen.js';
 import { createAppLogger, loggerParams } from '../../src/common/logging.js';
 import type { Config } from '../../src/config/config.js';
 import { validateConfig } from '../../src/config/config.module.js';
@@ -53,6 +54,8 @@ export interface StartOptions {
    * `(app) => app.overrideProvider(MailSender).useValue(capture)`. The app is otherwise the real one.
    */
   override?: (builder: TestingModuleBuilder) => TestingModuleBuilder;
+  /** Where the app listens (127.0.0.1 by default), and how a name there resolves. */
+  host?: { name: string; resolve?: ResolveHost };
 }
 
 /** The real application on a real port with a database of its own; what the e2e tests talk to. */
@@ -121,7 +124,7 @@ export class TestApp {
           }
         : undefined,
     });
-    await app.listen(0, '127.0.0.1');
+    await listen(app, 0, options.host?.name ?? '127.0.0.1', options.host?.resolve);
     const address = app.getHttpServer().address();
     const port = typeof address === 'object' && address ? address.port : 0;
     const owned = options.database ? undefined : database;
