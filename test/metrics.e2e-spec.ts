@@ -210,6 +210,11 @@ describe('/metrics', () => {
       const ok = await t.request('/metrics', { token });
       expect(ok.status).toBe(200);
       expect(ok.text).toContain('# TYPE gatehouse_login_attempts_total counter');
+      // The scheme in any case and any number of spaces before the token, as the API's bearer takes it.
+      for (const header of [`bearer ${token}`, `Bearer   ${token}`]) {
+        const res = await t.request('/metrics', { headers: { authorization: header } });
+        expect({ header, status: res.status }).toEqual({ header, status: 200 });
+      }
     });
 
     it('keeps a registry per app: another app’s counts never show here', async () => {

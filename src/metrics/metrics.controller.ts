@@ -68,7 +68,9 @@ export class MetricsController {
     if (this.expected === undefined) {
       return;
     }
-    const match = /^Bearer (.+)$/i.exec(authorization ?? '');
+    // One or more spaces after the scheme, as the API's bearer (src/auth/bearer-token.ts); Node has
+    // trimmed the value's trailing white space.
+    const match = /^Bearer +(.+)$/i.exec(authorization ?? '');
     if (!match || !timingSafeEqual(digest(match[1]), this.expected)) {
       throw new AppException(
         HttpStatus.UNAUTHORIZED,
