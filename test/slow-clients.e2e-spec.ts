@@ -722,7 +722,7 @@ describe('pipelined requests and answers nobody reads', () => {
     expect((await t.request('/health/live')).status).toBe(200);
   });
 
-  it('does not run a sign-in pipelined behind another request: its connection ends after the answer ahead', async () => {
+  it('does not run a sign-in pipelined behind another request: the answer ahead says Connection: close, and its connection ends', async () => {
     const before = await dropped('pipelined_body');
     const body = JSON.stringify({ email: 'nobody@example.com', password: 'not the password' });
     const login =
@@ -735,6 +735,7 @@ describe('pipelined requests and answers nobody reads', () => {
     ]);
     expect(answer.status).toBe(200);
     expect(answer.headers['x-request-id']).toBe('ahead');
+    expect(answer.headers.connection).toBe('close');
     expect(answer.body).not.toMatch(/HTTP\/1\.1/);
     expect(await dropped('pipelined_body')).toBe(before + 1);
     expect(t.logs.join('')).not.toMatch(/"behind"|"pipelined-login"/);

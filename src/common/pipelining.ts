@@ -143,6 +143,10 @@ export function serveInOrder(
       onDropped('pipelined_body');
       line.ending = true;
       line.waiting.length = 0;
+      // The answer ahead says so, when it has not started: its client knows to retry the rest elsewhere.
+      if (!line.current.headersSent) {
+        line.current.setHeader('connection', 'close');
+      }
     } else if (line.waiting.length < PIPELINE_DEPTH) {
       line.waiting.push([req, res]);
     } else {
