@@ -1,5 +1,6 @@
 import { lookup } from 'node:dns/promises';
-import { createServer, isIP, type Server as NetServer } from 'node:net';
+import type { Server } from 'node:http';
+import { type AddressInfo, createServer, isIP, type Server as NetServer } from 'node:net';
 import { Logger } from '@nestjs/common';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import type { GracefulFastifyAdapter } from './shutdown.js';
@@ -18,8 +19,9 @@ const resolveHost: ResolveHost = async (host) =>
  * listen time, without anything the app installs on its server: the pipelining gate, the deferred
  * `100 Continue`, the problem+json answer to a malformed request. A client reaching the app over ::1
  * would meet none of them. So the app's one server listens on the name's first address, and each other
- * address relays the connections it accepts to that server (GracefulFastifyAdapter.relay). An address
- * this machine cannot bind (no IPv6, say) is logged and skipped, as Fastify skips it.
+ * address relays the connections it accepts to that server, and closes with it
+ * (GracefulFastifyAdapter.relay). Another address this machine cannot bind (no IPv6, say) is logged
+ * and skipped, as Fastify skips it; the first must bind, as with Fastify.
  */
 export async function listen(
   app: NestFastifyApplication,
@@ -32,19 +34,21 @@ export async function listen(
     throw new Error(`HOST ${host} resolves to no address`);
   }
   await app.listen(port, first);
-  const { port: bound } = app.getHttpServer().address() as { port: number };
+  const server: Server = app.getHttpServer();
+  const { port: bound } = server.address() as AddressInfo;
   const adapter = app.getHttpAdapter() as GracefulFastifyAdapter;
   for (const address of others) {
-    const relay = createServer({ noDelay: true });
-    // Before it listens, so no connection comes before the hand-over is in place.
-    adapter.relay(relay);
+    // Every connection it accepts is the server's, as if the server had accepted it.
+    const relay = createServer({ noDelay: true }, (socket) => server.emit('connection', socket));
     try {
       await listenOn(relay, bound, address);
     } catch (error) {
       new Logger('Gatehouse').warn(
         `Not listening on ${address}, one of the addresses of ${host}: ${(error as Error).message}`,
       );
+      continue;
     }
+    adapter.relay(relay);
   }
 }
 

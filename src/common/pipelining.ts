@@ -55,10 +55,11 @@ export interface InOrder {
  * within a second (measured, 2026-12-07). Here a connection's requests are handled one at a time, the
  * next once the previous answer has left for the socket, so a client that does not read holds one
  * answer, not thousands; a connection with more than PIPELINE_DEPTH requests waiting is closed; and a
- * pipelined request with a body is not run: its body would wait unread in the socket, outside the body
- * budget, until Node's REQUEST_TIMEOUT cut it while the answer ahead was still being prepared. The
- * connection ends once the answer ahead is sent, and a pipelining client retries the rest (RFC 9112
- * §9.3.2).
+ * pipelined request with a body is not run while the answer ahead is being prepared: its body would wait
+ * unread in the socket, outside the body budget, until Node's REQUEST_TIMEOUT cut it. The answer ahead
+ * says `Connection: close` when it has not started, the connection ends once it is sent, and a
+ * pipelining client retries the rest (RFC 9112 §9.3.2). Behind an answer already given in full (a 404,
+ * a preflight: answered at once), a request with a body waits its turn like any other.
  *
  * Once an answer has started, its client must make progress taking it: a connection whose socket has
  * finished no write for `stallMs` (REQUEST_TIMEOUT) while answer bytes wait is closed. Checked on an
@@ -139,11 +140,11 @@ export function serveInOrder(
     }
     if (line.current === undefined) {
       dispatch(socket, line, req, res);
-    } else if (declaresBody(req.headers)) {
+    } else if (declaresBody(req.headers) && !(line.current.writableEnded && line.waiting.length === 0)) {
       onDropped('pipelined_body');
       line.ending = true;
       line.waiting.length = 0;
-      // The answer ahead says so, when it has not started: its client knows to retry the rest elsewhere.
+      // The answer ahead says so, unless it has started (a streamed document).
       if (!line.current.headersSent) {
         line.current.setHeader('connection', 'close');
       }

@@ -107,12 +107,17 @@ export class GracefulFastifyAdapter extends FastifyAdapter {
   }
 
   /**
-   * Hands every connection `relay` accepts to the app's one HTTP server, as if that server had
-   * accepted it, so it meets everything installed there; `relay` stops accepting when the server does.
+   * Closes `relay` (a listener on another address of the host name, src/common/listen.ts) with the
+   * server, and waits in the stop for the connections it accepted: they are the server's to answer,
+   * but the server's own close() waits only for the connections it accepted itself. A relay that
+   * comes once the stop has begun is closed at once.
    */
   relay(relay: NetServer): void {
-    relay.on('connection', (socket) => this.getHttpServer().emit('connection', socket));
-    this.relays.push(relay);
+    if (this.draining) {
+      relay.close();
+    } else {
+      this.relays.push(relay);
+    }
   }
 
   private drain(): Promise<void> {
@@ -140,11 +145,9 @@ export class GracefulFastifyAdapter extends FastifyAdapter {
         cut = true;
         server?.closeAllConnections();
       }, this.graceMs);
-      for (const relay of this.relays) {
-        relay.close();
-      }
+      const relaysClosed = this.relays.map((relay) => new Promise((done) => relay.close(done)));
       try {
-        await super.close();
+        await Promise.all([super.close(), ...relaysClosed]);
       } finally {
         clearTimeout(idleTimer);
         clearTimeout(graceTimer);
