@@ -1,27 +1,30 @@
 import { lookup } from 'node:dns/promises';
 import type { Server } from 'node:http';
-import { type AddressInfo, createServer, isIP, type Server as NetServer } from 'node:net';
+import { type AddressInfo, createServer, type Server as NetServer } from 'node:net';
 import { Logger } from '@nestjs/common';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import type { GracefulFastifyAdapter } from './shutdown.js';
 
-/** The addresses a host name resolves to, in the resolver's order. */
+/** The addresses `localhost` resolves to, in the resolver's order. */
 export type ResolveHost = (host: string) => Promise<string[]>;
 
 const resolveHost: ResolveHost = async (host) =>
   (await lookup(host, { all: true })).map(({ address }) => address);
 
+/** Another address of `localhost` that this machine cannot have: skipped, not fatal. */
+const UNAVAILABLE = new Set(['EADDRNOTAVAIL', 'EAFNOSUPPORT']);
+
 /**
- * Starts `app` listening on `host`: an address, or a name (`localhost`) on every address it resolves
- * to (127.0.0.1 and ::1 on most machines).
+ * Starts `app` listening on `host`; `localhost` on every address it resolves to (usually 127.0.0.1
+ * and ::1), as Fastify does. Any other name binds its first address, as Node does.
  *
- * Given a name, Fastify itself would bind its other addresses with HTTP servers of its own, made at
- * listen time, without anything the app installs on its server: the pipelining gate, the deferred
- * `100 Continue`, the problem+json answer to a malformed request. A client reaching the app over ::1
- * would meet none of them. So the app's one server listens on the name's first address, and each other
- * address relays the connections it accepts to that server, and closes with it
- * (GracefulFastifyAdapter.relay). Another address this machine cannot bind (no IPv6, say) is logged
- * and skipped, as Fastify skips it; the first must bind, as with Fastify.
+ * Fastify binds localhost's other addresses with HTTP servers of its own, made at listen time,
+ * without anything the app installs on its server: the pipelining gate, the deferred `100 Continue`,
+ * the problem+json answer to a malformed request. A client reaching the app over ::1 would meet none
+ * of them. So the app's one server listens on the first address, and each other address relays the
+ * connections it accepts to that server, and closes with it (GracefulFastifyAdapter.relay). An
+ * address this machine cannot have (no IPv6) is logged and skipped; any other failure (another process
+ * on [::1]:PORT, which would take that address's clients) stops the boot, as for the first address.
  */
 export async function listen(
   app: NestFastifyApplication,
@@ -29,7 +32,7 @@ export async function listen(
   host: string,
   resolve: ResolveHost = resolveHost,
 ): Promise<void> {
-  const [first, ...others] = isIP(host) === 0 ? new Set(await resolve(host)) : [host];
+  const [first, ...others] = host === 'localhost' ? new Set(await resolve(host)) : [host];
   if (first === undefined) {
     throw new Error(`HOST ${host} resolves to no address`);
   }
@@ -38,11 +41,17 @@ export async function listen(
   const { port: bound } = server.address() as AddressInfo;
   const adapter = app.getHttpAdapter() as GracefulFastifyAdapter;
   for (const address of others) {
-    // Every connection it accepts is the server's, as if the server had accepted it.
-    const relay = createServer({ noDelay: true }, (socket) => server.emit('connection', socket));
+    // Every connection it accepts is the server's, as if the server had accepted it (with the
+    // server's socket options: half-open allowed, no Nagle delay).
+    const relay = createServer({ allowHalfOpen: true, noDelay: true }, (socket) =>
+      server.emit('connection', socket),
+    );
     try {
       await listenOn(relay, bound, address);
     } catch (error) {
+      if (!UNAVAILABLE.has((error as NodeJS.ErrnoException).code ?? '')) {
+        throw error;
+      }
       new Logger('Gatehouse').warn(
         `Not listening on ${address}, one of the addresses of ${host}: ${(error as Error).message}`,
       );

@@ -38,6 +38,14 @@ interface Line {
 const LINE = Symbol('gatehouse.pipeline');
 type LinedSocket = Socket & { [LINE]?: Line };
 
+/**
+ * Whether the answer being handled has been given in full (ended, and written through to the
+ * socket) with nothing waiting behind it: a request arriving now is next, at once.
+ */
+function answeredInFull(line: Line, socket: Socket): boolean {
+  return line.current?.writableEnded === true && socket.writableLength === 0 && line.waiting.length === 0;
+}
+
 /** What serveInOrder leaves to its caller: the stall check (run on its own interval) and its state. */
 export interface InOrder {
   /** Closes the connections whose answer has not moved for the stall limit, as of `now`. */
@@ -58,8 +66,8 @@ export interface InOrder {
  * pipelined request with a body is not run while the answer ahead is being prepared: its body would wait
  * unread in the socket, outside the body budget, until Node's REQUEST_TIMEOUT cut it. The answer ahead
  * says `Connection: close` when it has not started, the connection ends once it is sent, and a
- * pipelining client retries the rest (RFC 9112 §9.3.2). Behind an answer already given in full (a 404,
- * a preflight: answered at once), a request with a body waits its turn like any other.
+ * pipelining client retries the rest (RFC 9112 §9.3.2). Behind an answer already given in full, with
+ * nothing waiting (a 404 or a preflight, answered at once), a request with a body is next like any other.
  *
  * Once an answer has started, its client must make progress taking it: a connection whose socket has
  * finished no write for `stallMs` (REQUEST_TIMEOUT) while answer bytes wait is closed. Checked on an
@@ -140,7 +148,7 @@ export function serveInOrder(
     }
     if (line.current === undefined) {
       dispatch(socket, line, req, res);
-    } else if (declaresBody(req.headers) && !(line.current.writableEnded && line.waiting.length === 0)) {
+    } else if (declaresBody(req.headers) && !answeredInFull(line, socket)) {
       onDropped('pipelined_body');
       line.ending = true;
       line.waiting.length = 0;

@@ -64,9 +64,10 @@ const IDLE_WINDOW_MS = 1000;
  * Nest's FastifyAdapter, closing in the order a load balancer needs. Nest's own order runs the
  * modules' destroy hooks (the outbox worker's drain among them) while the server still accepts
  * connections, and then waits for in-flight requests without a bound. Here the first step of the stop
- * (Nest calls beforeClose() before any hook) closes the listening socket at once (new connections are
+ * (Nest calls beforeClose() before any hook) closes the listening sockets at once (new connections are
  * refused; requests arriving on kept-alive ones are answered with `Connection: close`, which the app
- * factory asks for by turning Fastify's return503OnClosing off), lets the requests in flight finish, and after SHUTDOWN_GRACE closes the connections of those still running.
+ * factory asks for by turning Fastify's return503OnClosing off), lets the requests in flight finish,
+ * and after SHUTDOWN_GRACE closes the connections of those still running.
  * Only then do the hooks close the worker and the pools: no request ever finds its database gone.
  */
 export class GracefulFastifyAdapter extends FastifyAdapter {

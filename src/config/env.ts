@@ -124,7 +124,7 @@ const EnvShape = z.object({
     .string()
     .prefault('0.0.0.0')
     .describe(
-      'Interface the HTTP server binds to: an address, or a name such as `localhost`, which binds every address it resolves to (127.0.0.1 and ::1), each with the same protections',
+      'Interface the HTTP server binds to: an address, or a name; `localhost` binds every address it resolves to (usually 127.0.0.1 and ::1), each with the same protections',
     ),
   PORT: int(0, 65535).prefault('3000').describe('HTTP port'),
   SHUTDOWN_GRACE: duration

@@ -88,7 +88,7 @@ export class MetricsService {
 
   private readonly droppedConnections = new Counter({
     name: 'gatehouse_connections_dropped_total',
-    help: 'Connections closed early: too many pipelined requests, a pipelined request with a body, or an answer not taken within REQUEST_TIMEOUT',
+    help: 'Connections closed early: too many pipelined requests, a pipelined request with a body behind an answer still being prepared, or an answer not taken within REQUEST_TIMEOUT',
     labelNames: ['reason'] as const,
     registers: [this.registry],
   });
