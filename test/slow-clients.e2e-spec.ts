@@ -69,6 +69,16 @@ function postHead(path: string, contentLength: number, token?: string, forwarded
   );
 }
 
+/** A sign-in with a wrong password (a 401), under `X-Request-Id: id`; its connection kept unless `close`. */
+function failedLogin(id: string, { close = false } = {}): string {
+  const body = JSON.stringify({ email: 'nobody@example.com', password: 'not the password' });
+  const head = postHead('/api/v1/auth/login', body.length);
+  return (
+    head.replace('Connection: close\r\n', `${close ? 'Connection: close\r\n' : ''}X-Request-Id: ${id}\r\n`) +
+    body
+  );
+}
+
 interface ContinueAnswer {
   /** Whether `100 Continue` came before anything else. */
   continued: boolean;
@@ -688,12 +698,11 @@ describe('pipelined requests and answers nobody reads', () => {
   };
 
   it('answers pipelined requests in order, one at a time (src/common/pipelining.spec.ts times them)', async () => {
-    const body = JSON.stringify({ email: 'nobody@example.com', password: 'not the password' });
-    const login =
-      postHead('/api/v1/auth/login', body.length).replace('Connection: close\r\n', 'X-Request-Id: p-1\r\n') +
-      body;
     const answer = await rawExchange(t.url, [
-      login + get('/api/v1/users/me', 'p-2') + get('/health/live', 'p-3') + get('/api/v1/todos', 'p-4', true),
+      failedLogin('p-1') +
+        get('/api/v1/users/me', 'p-2') +
+        get('/health/live', 'p-3') +
+        get('/api/v1/todos', 'p-4', true),
     ]);
     const statuses = [...answer.body.matchAll(/HTTP\/1\.1 (\d{3})/g)].map((match) => Number(match[1]));
     expect([answer.status, ...statuses]).toEqual([401, 200, 200, 200]);
@@ -725,14 +734,8 @@ describe('pipelined requests and answers nobody reads', () => {
 
   it('does not run a sign-in pipelined behind another request: the answer ahead says Connection: close, and its connection ends', async () => {
     const before = await dropped('pipelined_body');
-    const body = JSON.stringify({ email: 'nobody@example.com', password: 'not the password' });
-    const login =
-      postHead('/api/v1/auth/login', body.length).replace(
-        'Connection: close\r\n',
-        'X-Request-Id: pipelined-login\r\n',
-      ) + body;
     const answer = await rawExchange(t.url, [
-      get('/api/v1/users/me', 'ahead') + login + get('/health/live', 'behind'),
+      get('/api/v1/users/me', 'ahead') + failedLogin('pipelined-login') + get('/health/live', 'behind'),
     ]);
     expect(answer.status).toBe(200);
     expect(answer.headers['x-request-id']).toBe('ahead');
@@ -744,13 +747,9 @@ describe('pipelined requests and answers nobody reads', () => {
 
   it('runs a sign-in pipelined behind an answer already given in full (a 404), on the same connection', async () => {
     const before = await dropped('pipelined_body');
-    const body = JSON.stringify({ email: 'nobody@example.com', password: 'not the password' });
-    const login =
-      postHead('/api/v1/auth/login', body.length).replace(
-        'Connection: close\r\n',
-        'Connection: close\r\nX-Request-Id: after-404\r\n',
-      ) + body;
-    const answer = await rawExchange(t.url, [get('/api/v1/nowhere', 'the-404') + login]);
+    const answer = await rawExchange(t.url, [
+      get('/api/v1/nowhere', 'the-404') + failedLogin('after-404', { close: true }),
+    ]);
     expect(answer.status).toBe(404);
     expect(answer.headers['x-request-id']).toBe('the-404');
     expect(answer.headers.connection).toBe('keep-alive');
@@ -836,10 +835,8 @@ const HAS_IPV6_LOOPBACK = Object.values(networkInterfaces()).some((addresses) =>
       expect(JSON.parse(garbage.body)).toMatchObject({ status: 400, code: 'MALFORMED_REQUEST' });
 
       const before = await dropped('pipelined_body');
-      const body = JSON.stringify({ email: 'nobody@example.com', password: 'not the password' });
-      const login = postHead('/api/v1/auth/login', body.length).replace('Connection: close\r\n', '') + body;
       const ahead = 'GET /health/live HTTP/1.1\r\nHost: gatehouse.test\r\n\r\n';
-      const answer = await rawExchange(v6(), [ahead + login]);
+      const answer = await rawExchange(v6(), [ahead + failedLogin('behind-on-v6')]);
       expect(answer.status).toBe(200);
       expect(answer.body).not.toMatch(/HTTP\/1\.1/);
       expect(await dropped('pipelined_body')).toBe(before + 1);
