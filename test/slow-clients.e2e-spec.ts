@@ -805,7 +805,9 @@ const HAS_IPV6_LOOPBACK = Object.values(networkInterfaces()).some((addresses) =>
       // localhost as most machines resolve it (this one's /etc/hosts gives 127.0.0.1 alone), and an
       // address no interface here has, which is skipped.
       const resolve = () => Promise.resolve(['127.0.0.1', '::1', '127.0.0.1', '198.51.100.1']);
-      t = await TestApp.start({}, [ProbeModule], { host: { name: 'localhost', resolve } });
+      t = await TestApp.start({ REQUEST_TIMEOUT: '2s', SHUTDOWN_GRACE: '10s' }, [ProbeModule], {
+        host: { name: 'localhost', resolve },
+      });
       port = Number(new URL(t.url).port);
     });
 
@@ -842,7 +844,7 @@ const HAS_IPV6_LOOPBACK = Object.values(networkInterfaces()).some((addresses) =>
       expect(await dropped('pipelined_body')).toBe(before + 1);
     });
 
-    it('answers a request in flight on ::1 before the stop ends, and then refuses connections on every address', async () => {
+    it('answers a request in flight on ::1 before the stop ends, cuts an answer nobody takes there within REQUEST_TIMEOUT, and then refuses connections on every address', async () => {
       // The server's own close() waits only for the connections it accepted: one relayed from ::1 must
       // be waited for too, or the pools close under its request and the log says all were answered.
       // 2.5 s: longer than the second the stop gives idle connections (the suite's own, on 127.0.0.1).
@@ -852,12 +854,25 @@ const HAS_IPV6_LOOPBACK = Object.values(networkInterfaces()).some((addresses) =>
         headers: { 'content-type': 'application/json' },
         body,
       }).then(async (response) => ({ status: response.status, body: await response.text() }));
+      // And on another connection from ::1, about 8.5 MB of answers its client does not read: more than
+      // the kernel's buffers take in, so the first answer stalls.
+      const unread = net.connect(port, '::1');
+      unread.on('error', () => undefined);
+      unread.pause();
+      const unreadClosed = new Promise((done) => unread.once('close', done));
+      const script = 'GET /docs/swagger-ui-init.js HTTP/1.1\r\nHost: gatehouse.test\r\n\r\n';
+      unread.write(script.repeat(PIPELINE_DEPTH + 1));
       await new Promise((done) => setTimeout(done, 250));
       stopped = true;
       const stopping = Date.now();
       await t.close();
-      // The stop lasted until the answer was sent: about the 2.25 s the handler had left.
-      expect(Date.now() - stopping).toBeGreaterThanOrEqual(2000);
+      const took = Date.now() - stopping;
+      // The stop lasted until the answer was sent: about the 2.25 s the handler had left; and the
+      // unread answer was cut by the stall check (REQUEST_TIMEOUT, 2 s), not at SHUTDOWN_GRACE (10 s).
+      expect(took).toBeGreaterThanOrEqual(2000);
+      expect(took).toBeLessThan(6000);
+      unread.resume(); // to see the close, which a paused socket does not read
+      await unreadClosed;
       const answer = await inFlight;
       expect({ status: answer.status, body: answer.body }).toEqual({ status: 201, body });
       const refused = (host: string) =>

@@ -165,7 +165,12 @@ export function serveInOrder(
     }
   });
 
+  let closed = false;
   const check = (now = Date.now()) => {
+    if (closed && busy.size === 0) {
+      stop();
+      return;
+    }
     for (const socket of busy) {
       const line = socket[LINE];
       if (line === undefined || !line.current?.headersSent || socket.writableLength === 0) {
@@ -189,6 +194,11 @@ export function serveInOrder(
   const interval = setInterval(check, checkingInterval(stallMs));
   interval.unref();
   const stop = () => clearInterval(interval);
-  server.once('close', stop);
+  // The server closes once the connections it accepted have ended; those relayed to it from another
+  // address of localhost (src/common/listen.ts) may still be answering: the check goes on until they end.
+  server.once('close', () => {
+    closed = true;
+    check();
+  });
   return { check, busyConnections: () => busy.size, stop };
 }
