@@ -60,7 +60,7 @@ export interface CreateAppOptions extends AppModuleOptions {
   ) => Promise<NestFastifyApplication>;
 }
 
-// main.ts listens through this, on a name's every address (src/common/listen.ts).
+// main.ts listens through this: on every address of localhost (src/common/listen.ts).
 export { listen } from './common/listen.js';
 
 /**

@@ -72,7 +72,7 @@ const IDLE_WINDOW_MS = 1000;
  */
 export class GracefulFastifyAdapter extends FastifyAdapter {
   private draining?: Promise<void>;
-  /** Listening sockets on a host name's other addresses (src/common/listen.ts). */
+  /** Listening sockets on localhost's other addresses (src/common/listen.ts). */
   private readonly relays: NetServer[] = [];
   /** Called once, as the stop begins; createApp points it at Shutdown.begin(). */
   onStop?: () => void;
@@ -108,7 +108,7 @@ export class GracefulFastifyAdapter extends FastifyAdapter {
   }
 
   /**
-   * Closes `relay` (a listener on another address of the host name, src/common/listen.ts) with the
+   * Closes `relay` (a listener on another address of localhost, src/common/listen.ts) with the
    * server, and waits in the stop for the connections it accepted: they are the server's to answer,
    * but the server's own close() waits only for the connections it accepted itself. A relay that
    * comes once the stop has begun is closed at once.
